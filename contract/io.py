@@ -1,0 +1,375 @@
+"""Validated readers and atomic writers for the contract tables.
+
+Rule: every table that enters Residuals passes through :func:`read_table` (or,
+for data streamed in row groups, :func:`validate_frame` per batch), and any
+violation raises :class:`~contract.errors.ContractError` naming the file, the
+row (0-based, with its id when known), the column, and expected versus found.
+Every file Residuals writes goes through :func:`atomic_output`, so a failed
+run leaves nothing half-written.
+
+The checks (DESIGN.md, "Rules every reader enforces"): required columns
+present with the right kind; no nulls in required columns; ids unique and
+non-empty; embeddings finite, the same length ``d`` in every row and file, with
+non-zero norm; every ``clips.creator_id`` in ``creators``; amounts integers
+>= 0; the table not empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from contract import schema as S
+from contract.errors import ContractError, ResidualsError
+
+_STR_TYPES = (pl.String, pl.Categorical, pl.Enum)
+
+
+def _kind_ok(kind: str, dtype: pl.DataType) -> bool:
+    if kind == S.STR:
+        return isinstance(dtype, _STR_TYPES)
+    if kind == S.BOOL:
+        return dtype == pl.Boolean
+    if kind == S.INT:
+        return dtype.is_integer()
+    if kind == S.FLOAT:
+        return dtype.is_float() or dtype.is_integer()
+    if kind == S.DATE:
+        return dtype == pl.Date or isinstance(dtype, pl.Datetime)
+    if kind == S.TIMESTAMP:
+        return isinstance(dtype, pl.Datetime) or dtype == pl.Date
+    if kind == S.EMB:
+        return isinstance(dtype, (pl.Array, pl.List)) and (
+            dtype.inner.is_float() or dtype.inner.is_integer()
+        )
+    raise AssertionError(f"unknown column kind {kind!r}")
+
+
+_KIND_NAMES = {
+    S.STR: "a string", S.BOOL: "a boolean", S.INT: "an integer", S.FLOAT: "a number",
+    S.DATE: "a date", S.TIMESTAMP: "a timestamp", S.EMB: "a list of floats",
+}
+
+
+def _first(mask: pl.Series) -> int | None:
+    """Index of the first True in a boolean series, or None."""
+    idx = mask.fill_null(False).arg_true()
+    return int(idx[0]) if len(idx) else None
+
+
+def _ident(df: pl.DataFrame, table: S.Table, row: int) -> str | None:
+    if not table.key or table.key[0] not in df.columns:
+        return None
+    value = df[table.key[0]][row]
+    return None if value is None or value == "" else f"{table.key[0]} {value!r}"
+
+
+def open_parquet(path: str | Path, table: S.Table) -> pl.DataFrame:
+    """Read a Parquet file, turning I/O and format failures into ContractErrors."""
+    path = Path(path)
+    if not path.exists():
+        raise ContractError(path, f"file not found (expected the {table.name} table)")
+    if path.is_dir():
+        raise ContractError(path, "is a directory, expected a Parquet file")
+    try:
+        return pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for corrupt files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ContractError(path, f"is not a readable Parquet file ({first[:160]})") from None
+
+
+def validate_frame(
+    df: pl.DataFrame,
+    table: S.Table,
+    file: str | Path,
+    *,
+    row_offset: int = 0,
+    dim: int | None = None,
+    dim_source: str | None = None,
+    allow_empty: bool = False,
+) -> pl.DataFrame:
+    """Check one frame (a whole file, or one batch of it) against ``table``.
+
+    Returns the frame with string-like id columns cast to ``pl.String`` and
+    integer columns to ``Int64``. Does not check cross-batch uniqueness when
+    called per batch: the caller does that.
+    """
+    file = str(file)
+    missing = [c for c in table.required if c not in df.columns]
+    if missing:
+        raise ContractError(
+            file,
+            f"missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (found: {', '.join(df.columns) or 'none'})",
+            column=missing[0],
+        )
+    if df.height == 0 and not allow_empty:
+        raise ContractError(file, f"the {table.name} table is empty (0 rows)")
+
+    for col in df.columns:
+        kind = table.kind(col)
+        if kind is None:
+            continue
+        dtype = df.schema[col]
+        if dtype == pl.Null and col not in table.required:
+            continue
+        if not _kind_ok(kind, dtype):
+            if kind == S.INT and dtype.is_float():
+                vals = df[col]
+                bad = _first(vals.is_not_null() & (vals != vals.floor()))
+                if bad is not None:
+                    raise ContractError(
+                        file, f"is {vals[bad]!r}, expected an integer number of minor units",
+                        row=row_offset + bad, column=col, ident=_ident(df, table, bad),
+                    )
+            raise ContractError(
+                file, f"has type {dtype}, expected {_KIND_NAMES[kind]}", column=col
+            )
+        if col in table.required:
+            bad = _first(df[col].is_null())
+            if bad is not None:
+                raise ContractError(
+                    file, "is null, expected a value", row=row_offset + bad, column=col,
+                    ident=_ident(df, table, bad),
+                )
+
+    casts = [
+        pl.col(c).cast(pl.String) for c in df.columns
+        if table.kind(c) == S.STR and df.schema[c] != pl.String
+    ] + [pl.col(c).cast(pl.Int64) for c in df.columns if table.kind(c) == S.INT]
+    if casts:
+        df = df.with_columns(casts)
+
+    for col in table.key:
+        bad = _first(df[col].str.strip_chars() == "")
+        if bad is not None:
+            raise ContractError(file, "is empty, expected a non-empty id",
+                                row=row_offset + bad, column=col)
+    if table is S.CLIPS and S.SEGMENT_ID in df.columns:
+        bad = _first(~df.select(pl.struct(S.CLIP_ID, S.SEGMENT_ID)).to_series().is_first_distinct())
+        if bad is not None:
+            raise ContractError(file, f"segment {df[S.SEGMENT_ID][bad]!r} of clip "
+                                f"{df[S.CLIP_ID][bad]!r} appears twice, expected unique segments",
+                                row=row_offset + bad, column=S.SEGMENT_ID)
+        creators_per_clip = df.group_by(S.CLIP_ID).agg(pl.col(S.CREATOR_ID).n_unique().alias("n"))
+        multi = creators_per_clip.filter(pl.col("n") > 1)
+        if multi.height:
+            clip = multi[S.CLIP_ID].sort()[0]
+            bad = _first(df[S.CLIP_ID] == clip)
+            raise ContractError(file, f"segments of clip {clip!r} name different creators, "
+                                "expected one creator per clip", row=row_offset + (bad or 0),
+                                column=S.CREATOR_ID)
+    elif table.key:
+        keycols = list(table.key)
+        key = df.select(pl.struct(keycols)).to_series() if len(keycols) > 1 else df[keycols[0]]
+        bad = _first(~key.is_first_distinct())
+        if bad is not None:
+            first = _first(key == key[bad])
+            shown = key[bad] if len(keycols) == 1 else tuple(key[bad].values())
+            raise ContractError(
+                file, f"duplicate id {shown!r} (first at row {row_offset + first}), "
+                "expected unique ids", row=row_offset + bad, column=keycols[-1],
+            )
+
+    for col in df.columns:
+        if table.kind(col) == S.INT and col == S.REVENUE_MINOR:
+            bad = _first(df[col] < 0)
+            if bad is not None:
+                raise ContractError(file, f"is {df[col][bad]}, expected an amount >= 0",
+                                    row=row_offset + bad, column=col,
+                                    ident=_ident(df, table, bad))
+
+    if S.EMBEDDING in table.required and df.height:
+        embedding_matrix(df, file, table, row_offset=row_offset, dim=dim, dim_source=dim_source)
+    return df
+
+
+def embedding_matrix(
+    df: pl.DataFrame,
+    file: str | Path,
+    table: S.Table,
+    *,
+    row_offset: int = 0,
+    dim: int | None = None,
+    dim_source: str | None = None,
+) -> np.ndarray:
+    """The ``embedding`` column as a C-contiguous float32 ``(n, d)`` matrix, validated.
+
+    Checks every row has ``d`` values (``dim`` if given, else the first row's),
+    no value is null, NaN or infinite, and no row has zero norm.
+    """
+    file = str(file)
+    col = df[S.EMBEDDING]
+    if isinstance(col.dtype, pl.Array):
+        d = col.dtype.size
+        if dim is not None and d != dim:
+            raise ContractError(
+                file, f"has {d} values, expected {dim}"
+                + (f" (the dimension of {dim_source})" if dim_source else ""),
+                row=row_offset, column=S.EMBEDDING, ident=_ident(df, table, 0))
+        flat = col.explode()
+    else:
+        lengths = col.list.len()
+        d = dim if dim is not None else int(lengths[0])
+        bad = _first(lengths != d)
+        if bad is not None:
+            expected = f"expected {d}" + (
+                f" (the dimension of {dim_source})" if dim is not None and dim_source
+                else " (the length of row %d)" % row_offset if dim is None else "")
+            raise ContractError(file, f"has {lengths[bad]} values, {expected}",
+                                row=row_offset + bad, column=S.EMBEDDING,
+                                ident=_ident(df, table, bad))
+        flat = col.explode()
+    if d == 0:
+        raise ContractError(file, "has 0 values, expected a non-empty embedding",
+                            row=row_offset, column=S.EMBEDDING, ident=_ident(df, table, 0))
+    mat = flat.cast(pl.Float32).to_numpy().reshape(df.height, d)
+    mat = np.ascontiguousarray(mat, dtype=np.float32)
+    finite = np.isfinite(mat)
+    if not finite.all():
+        r, c = np.argwhere(~finite)[0]
+        raise ContractError(file, f"value {c} is {float(mat[r, c])}, expected a finite number",
+                            row=row_offset + int(r), column=S.EMBEDDING,
+                            ident=_ident(df, table, int(r)))
+    norms = np.einsum("ij,ij->i", mat, mat, dtype=np.float64)
+    zero = np.flatnonzero(norms == 0.0)
+    if len(zero):
+        r = int(zero[0])
+        raise ContractError(file, "has zero norm, expected a non-zero vector",
+                            row=row_offset + r, column=S.EMBEDDING, ident=_ident(df, table, r))
+    return mat
+
+
+def read_table(
+    path: str | Path,
+    table: S.Table,
+    *,
+    dim: int | None = None,
+    dim_source: str | None = None,
+) -> pl.DataFrame:
+    """Read and validate one contract table from a Parquet file."""
+    df = open_parquet(path, table)
+    return validate_frame(df, table, path, dim=dim, dim_source=dim_source)
+
+
+def embedding_dim(df: pl.DataFrame) -> int:
+    """``d`` of a validated frame's embedding column."""
+    dtype = df.schema[S.EMBEDDING]
+    if isinstance(dtype, pl.Array):
+        return dtype.size
+    return int(df[S.EMBEDDING].list.len()[0])
+
+
+def parquet_embedding_dim(path: str | Path) -> int | None:
+    """``d`` from a Parquet file's first row without reading the whole file."""
+    pf = pq.ParquetFile(path)
+    if pf.metadata.num_rows == 0:
+        return None
+    first = next(pf.iter_batches(batch_size=1, columns=[S.EMBEDDING]))
+    return len(first.column(0)[0])
+
+
+def check_creators_known(clips: pl.DataFrame, creators: pl.DataFrame, clips_file: str) -> None:
+    """Every ``clips.creator_id`` must exist in ``creators``."""
+    known = creators[S.CREATOR_ID]
+    bad = _first(~clips[S.CREATOR_ID].is_in(known.implode()))
+    if bad is not None:
+        raise ContractError(
+            clips_file, f"creator {clips[S.CREATOR_ID][bad]!r} is not in creators.parquet",
+            row=bad, column=S.CREATOR_ID, ident=_ident(clips, S.CLIPS, bad))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The validated tables of one data directory (``attributions`` may be absent)."""
+
+    root: Path
+    creators: pl.DataFrame
+    clips: pl.DataFrame
+    generations: pl.DataFrame
+    accounts: pl.DataFrame
+    attributions: pl.DataFrame | None
+
+    @property
+    def dim(self) -> int:
+        return embedding_dim(self.clips)
+
+    def path(self, table: S.Table) -> Path:
+        return self.root / table.filename
+
+
+def load_dataset(root: str | Path, *, generations: bool = True) -> Dataset:
+    """Read and cross-check every contract table in a data directory."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ResidualsError(f"{root}: data directory not found")
+    creators = read_table(root / S.CREATORS.filename, S.CREATORS)
+    clips_path = root / S.CLIPS.filename
+    clips = read_table(clips_path, S.CLIPS)
+    check_creators_known(clips, creators, str(clips_path))
+    dim = embedding_dim(clips)
+    gens = (
+        read_table(root / S.GENERATIONS.filename, S.GENERATIONS, dim=dim,
+                   dim_source=str(clips_path))
+        if generations else pl.DataFrame()
+    )
+    accounts = read_table(root / S.ACCOUNTS.filename, S.ACCOUNTS)
+    attr_path = root / S.ATTRIBUTIONS.filename
+    attributions = read_table(attr_path, S.ATTRIBUTIONS) if attr_path.exists() else None
+    if attributions is not None:
+        check_attribution_weights(attributions, str(attr_path))
+    return Dataset(root, creators, clips, gens, accounts, attributions)
+
+
+def check_attribution_weights(attr: pl.DataFrame, file: str, tol: float = 1e-6) -> None:
+    """Weights are >= 0 and each generation's sum to 1 or to 0, never more."""
+    bad = _first(attr[S.WEIGHT] < 0)
+    if bad is not None:
+        raise ContractError(file, f"is {attr[S.WEIGHT][bad]}, expected a weight >= 0",
+                            row=bad, column=S.WEIGHT)
+    sums = attr.group_by(S.GENERATION_ID).agg(pl.col(S.WEIGHT).sum().alias("s"))
+    off = sums.filter(((pl.col("s") - 1).abs() > tol) & (pl.col("s").abs() > tol)).sort(
+        S.GENERATION_ID)
+    if off.height:
+        g = off[S.GENERATION_ID][0]
+        raise ContractError(file, f"weights sum to {off['s'][0]:.6g}, expected 1 or 0",
+                            ident=f"generation_id {g!r}", column=S.WEIGHT)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ResidualsError(f"{path}: cannot write, directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ResidualsError(f"{path}: cannot write, directory {parent} is not writable")
+    if path.is_dir():
+        raise ResidualsError(f"{path}: cannot write, it is a directory")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_parquet(df: pl.DataFrame, path: str | Path) -> None:
+    """Write a frame atomically (temporary name, then rename)."""
+    with atomic_output(path) as tmp:
+        df.write_parquet(tmp, statistics=True)

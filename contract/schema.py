@@ -1,0 +1,127 @@
+"""Column names and types of the Residuals data contract (DESIGN.md).
+
+Rule: code never spells a column name as a string literal outside this module,
+and never finds a column by position. Every table is a :class:`Table` with
+required columns (checked by every reader) and optional ones (checked when
+present).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+# ---- column names ---------------------------------------------------------
+CREATOR_ID = "creator_id"
+DISPLAY_NAME = "display_name"
+OPTED_OUT = "opted_out"
+COUNTRY = "country"
+JOINED_AT = "joined_at"
+
+CLIP_ID = "clip_id"
+EMBEDDING = "embedding"
+DURATION_S = "duration_s"
+LICENSE = "license"
+CAPTION = "caption"
+SEGMENT_ID = "segment_id"
+T_START = "t_start"
+T_END = "t_end"
+
+GENERATION_ID = "generation_id"
+ACCOUNT_ID = "account_id"
+CREATED_AT = "created_at"
+PROMPT = "prompt"
+
+REVENUE_MINOR = "revenue_minor"
+
+RANK = "rank"
+SIMILARITY = "similarity"
+WEIGHT = "weight"
+
+# Kinds of column, checked by contract.io. "embedding" accepts a fixed-size
+# list or a plain list of floats; "int" accepts any integer width; "str"
+# accepts String/Categorical/Enum.
+STR, BOOL, INT, FLOAT, DATE, TIMESTAMP, EMB = (
+    "str", "bool", "int", "float", "date", "timestamp", "embedding",
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A contract table: its file name, key, and column kinds."""
+
+    name: str
+    required: dict[str, str]
+    optional: dict[str, str] = field(default_factory=dict)
+    key: tuple[str, ...] = ()
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.parquet"
+
+    def kind(self, column: str) -> str | None:
+        return self.required.get(column) or self.optional.get(column)
+
+
+CREATORS = Table(
+    "creators",
+    required={CREATOR_ID: STR, DISPLAY_NAME: STR, OPTED_OUT: BOOL},
+    optional={COUNTRY: STR, JOINED_AT: DATE},
+    key=(CREATOR_ID,),
+)
+CLIPS = Table(
+    "clips",
+    required={CLIP_ID: STR, CREATOR_ID: STR, EMBEDDING: EMB},
+    optional={
+        DURATION_S: FLOAT, LICENSE: STR, CAPTION: STR,
+        SEGMENT_ID: STR, T_START: FLOAT, T_END: FLOAT,
+    },
+    # With segments a clip has several rows; (clip_id, segment_id) is the key.
+    key=(CLIP_ID,),
+)
+GENERATIONS = Table(
+    "generations",
+    required={GENERATION_ID: STR, EMBEDDING: EMB},
+    optional={ACCOUNT_ID: STR, CREATED_AT: TIMESTAMP, PROMPT: STR},
+    key=(GENERATION_ID,),
+)
+ACCOUNTS = Table(
+    "accounts",
+    required={ACCOUNT_ID: STR, REVENUE_MINOR: INT},
+    key=(ACCOUNT_ID,),
+)
+ATTRIBUTIONS = Table(
+    "attributions",
+    required={
+        GENERATION_ID: STR, CLIP_ID: STR, CREATOR_ID: STR,
+        RANK: INT, SIMILARITY: FLOAT, WEIGHT: FLOAT,
+    },
+    optional={SEGMENT_ID: STR},
+    key=(GENERATION_ID, CLIP_ID),
+)
+TRUTH = Table(
+    "truth",
+    required={GENERATION_ID: STR, CLIP_ID: STR, CREATOR_ID: STR, WEIGHT: FLOAT},
+    key=(GENERATION_ID, CLIP_ID),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (CREATORS, CLIPS, GENERATIONS, ACCOUNTS, ATTRIBUTIONS, TRUTH)
+}
+
+# Polars dtypes that are written by Residuals itself.
+ATTRIBUTIONS_SCHEMA: dict[str, pl.DataType] = {
+    GENERATION_ID: pl.String(),
+    CLIP_ID: pl.String(),
+    CREATOR_ID: pl.String(),
+    RANK: pl.Int32(),
+    SIMILARITY: pl.Float32(),
+    WEIGHT: pl.Float64(),
+}
+TRUTH_SCHEMA: dict[str, pl.DataType] = {
+    GENERATION_ID: pl.String(),
+    CLIP_ID: pl.String(),
+    CREATOR_ID: pl.String(),
+    WEIGHT: pl.Float64(),
+}

@@ -1,0 +1,3 @@
+from residuals.cli import main
+
+main()
