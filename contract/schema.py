@@ -39,6 +39,8 @@ RANK = "rank"
 SIMILARITY = "similarity"
 WEIGHT = "weight"
 
+DUPLICATE_OF = "duplicate_of"
+
 # Kinds of column, checked by contract.io. "embedding" accepts a fixed-size
 # list or a plain list of floats; "int" accepts any integer width; "str"
 # accepts String/Categorical/Enum.
@@ -103,11 +105,18 @@ ATTRIBUTIONS = Table(
 TRUTH = Table(
     "truth",
     required={GENERATION_ID: STR, CLIP_ID: STR, CREATOR_ID: STR, WEIGHT: FLOAT},
+    optional={SEGMENT_ID: STR},  # the source segment, when clips have segments
     key=(GENERATION_ID, CLIP_ID),
+)
+# Planted near-duplicates in generated samples: each copy and the clip it copies.
+DUPLICATES = Table(
+    "duplicates",
+    required={CLIP_ID: STR, DUPLICATE_OF: STR},
+    key=(CLIP_ID,),
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (CREATORS, CLIPS, GENERATIONS, ACCOUNTS, ATTRIBUTIONS, TRUTH)
+    t.name: t for t in (CREATORS, CLIPS, GENERATIONS, ACCOUNTS, ATTRIBUTIONS, TRUTH, DUPLICATES)
 }
 
 # Polars dtypes that are written by Residuals itself.
