@@ -1,0 +1,82 @@
+"""Training data (public): what the model was trained on, by creator and licence."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from contract import schema as S
+from dashboard import charts, data, manifest
+
+st.title("What this model was trained on")
+st.write(
+    "Every clip in the training catalogue, counted by creator and by licence. Creators who "
+    "opted out are not named. Generative video companies rarely publish this; we do."
+)
+
+where = data.catalogue_dir()
+if where.path is None:
+    st.warning(where.message)
+    st.stop()
+try:
+    m = data.training_manifest(where.path)
+except data.ResidualsError as exc:
+    st.error(f"The training catalogue cannot be read: {exc}")
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Clips", f"{m.clips:,}")
+c2.metric("Hours of video", "not recorded" if m.hours is None else f"{m.hours:,.1f}")
+c3.metric("Creators", f"{m.creators:,}")
+paid = data.latest_paid()
+c4.metric("Paid to creators" + (f" ({paid.period})" if paid else ""),
+          paid.text if paid else "no batch yet")
+st.caption(f"Catalogue: `{where.path}`" + (f" · {where.message}" if where.message else ""))
+
+st.subheader("Compliance: opted-out content in the catalogue")
+row = m.opted_out.row(0, named=True)
+if row[manifest.CLIPS]:
+    hours = row[manifest.HOURS]
+    st.warning(
+        f"{row[manifest.CLIPS]:,} clips from {row[manifest.CREATORS]:,} creators who opted out are "
+        "still in the catalogue" + (f" ({hours:,.1f} hours)" if hours is not None else "")
+        + ". They are not named here and the payout policy decides whether they are paid; "
+        "they should be removed from the next training run."
+    )
+else:
+    st.success("No clip from a creator who opted out is in the catalogue.")
+
+left, right = st.columns(2)
+value = manifest.HOURS if m.hours is not None else manifest.CLIPS
+with left:
+    st.subheader("By creator")
+    st.altair_chart(
+        charts.bars(m.by_creator, label=S.DISPLAY_NAME, value=value,
+                    title="Largest contributors", value_title=value.capitalize()),
+        width="stretch",
+    )
+with right:
+    st.subheader("By licence")
+    if m.by_license is None:
+        st.info("The catalogue does not record licences.")
+    else:
+        st.altair_chart(
+            charts.bars(m.by_license, label=S.LICENSE, value=value, title="Licences",
+                        value_title=value.capitalize()),
+            width="stretch",
+        )
+        st.dataframe(m.by_license, hide_index=True, width="stretch")
+
+st.subheader(f"All {m.named_creators:,} named creators")
+st.dataframe(
+    m.by_creator,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        S.DISPLAY_NAME: "Creator",
+        S.CREATOR_ID: "Creator id",
+        manifest.CLIPS: st.column_config.NumberColumn("Clips", format="%d"),
+        manifest.HOURS: st.column_config.NumberColumn("Hours", format="%.2f"),
+        manifest.SHARE_OF_HOURS: st.column_config.ProgressColumn(
+            "Share of hours", format="percent", min_value=0.0, max_value=1.0),
+    },
+)

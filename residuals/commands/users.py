@@ -1,0 +1,82 @@
+"""``residuals users add`` and ``residuals users list``: dashboard logins.
+
+Rule: a password never appears in the database or in output, only its argon2
+hash; it comes from ``--password``, from standard input when that is not a
+terminal (one line), or from a hidden prompt asked twice. All checks happen
+before anything is written, and the user is added in one database transaction.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from contract.errors import ResidualsError
+
+users_app = typer.Typer(help="Dashboard logins (admin, economist, creator).", no_args_is_help=True)
+
+
+def _read_password(password: str | None) -> str:
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ResidualsError("password: standard input was empty, expected one line")
+        return line
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _engine(db: str | None):
+    from dashboard import config
+    from ledger.store import open_store
+
+    return open_store(config.check_url(db or config.DEFAULT_DB))
+
+
+@users_app.command("add")
+def add(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option(..., "--role", help="admin, economist or creator."),
+    creator: str = typer.Option(None, "--creator", help="The creator_id a creator user sees."),
+    password: str = typer.Option(
+        None, "--password", help="Password (default: one line from stdin, or a hidden prompt)."),
+    db: str = typer.Option(None, "--db", help="Ledger database URL (default sqlite:///data/demo.db)."),
+) -> None:
+    """Add a dashboard user with a hashed password."""
+    from sqlalchemy.orm import Session
+
+    from dashboard.auth import add_user, check_role
+
+    check_role(role, creator)
+    secret = _read_password(password)
+    engine = _engine(db)
+    with Session(engine) as session, session.begin():
+        add_user(session, username, secret, role, creator)
+    typer.echo(f"added {role} user {username.strip()!r}"
+               + (f" for creator {creator!r}" if creator else ""))
+
+
+@users_app.command("list")
+def list_users(
+    db: str = typer.Option(None, "--db", help="Ledger database URL (default sqlite:///data/demo.db)."),
+) -> None:
+    """List dashboard users and their roles (never their passwords)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from dashboard.auth import user_model
+
+    user_cls = user_model()
+    with Session(_engine(db)) as session:
+        rows = session.execute(
+            select(user_cls.username, user_cls.role, user_cls.creator_id).order_by(user_cls.username)
+        ).all()
+    for username, role, creator_id in rows:
+        typer.echo(f"{username}\t{role}\t{creator_id or ''}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``users`` command group to the CLI."""
+    app.add_typer(users_app, name="users")
