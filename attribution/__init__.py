@@ -5,3 +5,7 @@ Never imports ``ledger`` or ``streamlit``; meets the ledger only through the
 """
 
 from __future__ import annotations
+
+from attribution.shapley import knn_shapley
+
+__all__ = ["knn_shapley"]

@@ -4,7 +4,17 @@ Rule: every method maps :class:`~attribution.candidates.Candidates` to a
 float64 ``(n, k)`` matrix ``w`` with ``w >= 0``, ``w = 0`` where a slot is not
 valid, and each row summing to 1 (the generation is attributed) or 0 (nothing
 similar enough: the generation counts as novel). Methods are looked up by
-name in :data:`METHODS`.
+name in :data:`METHODS`; :func:`weigh` applies one, optionally after grouping
+near-duplicate candidates (:mod:`attribution.dedup`) so that copies of one clip
+share what one clip would earn.
+
+Methods (docs/attribution.md has the formulas and what they do not measure):
+
+* ``softmax``: softmax of similarities over a floor, the commercial baseline;
+* ``knn-shapley``: normalised exact Shapley values of the KNN-coverage utility
+  (:mod:`attribution.shapley`);
+* ``nnls``: normalised non-negative least-squares decomposition of the
+  generation's embedding over its candidates (:mod:`attribution.nnls`).
 """
 
 from __future__ import annotations
@@ -13,7 +23,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from attribution import dedup
 from attribution.candidates import Candidates
+from attribution.nnls import nnls_gram
+from attribution.shapley import coverage_shapley
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum 1; rows summing to 0 stay 0."""
+    total = x.sum(axis=1, keepdims=True)
+    return np.divide(x, total, out=np.zeros_like(x), where=total > 0)
 
 
 def softmax(cands: Candidates, *, temperature: float = 0.05,
@@ -30,20 +49,126 @@ def softmax(cands: Candidates, *, temperature: float = 0.05,
     top = np.where(keep, sim, -np.inf).max(axis=1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     e = np.where(keep, np.exp((sim - top) / temperature), 0.0)
-    total = e.sum(axis=1, keepdims=True)
-    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return _normalise(e)
+
+
+def _rank_order(cands: Candidates) -> np.ndarray | None:
+    """Stable order putting each row best first, or None when already so."""
+    s = np.where(cands.valid, cands.sim, -np.inf)
+    if cands.k < 2 or bool(np.all(s[:, 1:] <= s[:, :-1])):
+        return None
+    return np.argsort(-s, axis=1, kind="stable")
+
+
+def knn_shapley(cands: Candidates, *, neighbors: int = 10, tau: float = 0.6) -> np.ndarray:
+    """Normalised exact Shapley values of the KNN-coverage utility.
+
+    ``U(S) = (1/K) * sum of max(0, s - tau) over the K most similar clips in S``
+    with ``K = neighbors``; values by the recursion of
+    :func:`attribution.shapley.shapley_from_values`, scaled to sum 1 per
+    generation (all 0 when no candidate is above ``tau``). Candidates are taken
+    in the order given (the search's rank order, ties by clip id); a list not
+    sorted by similarity is stably re-sorted first.
+    """
+    if neighbors < 1:
+        raise ValueError(f"neighbors must be >= 1; got {neighbors}")
+    order = _rank_order(cands)
+    sim, valid = cands.sim, cands.valid
+    if order is not None:
+        sim = np.take_along_axis(sim, order, axis=1)
+        valid = np.take_along_axis(valid, order, axis=1)
+    values = _normalise(coverage_shapley(sim, valid, n_neighbors=int(neighbors),
+                                         tau=tau).values)
+    if order is not None:
+        out = np.empty_like(values)
+        np.put_along_axis(out, order, values, axis=1)
+        values = out
+    return values
+
+
+def knn_shapley_exact(cands: Candidates, *, tau: float = 0.6,
+                      catalogue_size: int | None = None) -> np.ndarray:
+    """bool (n,): generations whose ``knn-shapley`` weights are exact.
+
+    False where every slot is filled and the last candidate is still above
+    ``tau``: clips beyond the list could then share the credit, and a larger
+    ``k`` is needed for exact values (see
+    :class:`attribution.shapley.CoverageShapley`).
+    """
+    valid = np.asarray(cands.valid, dtype=bool)
+    if cands.k == 0 or (catalogue_size is not None and catalogue_size <= cands.k):
+        return np.ones(cands.n, dtype=bool)
+    lowest = np.where(valid, cands.sim, np.inf).min(axis=1)
+    return ~valid.all(axis=1) | (lowest.astype(np.float64) - tau <= 0.0)
+
+
+def nnls(cands: Candidates, *, min_similarity: float = 0.5) -> np.ndarray:
+    """Normalised non-negative least-squares decomposition of the generation.
+
+    ``x = argmin_{x >= 0} ||g - sum_j x_j c_j||^2`` over the candidates ``c_j``
+    with similarity ``>= min_similarity`` (the floor: a generation with none
+    is unattributed), then ``w = x / sum(x)``. Needs ``cands.gen`` and
+    ``cands.cand``. Solved in float64 on the (k, k) Gram matrices of a block
+    (:func:`attribution.nnls.nnls_gram`).
+    """
+    if cands.gen is None or cands.cand is None:
+        raise ValueError("nnls needs generation and candidate embeddings (cands.gen, cands.cand)")
+    keep = cands.valid & (cands.sim >= min_similarity)
+    out = np.zeros((cands.n, cands.k))
+    rows = np.flatnonzero(keep.any(axis=1))
+    step = 4096  # bounds the float64 copies of a block's embeddings
+    for start in range(0, rows.size, step):
+        r = rows[start:start + step]
+        c = np.where(keep[r][:, :, None], cands.cand[r], 0.0).astype(np.float64)
+        g = cands.gen[r].astype(np.float64)
+        gram = np.matmul(c, np.swapaxes(c, 1, 2))
+        rhs = np.einsum("nkd,nd->nk", c, g)
+        out[r] = nnls_gram(gram, rhs, keep[r])
+    return _normalise(out)
 
 
 Method = Callable[..., np.ndarray]
-METHODS: dict[str, Method] = {"softmax": softmax}
+METHODS: dict[str, Method] = {"softmax": softmax, "knn-shapley": knn_shapley, "nnls": nnls}
+
+#: Methods that read ``cands.gen`` / ``cands.cand`` (grouping near-duplicates does too).
+NEEDS_EMBEDDINGS: set[str] = {"nnls"}
+
+#: Chosen by measurement on the planted benchmark (bench/attribution_quality.py;
+#: numbers and reasons in docs/attribution.md).
+DEFAULT_METHOD: str = "knn-shapley"
+
+#: Near-duplicate threshold used when grouping is asked for without a value.
+DEFAULT_DEDUP_THRESHOLD: float = 0.97
 
 
-def weigh(method: str, cands: Candidates, **params: float) -> np.ndarray:
-    """Apply the named method; unknown names are a ValueError listing the known ones."""
+def needs_embeddings(method: str, dedup_threshold: float | None = None) -> bool:
+    """Whether weighting ``method`` (with this grouping) needs candidate embeddings."""
+    return method in NEEDS_EMBEDDINGS or dedup_threshold is not None
+
+
+def weigh(method: str, cands: Candidates, *, dedup_threshold: float | None = None,
+          **params: float) -> np.ndarray:
+    """Apply the named method; unknown names are a ValueError listing the known ones.
+
+    Parameters
+    ----------
+    method
+        A key of :data:`METHODS`.
+    cands
+        The candidate lists of one block of generations.
+    dedup_threshold
+        If given, candidates more similar to each other than this are one group
+        for weighting (:mod:`attribution.dedup`); needs ``cands.cand``.
+    **params
+        Keyword parameters of the method (e.g. ``temperature``, ``tau``).
+    """
     try:
         fn = METHODS[method]
     except KeyError:
         raise ValueError(
             f"unknown weighting method {method!r}; expected one of {', '.join(sorted(METHODS))}"
         ) from None
-    return fn(cands, **params)
+    if dedup_threshold is None:
+        return fn(cands, **params)
+    return dedup.weigh_grouped(fn, cands, dedup.duplicate_groups(cands, dedup_threshold),
+                               **params)

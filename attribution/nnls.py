@@ -1,0 +1,145 @@
+"""Batched non-negative least squares on small Gram matrices.
+
+Rule: for every row ``q`` of a batch, :func:`nnls_gram` returns the ``x >= 0``
+(zero outside ``mask[q]``) that minimises ``||A_q x - y_q||^2`` given only
+``G_q = A_q^T A_q`` (k, k) and ``b_q = A_q^T y_q`` (k,). In attribution ``A_q``
+holds a generation's k candidate clip embeddings as columns and ``y_q`` is the
+generation's embedding, so ``G_q`` is the candidate-candidate cosine matrix and
+``b_q`` the candidate similarities: NNLS asks how much of each clip it takes to
+rebuild the generation.
+
+The solver is Lawson and Hanson's active-set method (the algorithm of
+``scipy.optimize.nnls``) run on all rows at once: every iteration solves one
+batched (k, k) system for the rows still working, and each row advances its own
+state (add the most promising variable, or step back towards feasibility and
+drop the variables that hit zero). Rows that do not finish within ``max_iter``
+iterations (degenerate ties) fall back to ``scipy.optimize.nnls`` one by one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Relative ridge added to the diagonal of passive-set systems so that exactly
+#: repeated candidates (a singular Gram matrix) still give a solution.
+RIDGE = 1e-12
+
+
+def _solve_passive(gram: np.ndarray, rhs: np.ndarray, passive: np.ndarray) -> np.ndarray:
+    """Solve ``G_PP z_P = b_P`` per row, ``z = 0`` outside the passive set P."""
+    both = passive[:, :, None] & passive[:, None, :]
+    eye = np.eye(gram.shape[1], dtype=bool)[None]
+    system = np.where(both, gram, 0.0) + np.where(eye & both, RIDGE, 0.0)
+    system = np.where(eye & ~both, 1.0, system)
+    b = np.where(passive, rhs, 0.0)
+    try:
+        z = np.linalg.solve(system, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        z = np.einsum("nij,nj->ni", np.linalg.pinv(system), b)
+    return np.where(passive, z, 0.0)
+
+
+def _scipy_rows(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``scipy.optimize.nnls`` row by row on a Cholesky factor of each Gram matrix.
+
+    With ``G = L L^T``, ``||L^T x - L^{-1} b||^2 = x^T G x - 2 b^T x + const``, so
+    the least-squares problem with matrix ``L^T`` and target ``L^{-1} b`` has the
+    same minimiser. Used only for rows the batched solver left unfinished.
+    """
+    from scipy.linalg import cho_factor, solve_triangular
+    from scipy.optimize import nnls
+
+    out = np.zeros(rhs.shape)
+    for q in range(rhs.shape[0]):  # only the few rows that did not converge
+        cols = np.flatnonzero(mask[q])
+        if cols.size == 0:
+            continue
+        g = gram[q][np.ix_(cols, cols)] + RIDGE * np.eye(cols.size)
+        low, _ = cho_factor(g, lower=True)
+        low = np.tril(low)
+        target = solve_triangular(low, rhs[q, cols], lower=True)
+        out[q, cols] = nnls(low.T, target)[0]
+    return out
+
+
+def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None, *,
+              tol: float | None = None, max_iter: int | None = None) -> np.ndarray:
+    """Batched NNLS from Gram matrices.
+
+    Parameters
+    ----------
+    gram : float (n, k, k)
+        Symmetric positive semi-definite ``A^T A`` per row.
+    rhs : float (n, k)
+        ``A^T y`` per row.
+    mask : bool (n, k), optional
+        Variables allowed to be non-zero (default: all).
+    tol
+        A variable enters when its gradient ``b - G x`` exceeds ``tol``
+        (default ``1e-12 * max(1, max |b|) * k``).
+    max_iter
+        Iterations of the batched loop before the remaining rows are handed to
+        ``scipy.optimize.nnls`` (default ``6 * k + 10``).
+
+    Returns
+    -------
+    float64 (n, k)
+        The minimiser, ``>= 0`` and ``0`` outside ``mask``.
+    """
+    gram = np.asarray(gram, dtype=np.float64)
+    rhs = np.asarray(rhs, dtype=np.float64)
+    n, k = rhs.shape
+    if gram.shape != (n, k, k):
+        raise ValueError(f"gram must have shape {(n, k, k)}; got {gram.shape}")
+    mask = np.ones((n, k), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if tol is None:
+        tol = 1e-12 * max(1.0, float(np.abs(rhs).max(initial=0.0))) * max(k, 1)
+    if max_iter is None:
+        max_iter = 6 * k + 10
+    x = np.zeros((n, k))
+    passive = np.zeros((n, k), dtype=bool)
+    todo = np.flatnonzero(mask.any(axis=1))
+    for _ in range(max_iter):
+        if todo.size == 0:
+            break
+        g, b, m = gram[todo], rhs[todo], mask[todo]
+        p, xs = passive[todo], x[todo]
+        z = _solve_passive(g, b, p)
+        infeasible = p & (z <= 0.0)
+        inner = infeasible.any(axis=1)
+
+        # Inner step: move from x towards z until the first passive variable hits 0.
+        if inner.any():
+            xi, zi, fi, pi = xs[inner], z[inner], infeasible[inner], p[inner]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(fi, xi / (xi - zi), np.inf)
+            first = ratio.argmin(axis=1)
+            alpha = ratio[np.arange(len(first)), first][:, None]
+            xi = xi + alpha * (zi - xi)
+            drop = pi & (xi <= tol)
+            drop[np.arange(len(first)), first] = True
+            pi = pi & ~drop
+            xs[inner] = np.where(pi, xi, 0.0)
+            p[inner] = pi
+
+        # Outer step: accept z, then add the variable with the largest gradient.
+        outer = ~inner
+        done = np.zeros(todo.size, dtype=bool)
+        if outer.any():
+            xo = z[outer]
+            po = p[outer]
+            grad = b[outer] - np.einsum("nij,nj->ni", g[outer], xo)
+            enter = ~po & m[outer] & (grad > tol)
+            more = enter.any(axis=1)
+            best = np.where(enter, grad, -np.inf).argmax(axis=1)
+            rows = np.flatnonzero(more)
+            po[rows, best[rows]] = True
+            xs[outer] = xo
+            p[outer] = po
+            done[np.flatnonzero(outer)[~more]] = True
+        x[todo] = xs
+        passive[todo] = p
+        todo = todo[~done]
+    if todo.size:
+        x[todo] = _scipy_rows(gram[todo], rhs[todo], mask[todo])
+    return np.where(mask, np.maximum(x, 0.0), 0.0)
