@@ -1,0 +1,226 @@
+"""Database URLs, engines and schema upgrades for the ledger store.
+
+Rule: every engine the project uses comes from :func:`open_store`, which turns
+an unreachable or malformed URL into a one-line :class:`ResidualsError`, makes
+SQLite behave like a ledger database (foreign keys on, WAL, a busy timeout,
+``BEGIN IMMEDIATE`` for writers) and brings the schema to the newest Alembic
+revision on first use, under a lock so that two processes starting at once
+cannot both migrate. Writers open sessions with :func:`write_session`: on
+SQLite that takes the database write lock at ``BEGIN``; on PostgreSQL it takes
+a transaction-scoped advisory lock. Either way, two batch runs serialise and
+the second sees what the first committed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session
+
+from contract.errors import ResidualsError
+
+DEFAULT_URL = "sqlite:///data/demo.db"
+"""The database used when no ``--db`` is given (a SQLite file)."""
+
+ENV_URL = "RESIDUALS_DB"
+"""Environment variable that overrides :data:`DEFAULT_URL`."""
+
+_WRITE = "ledger_write"
+_LOCK_KEY = 0x5E51D0A1  # advisory lock id of the ledger writers (PostgreSQL)
+_MIGRATE_LOCK_KEY = 0x5E51D0A2
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def resolve_url(url: str | None) -> str:
+    """``url``, else ``$RESIDUALS_DB``, else :data:`DEFAULT_URL`."""
+    return url or os.environ.get(ENV_URL) or DEFAULT_URL
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ResidualsError(f"--db {url!r}: not a database URL "
+                             "(expected e.g. sqlite:///data/demo.db or "
+                             "postgresql://user@host/db)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ResidualsError(f"--db {safe_url(url)}: unsupported database "
+                             f"{parsed.get_backend_name()!r}, expected sqlite or postgresql")
+    return parsed
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA busy_timeout = 120000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = FULL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _postgres_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE, False):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (see :func:`resolve_url`), checked to be reachable.
+
+    Raises
+    ------
+    ResidualsError
+        The URL is malformed, names an unsupported backend, or cannot be
+        connected to.
+    """
+    raw = resolve_url(url)
+    parsed = _parse(raw)
+    kwargs: dict[str, object] = {}
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            parent = Path(db).resolve().parent
+            if not parent.is_dir():
+                raise ResidualsError(f"--db {raw}: cannot open database, directory "
+                                     f"{parent} does not exist")
+    else:
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    try:
+        engine = create_engine(parsed, **kwargs)  # type: ignore[arg-type]
+    except (NoSuchModuleError, ArgumentError) as exc:
+        raise ResidualsError(f"--db {safe_url(raw)}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        _sqlite_setup(engine)
+    else:
+        _postgres_setup(engine)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except DBAPIError as exc:
+        engine.dispose()
+        first = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()
+        raise ResidualsError(f"--db {safe_url(raw)}: cannot connect to the database "
+                             f"({first[0] if first else type(exc).__name__})") from None
+    return engine
+
+
+def _alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(None)  # type: ignore[arg-type]
+    return str(ScriptDirectory.from_config(cfg).get_current_head())
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Apply every pending migration, under a lock; returns (before, after) revisions.
+
+    Safe to call from several processes at once: the first migrates, the
+    others wait for it and then find nothing to do.
+    """
+    from alembic import command
+
+    head = head_revision()
+    before = current_revision(engine)
+    if before == head:
+        return before, head
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATE_LOCK_KEY})")
+            conn.commit()
+        try:
+            locked = conn.execution_options(**{_WRITE: True})
+            with locked.begin():
+                from alembic.runtime.migration import MigrationContext
+
+                before = MigrationContext.configure(locked).get_current_revision()
+                if before != head:
+                    command.upgrade(_alembic_config(locked), "head")
+        finally:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATE_LOCK_KEY})")
+                conn.commit()
+    return before, head
+
+
+def open_store(url: str | None = None, *, migrate: bool = True) -> Engine:
+    """Open the ledger database at ``url`` and bring its schema up to date.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL (``sqlite:///path.db``, ``postgresql://user@host/db``);
+        ``None`` means ``$RESIDUALS_DB`` or :data:`DEFAULT_URL`.
+    migrate
+        Apply pending migrations (the default: the schema is created on first
+        use). With ``False`` an out-of-date schema is an error.
+    """
+    engine = make_engine(url)
+    if migrate:
+        upgrade(engine)
+    elif current_revision(engine) != head_revision():
+        engine.dispose()
+        raise ResidualsError(f"--db {safe_url(engine.url)}: schema is not up to date; "
+                             "run `residuals db upgrade`")
+    return engine
+
+
+def write_session(engine: Engine) -> Session:
+    """A session whose transactions hold the ledger write lock from their first statement."""
+    return Session(engine.execution_options(**{_WRITE: True}), expire_on_commit=False)
+
+
+def read_session(engine: Engine) -> Session:
+    """A plain session for readers (never blocks writers on PostgreSQL or WAL SQLite)."""
+    return Session(engine, expire_on_commit=False)
+
+
+def ping(engine: Engine) -> None:
+    """Raise :class:`ResidualsError` unless the database answers."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        raise ResidualsError(f"--db {safe_url(engine.url)}: cannot reach the database "
+                             f"({str(exc.orig).splitlines()[0]})") from None

@@ -1,0 +1,1 @@
+"""Alembic migrations of the ledger store, shipped inside the package."""

@@ -1,0 +1,326 @@
+"""SQLAlchemy 2.0 models of the ledger of record.
+
+Rule: money lives only in :class:`Entry` rows, as signed integer minor units
+(debits positive, credits negative), and the entries of every transaction sum
+to zero per currency. Entries, transactions, seals, batches, statements and
+clip credits are append-only: the database itself refuses ``UPDATE`` and
+``DELETE`` on them (triggers created by the migrations), and a correction is a
+new reversing transaction that references the original. :class:`Balance` is
+the only mutable money table: a cache of ``sum(entries)`` per account and
+currency that ``residuals ledger verify`` recomputes and compares.
+
+How "sums to zero" is enforced inside the database, on SQLite and PostgreSQL
+alike: every ``transactions`` row carries a *deferred* foreign key to
+``transaction_seals`` on its own id, so no database transaction can commit a
+ledger transaction without its seal; inserting the seal runs a trigger that
+refuses it unless the entries balance per currency; and inserting an entry
+into an already sealed transaction is refused. Hence a committed transaction
+always has a seal, and its entries balanced when it was sealed and can never
+change afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Account kinds (``accounts.kind``).
+CREATOR_PAYABLE = "creator_payable"
+CREATOR_FUND = "creator_fund"
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+PLATFORM = "platform"
+ACCOUNT_KINDS = (CREATOR_PAYABLE, CREATOR_FUND, PAYOUTS_IN_TRANSIT, PLATFORM)
+
+# Transaction kinds (``transactions.kind``).
+ALLOCATION = "allocation"
+PAYOUT = "payout"
+REVERSAL = "reversal"
+TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL)
+
+# User roles (``users.role``).
+ROLE_ADMIN = "admin"
+ROLE_ECONOMIST = "economist"
+ROLE_CREATOR = "creator"
+ROLES = (ROLE_ADMIN, ROLE_ECONOMIST, ROLE_CREATOR)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable migrations)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class Creator(Base):
+    """A person whose clips trained the model; mirrors ``creators.parquet``."""
+
+    __tablename__ = "creators"
+
+    creator_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Account(Base):
+    """A ledger account.
+
+    ``code`` is the stable human key: ``fund``, ``transit``, ``platform`` or
+    ``payable/<creator_id>``. Creator payables hold what the platform owes a
+    creator and has not yet sent (positive balance = owed).
+    """
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
+        CheckConstraint(
+            f"(kind = '{CREATOR_PAYABLE}') = (creator_id IS NOT NULL)", name="payable_creator"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(240), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    creator_id: Mapped[str | None] = mapped_column(
+        String(200), ForeignKey("creators.creator_id"), index=True
+    )
+
+
+class Batch(Base):
+    """One posted payout batch: the unit of idempotency and of the hash chain.
+
+    ``batch_id`` = sha256 of (period, policy text, pool, currency, input hashes),
+    so the same run twice is recognised. ``seq`` is the batch's position in the
+    chain, ``prev_hash`` the previous batch's ``batch_hash``; ``batch_hash`` =
+    sha256 of the canonical JSON ``manifest`` (which holds ``prev_hash``).
+    ``revision`` counts the batches of one period (1, then 2 after a supersede);
+    ``supersedes_id`` names the batch this one replaced.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        UniqueConstraint("period", "revision", name="uq_batches_period_revision"),
+        CheckConstraint("pool_minor > 0", name="pool_positive"),
+        CheckConstraint("withheld_minor >= 0", name="withheld_nonneg"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        CheckConstraint("revision >= 1", name="revision_positive"),
+    )
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    period: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    supersedes_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("batches.batch_id"), unique=True
+    )
+    policy_name: Mapped[str] = mapped_column(String(200))
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    pool_minor: Mapped[int] = mapped_column(BigInteger)
+    withheld_minor: Mapped[int] = mapped_column(BigInteger)
+    creators_paid: Mapped[int] = mapped_column(Integer)
+    paid_minor: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    batch_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Transaction(Base):
+    """A ledger transaction: a set of entries that sums to zero per currency.
+
+    ``reverses_id`` points at the transaction a reversal undoes (a reversal's
+    entries are the original's, negated). The deferred foreign key on ``id``
+    to ``transaction_seals`` makes an unsealed transaction uncommittable.
+    """
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", TRANSACTION_KINDS), name="kind"),
+        CheckConstraint(
+            f"(kind = '{REVERSAL}') = (reverses_id IS NOT NULL)", name="reversal_ref"
+        ),
+        ForeignKeyConstraint(
+            ["id"], ["transaction_seals.transaction_id"], name="fk_transactions_sealed",
+            deferrable=True, initially="DEFERRED", use_alter=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(String(64), ForeignKey("batches.batch_id"), index=True)
+    reverses_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("transactions.id"), unique=True
+    )
+    memo: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class TransactionSeal(Base):
+    """Closes a transaction; the insert trigger refuses it unless entries balance."""
+
+    __tablename__ = "transaction_seals"
+
+    transaction_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("transactions.id"), primary_key=True
+    )
+    sealed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Entry(Base):
+    """One leg of a transaction: ``amount_minor`` > 0 debits, < 0 credits ``account_id``."""
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        CheckConstraint("amount_minor <> 0", name="nonzero"),
+        CheckConstraint("length(currency) = 3", name="currency_code"),
+        Index("ix_entries_account_currency", "account_id", "currency"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("transactions.id"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Balance(Base):
+    """Stored balance per (account, currency): a cache of ``sum(entries.amount_minor)``.
+
+    Written in the same database transaction as the entries it summarises;
+    ``ledger verify`` recomputes it from entries.
+    """
+
+    __tablename__ = "balances"
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    balance_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Statement(Base):
+    """One creator's line in one batch: earned, carried and paid (the statement of record)."""
+
+    __tablename__ = "statements"
+    __table_args__ = (
+        CheckConstraint(
+            "paid_minor + carried_out_minor = allocated_minor + carried_in_minor",
+            name="conserves",
+        ),
+        CheckConstraint(
+            "allocated_minor >= 0 AND carried_in_minor >= 0 AND paid_minor >= 0 "
+            "AND carried_out_minor >= 0", name="nonneg",
+        ),
+    )
+
+    batch_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("batches.batch_id"), primary_key=True
+    )
+    creator_id: Mapped[str] = mapped_column(
+        String(200), ForeignKey("creators.creator_id"), primary_key=True, index=True
+    )
+    share: Mapped[float] = mapped_column(Float)
+    exact_minor: Mapped[float] = mapped_column(Float)
+    allocated_minor: Mapped[int] = mapped_column(BigInteger)
+    carried_in_minor: Mapped[int] = mapped_column(BigInteger)
+    paid_minor: Mapped[int] = mapped_column(BigInteger)
+    carried_out_minor: Mapped[int] = mapped_column(BigInteger)
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class BatchClipCredit(Base):
+    """The clips that earned a creator's share in a batch: summed attribution weight per clip."""
+
+    __tablename__ = "batch_clip_credits"
+    __table_args__ = (Index("ix_batch_clip_credits_creator", "creator_id", "batch_id"),)
+
+    batch_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("batches.batch_id"), primary_key=True
+    )
+    clip_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    creator_id: Mapped[str] = mapped_column(String(200), ForeignKey("creators.creator_id"))
+    weight: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    """A dashboard login. ``password_hash`` is written by ``dashboard.auth`` (argon2).
+
+    ``failed_logins`` and ``locked_until`` support lock-out after repeated
+    failures; ``creator_id`` ties a creator login to the only rows it may see.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(
+            f"role <> '{ROLE_CREATOR}' OR creator_id IS NOT NULL", name="creator_has_id"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(400))
+    role: Mapped[str] = mapped_column(String(32))
+    creator_id: Mapped[str | None] = mapped_column(
+        String(200), ForeignKey("creators.creator_id"), index=True
+    )
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class LoginAttempt(Base):
+    """An audit row per login attempt (successful or not)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    success: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

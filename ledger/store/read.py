@@ -1,0 +1,182 @@
+"""Read helpers over the ledger store, returning polars frames.
+
+Rule: readers take a caller-owned ``Session`` (they never commit) and return
+frames whose column names come from :mod:`contract.schema`; money columns are
+integer minor units. A batch is *superseded* when a later batch names it in
+``supersedes_id``; statements and clip earnings list only batches that stand
+unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from contract import schema as S
+from ledger.store import models as M
+
+
+def frame(session: Session, stmt: Select[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Run ``stmt`` and return its rows as a frame with ``schema`` (in select order)."""
+    rows: Sequence[Any] = session.execute(stmt).all()
+    return pl.DataFrame([tuple(r) for r in rows] if rows else None, schema=schema, orient="row")
+
+
+def _superseded_ids() -> Any:
+    newer = aliased(M.Batch)
+    return select(newer.supersedes_id).where(newer.supersedes_id.is_not(None))
+
+
+BATCH_SCHEMA: dict[str, pl.DataType] = {
+    S.BATCH_ID: pl.String(), S.SEQ: pl.Int64(), S.PERIOD: pl.String(), S.REVISION: pl.Int64(),
+    S.SUPERSEDES_ID: pl.String(), S.SUPERSEDED: pl.Boolean(), S.POLICY_NAME: pl.String(),
+    S.POLICY_HASH: pl.String(), S.CURRENCY: pl.String(), S.POOL_MINOR: pl.Int64(),
+    S.WITHHELD_MINOR: pl.Int64(), S.PAID_MINOR: pl.Int64(), S.CREATORS_PAID: pl.Int64(),
+    S.PREV_HASH: pl.String(), S.BATCH_HASH: pl.String(), S.POSTED_AT: pl.Datetime("us"),
+}
+
+
+def batches(session: Session) -> pl.DataFrame:
+    """Every batch in chain order (``seq``), with whether a later batch superseded it."""
+    b = M.Batch
+    stmt = select(
+        b.batch_id, b.seq, b.period, b.revision, b.supersedes_id,
+        b.batch_id.in_(_superseded_ids()), b.policy_name, b.policy_hash, b.currency,
+        b.pool_minor, b.withheld_minor, b.paid_minor, b.creators_paid, b.prev_hash,
+        b.batch_hash, b.created_at,
+    ).order_by(b.seq)
+    return frame(session, stmt, BATCH_SCHEMA)
+
+
+STATEMENT_SCHEMA: dict[str, pl.DataType] = {
+    S.PERIOD: pl.String(), S.BATCH_ID: pl.String(), S.BATCH_HASH: pl.String(),
+    S.REVISION: pl.Int64(), S.SUPERSEDED: pl.Boolean(), S.CURRENCY: pl.String(),
+    S.SHARE: pl.Float64(), S.ALLOCATED_MINOR: pl.Int64(), S.CARRIED_IN_MINOR: pl.Int64(),
+    S.PAID_MINOR: pl.Int64(), S.CARRIED_OUT_MINOR: pl.Int64(), S.ELIGIBLE: pl.Boolean(),
+    S.REASON: pl.String(), S.POSTED_AT: pl.Datetime("us"),
+}
+
+
+def creator_statement(
+    session: Session,
+    creator_id: str,
+    period: str | None = None,
+    *,
+    include_superseded: bool = False,
+) -> pl.DataFrame:
+    """One creator's lines, one per batch: earned (``allocated_minor``), carried in, paid,
+    carried out, with the batch hash to check against the published chain.
+
+    Ordered by chain position. Superseded batches are left out unless
+    ``include_superseded``.
+    """
+    st, b = M.Statement, M.Batch
+    superseded = b.batch_id.in_(_superseded_ids())
+    stmt = (
+        select(st.creator_id, b.period, b.batch_id, b.batch_hash, b.revision, superseded,
+               b.currency, st.share, st.allocated_minor, st.carried_in_minor, st.paid_minor,
+               st.carried_out_minor, st.eligible, st.reason, b.created_at)
+        .join(b, b.batch_id == st.batch_id)
+        .where(st.creator_id == creator_id)
+        .order_by(b.seq)
+    )
+    if period is not None:
+        stmt = stmt.where(b.period == period)
+    if not include_superseded:
+        stmt = stmt.where(~superseded)
+    out = frame(session, stmt, {S.CREATOR_ID: pl.String(), **STATEMENT_SCHEMA})
+    return out.drop(S.CREATOR_ID)
+
+
+CLIP_SCHEMA: dict[str, pl.DataType] = {
+    S.PERIOD: pl.String(), S.BATCH_ID: pl.String(), S.CLIP_ID: pl.String(),
+    S.WEIGHT: pl.Float64(), S.SHARE_OF_CREATOR: pl.Float64(),
+    S.EARNED_MINOR_EST: pl.Float64(),
+}
+
+
+def creator_clip_earnings(
+    session: Session, creator_id: str, period: str | None = None
+) -> pl.DataFrame:
+    """The clips that earned a creator's allocation in each standing batch.
+
+    ``weight`` is the clip's summed attribution weight over the period's
+    generations; ``share_of_creator`` its fraction of the creator's total;
+    ``earned_minor_est`` = allocated × that fraction, an *explanation* in
+    fractional minor units (the money of record is the statement's integer
+    ``allocated_minor``, which policy rules such as caps may move away from
+    pure attribution). Sorted by batch, then weight descending.
+    """
+    c, st, b = M.BatchClipCredit, M.Statement, M.Batch
+    stmt = (
+        select(b.period, b.batch_id, c.clip_id, c.weight, st.allocated_minor)
+        .join(b, b.batch_id == c.batch_id)
+        .join(st, and_(st.batch_id == c.batch_id, st.creator_id == c.creator_id))
+        .where(c.creator_id == creator_id, ~b.batch_id.in_(_superseded_ids()))
+        .order_by(b.seq, c.weight.desc(), c.clip_id)
+    )
+    if period is not None:
+        stmt = stmt.where(b.period == period)
+    raw = frame(session, stmt, {S.PERIOD: pl.String(), S.BATCH_ID: pl.String(),
+                                S.CLIP_ID: pl.String(), S.WEIGHT: pl.Float64(),
+                                S.ALLOCATED_MINOR: pl.Int64()})
+    total = pl.col(S.WEIGHT).sum().over(S.BATCH_ID)
+    share = pl.when(total > 0).then(pl.col(S.WEIGHT) / total).otherwise(0.0)
+    return raw.with_columns(share.alias(S.SHARE_OF_CREATOR)).with_columns(
+        (pl.col(S.ALLOCATED_MINOR) * pl.col(S.SHARE_OF_CREATOR)).alias(S.EARNED_MINOR_EST)
+    ).select(list(CLIP_SCHEMA))
+
+
+PAYOUT_SCHEMA: dict[str, pl.DataType] = {
+    S.CREATOR_ID: pl.String(), S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: pl.String(),
+    S.REFERENCE: pl.String(),
+}
+
+
+def payout_reference(batch_id: str) -> pl.Expr:
+    """The bank reference of each payout line: ``RSD-<first 12 of batch id>-<creator_id>``."""
+    return pl.concat_str(pl.lit(f"RSD-{batch_id[:12]}-"), pl.col(S.CREATOR_ID))
+
+
+def payouts(session: Session, batch_id: str) -> pl.DataFrame:
+    """The payout lines of a batch (creators paid > 0), sorted by creator id."""
+    st, b = M.Statement, M.Batch
+    stmt = (
+        select(st.creator_id, st.paid_minor, b.currency)
+        .join(b, b.batch_id == st.batch_id)
+        .where(st.batch_id == batch_id, st.paid_minor > 0)
+        .order_by(st.creator_id)
+    )
+    raw = frame(session, stmt, {S.CREATOR_ID: pl.String(), S.AMOUNT_MINOR: pl.Int64(),
+                                S.CURRENCY: pl.String()})
+    return raw.with_columns(payout_reference(batch_id).alias(S.REFERENCE))
+
+
+BALANCE_SCHEMA: dict[str, pl.DataType] = {
+    S.ACCOUNT_CODE: pl.String(), S.ACCOUNT_KIND: pl.String(), S.CREATOR_ID: pl.String(),
+    S.CURRENCY: pl.String(), S.BALANCE_MINOR: pl.Int64(),
+}
+
+
+def balances(session: Session) -> pl.DataFrame:
+    """Stored balance of every account and currency (positive = debit balance).
+
+    A creator payable's balance is what is owed to that creator and not yet
+    paid out (carried forward).
+    """
+    a, bal = M.Account, M.Balance
+    stmt = (
+        select(a.code, a.kind, a.creator_id, bal.currency, bal.balance_minor)
+        .join(bal, bal.account_id == a.id)
+        .order_by(a.code, bal.currency)
+    )
+    return frame(session, stmt, BALANCE_SCHEMA)
+
+
+def entry_count(session: Session) -> int:
+    """Number of entries in the ledger."""
+    return int(session.execute(select(func.count()).select_from(M.Entry)).scalar_one())
