@@ -1,0 +1,282 @@
+"""The clip catalogue: ids in memory, embeddings read partition by partition.
+
+Rule: a catalogue holds every clip's ids (small) but never all embeddings at
+once. Embeddings stay in their Parquet file and are read one partition (a run
+of consecutive row groups) at a time, by whichever process scores that
+partition; a catalogue built from an in-memory frame slices its matrix
+instead. Every batch is validated with :func:`contract.io.validate_frame`
+when the catalogue is opened; ids (or ``(clip_id, segment_id)`` pairs) are
+checked unique across batches. Catalogue index ``i`` is the position of a
+row in ``(clip_id, segment_id)`` order, the tie-break order of the search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from attribution.search import normalize
+from contract import schema as S
+from contract.errors import ContractError
+from contract.io import embedding_matrix, validate_frame
+
+#: Target rows per partition when grouping row groups.
+PARTITION_ROWS = 131_072
+
+_ROW = "__row"  # stored row number, internal to this module
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One unit of work: a run of catalogue rows and where their embeddings live.
+
+    Attributes
+    ----------
+    keys : int64 (p,)
+        Catalogue index of each row, in stored order.
+    path : str or None
+        Parquet file holding the rows (``None`` when ``matrix`` holds them).
+    row_groups : tuple of int
+        Row groups of ``path`` making up this partition.
+    matrix : float32 (p, d) or None
+        The raw embeddings, for catalogues built from a frame.
+    groups : int64 (p,) or None
+        Clip number of each row, in stored order, when the catalogue has segments.
+    """
+
+    keys: np.ndarray
+    path: str | None = None
+    row_groups: tuple[int, ...] = ()
+    matrix: np.ndarray | None = None
+    groups: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(len(self.keys))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Validated clip ids in catalogue order plus the partitions of their embeddings.
+
+    Attributes
+    ----------
+    ids : pl.DataFrame
+        ``clip_id``, ``creator_id`` (and ``segment_id`` when present), row ``i``
+        being catalogue index ``i``.
+    dim : int
+        Embedding length.
+    partitions : tuple of Partition
+        Disjoint, covering all rows.
+    source : str
+        The file (or name) the clips came from, for error messages.
+    """
+
+    ids: pl.DataFrame
+    dim: int
+    partitions: tuple[Partition, ...]
+    source: str
+
+    @property
+    def segments(self) -> bool:
+        return S.SEGMENT_ID in self.ids.columns
+
+    @property
+    def n_rows(self) -> int:
+        return self.ids.height
+
+    @property
+    def n_clips(self) -> int:
+        return self.ids[S.CLIP_ID].n_unique() if self.segments else self.ids.height
+
+
+def _embeddings_from_arrow(column: pa.ChunkedArray | pa.Array, d: int) -> np.ndarray:
+    """A (list or fixed-size list) embedding column as a float32 (n, d) matrix, no row loop."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    flat = arr.flatten()
+    values = flat.to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(values.reshape(len(arr), d), dtype=np.float32)
+
+
+def load_partition(part: Partition, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Read one partition: unit-norm embeddings sorted by catalogue index.
+
+    Returns
+    -------
+    emb : float32 (p, d)
+        Unit-norm rows in ascending catalogue index.
+    keys : int64 (p,)
+        Their catalogue indices (ascending).
+    groups : int64 (p,) or None
+        Their clip numbers (non-decreasing) when the catalogue has segments.
+    """
+    if part.matrix is not None:
+        raw = part.matrix
+    else:
+        pf = pq.ParquetFile(part.path)
+        table = pf.read_row_groups(list(part.row_groups), columns=[S.EMBEDDING])
+        raw = _embeddings_from_arrow(table.column(S.EMBEDDING), dim)
+    order = np.argsort(part.keys, kind="stable")
+    emb = normalize(raw)[order]
+    groups = part.groups[order] if part.groups is not None else None
+    return emb, part.keys[order], groups
+
+
+def _canonical(ids: pl.DataFrame, file: str) -> tuple[pl.DataFrame, np.ndarray, np.ndarray | None]:
+    """Sort ids into catalogue order, check uniqueness across the whole file.
+
+    Returns the sorted ids, the catalogue index of each stored row, and the
+    clip number of each stored row (segments only).
+    """
+    segments = S.SEGMENT_ID in ids.columns
+    keycols = [S.CLIP_ID, S.SEGMENT_ID] if segments else [S.CLIP_ID]
+    ordered = ids.sort(keycols)
+    dup = ordered.select(pl.struct(keycols).is_first_distinct().not_().alias("d"))["d"]
+    if dup.any():
+        at = int(dup.arg_true()[0])
+        row = int(ordered[_ROW][at])
+        what = (f"segment {ordered[S.SEGMENT_ID][at]!r} of clip {ordered[S.CLIP_ID][at]!r}"
+                if segments else f"duplicate id {ordered[S.CLIP_ID][at]!r}")
+        raise ContractError(file, f"{what} appears twice, expected unique ids",
+                            row=row, column=keycols[-1])
+    stored_rows = ordered[_ROW].to_numpy()
+    keys = np.empty(len(stored_rows), dtype=np.int64)
+    keys[stored_rows] = np.arange(len(stored_rows), dtype=np.int64)
+    groups = None
+    if segments:
+        per_clip = ordered.group_by(S.CLIP_ID).agg(pl.col(S.CREATOR_ID).n_unique().alias("n"))
+        multi = per_clip.filter(pl.col("n") > 1)
+        if multi.height:
+            clip = multi[S.CLIP_ID].sort()[0]
+            row = int(ordered.filter(pl.col(S.CLIP_ID) == clip)[_ROW].min())
+            raise ContractError(file, f"segments of clip {clip!r} name different creators, "
+                                "expected one creator per clip", row=row, column=S.CREATOR_ID)
+        clip_col = ordered[S.CLIP_ID]
+        starts = np.r_[True, (clip_col[1:] != clip_col[:-1]).to_numpy()]
+        clip_no = np.cumsum(starts) - 1
+        groups = clip_no[keys]
+    return ordered.drop(_ROW), keys, groups
+
+
+def _id_columns(df: pl.DataFrame) -> list[str]:
+    cols = [S.CLIP_ID, S.CREATOR_ID]
+    return cols + [S.SEGMENT_ID] if S.SEGMENT_ID in df.columns else cols
+
+
+def open_catalogue(
+    path: str | Path,
+    *,
+    partition_rows: int = PARTITION_ROWS,
+    dim: int | None = None,
+    dim_source: str | None = None,
+) -> Catalogue:
+    """Validate a clips Parquet file batch by batch and plan its partitions.
+
+    Only one row group's data is in memory at a time; what is kept is the id
+    columns. Partitions are runs of consecutive row groups of about
+    ``partition_rows`` rows (a row group is never split).
+    """
+    path = Path(path)
+    file = str(path)
+    if not path.exists():
+        raise ContractError(path, "file not found (expected the clips table)")
+    if path.is_dir():
+        raise ContractError(path, "is a directory, expected a Parquet file")
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ContractError(path, f"is not a readable Parquet file ({first[:160]})") from None
+    meta = pf.metadata
+    if meta.num_rows == 0:
+        raise ContractError(file, "the clips table is empty (0 rows)")
+    id_frames: list[pl.DataFrame] = []
+    offset = 0
+    for rg in range(meta.num_row_groups):
+        n = meta.row_group(rg).num_rows
+        if n == 0:
+            continue
+        df = pl.from_arrow(pf.read_row_group(rg))
+        assert isinstance(df, pl.DataFrame)
+        df = validate_frame(df, S.CLIPS, file, row_offset=offset, dim=dim,
+                            dim_source=dim_source)
+        if dim is None:
+            dim = _dim_of(df)
+            dim_source = file
+        id_frames.append(df.select(_id_columns(df)))
+        offset += n
+    ids = pl.concat(id_frames, how="vertical_relaxed").with_row_index(_ROW)
+    ids = ids.with_columns(pl.col(_ROW).cast(pl.Int64))
+    ordered, keys, groups = _canonical(ids, file)
+    parts: list[Partition] = []
+    run: list[int] = []
+    run_start = run_rows = start = 0
+    for rg in range(meta.num_row_groups):
+        n = meta.row_group(rg).num_rows
+        if n == 0:
+            continue
+        if run and run_rows + n > partition_rows:
+            parts.append(_file_partition(file, run, keys, groups, run_start, start))
+            run, run_start, run_rows = [], start, 0
+        run.append(rg)
+        run_rows += n
+        start += n
+    if run:
+        parts.append(_file_partition(file, run, keys, groups, run_start, start))
+    assert dim is not None
+    return Catalogue(ordered, dim, tuple(parts), file)
+
+
+def _file_partition(file: str, run: list[int], keys: np.ndarray, groups: np.ndarray | None,
+                    lo: int, hi: int) -> Partition:
+    return Partition(keys[lo:hi].copy(), path=file, row_groups=tuple(run),
+                     groups=None if groups is None else groups[lo:hi].copy())
+
+
+def _dim_of(df: pl.DataFrame) -> int:
+    dtype = df.schema[S.EMBEDDING]
+    if isinstance(dtype, pl.Array):
+        return int(dtype.size)
+    return int(df[S.EMBEDDING].list.len()[0])
+
+
+def catalogue_from_frame(
+    clips: pl.DataFrame,
+    *,
+    source: str = "clips",
+    partition_rows: int = PARTITION_ROWS,
+    dim: int | None = None,
+) -> Catalogue:
+    """A catalogue over an in-memory clips frame (validated here), partitioned by rows."""
+    clips = validate_frame(clips, S.CLIPS, source, dim=dim)
+    matrix = embedding_matrix(clips, source, S.CLIPS, dim=dim)
+    ids = clips.select(_id_columns(clips)).with_row_index(_ROW).with_columns(
+        pl.col(_ROW).cast(pl.Int64))
+    ordered, keys, groups = _canonical(ids, source)
+    parts = tuple(
+        Partition(keys[lo:lo + partition_rows].copy(), matrix=matrix[lo:lo + partition_rows],
+                  groups=None if groups is None else groups[lo:lo + partition_rows].copy())
+        for lo in range(0, len(keys), partition_rows)
+    )
+    return Catalogue(ordered, matrix.shape[1], parts, source)
+
+
+def gather(part: Partition, dim: int, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm embeddings of the catalogue indices in ``wanted`` that lie in ``part``.
+
+    Returns ``(positions, vectors)``: positions into ``wanted`` (flat) and the
+    matching (m, d) float32 rows. Used for the second pass of methods that
+    need candidate embeddings.
+    """
+    emb, keys, _ = load_partition(part, dim)
+    flat = wanted.ravel()
+    pos = np.searchsorted(keys, flat)
+    pos_c = np.minimum(pos, len(keys) - 1)
+    hit = (flat >= 0) & (keys[pos_c] == flat)
+    where = np.flatnonzero(hit)
+    return where, emb[pos_c[where]]

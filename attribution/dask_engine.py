@@ -1,0 +1,252 @@
+"""Blocked exact top-k search and weighting as one Dask graph.
+
+Rule: the graph is a function of the data and of ``block_size`` only, never of
+the scheduler or the number of workers: each catalogue partition is read once
+and scored against every generation block (:func:`attribution.search.topk_block`),
+the per-partition results of a block are merged in a tree
+(:func:`attribution.search.merge_many`, order-independent), and the merged
+block is weighted (:func:`attribution.weighting.weigh`) inside the graph. So
+the threaded scheduler, a ``LocalCluster`` and an existing cluster compute
+identical bits. Where the graph runs is chosen by :func:`run`:
+
+* ``scheduler=None``: the threaded scheduler in this process;
+* ``scheduler="local"``: a ``LocalCluster`` started here (its dashboard
+  address is reported);
+* ``scheduler="tcp://host:port"``: an existing cluster (also taken from
+  ``DASK_SCHEDULER_ADDRESS`` by the CLI); its workers must be able to read the
+  clips file at the same path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from attribution.candidates import Candidates
+from attribution.catalogue import Catalogue, Partition, gather, load_partition
+from attribution.search import TILE, Partial, merge_many, topk_block
+
+#: Generations per block (rows of one GEMM).
+BLOCK_SIZE = 2048
+#: Partials merged per node of the reduction tree.
+FAN_IN = 8
+#: Seconds to wait for an existing scheduler before giving up.
+CONNECT_TIMEOUT = 8.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the engine returns for all generations, in input order.
+
+    Attributes
+    ----------
+    sim : float32 (n, k)
+    idx : int64 (n, k)
+        Catalogue index (``-1`` in padding).
+    weight : float64 (n, k)
+    """
+
+    sim: np.ndarray
+    idx: np.ndarray
+    weight: np.ndarray
+
+
+def score_partition(part: Partition, dim: int, blocks: list[np.ndarray], k: int,
+                    tile: int = TILE) -> list[Partial]:
+    """Read one partition and return its top-k against every generation block."""
+    emb, keys, groups = load_partition(part, dim)
+    return [topk_block(gen, emb, keys, k, groups, tile=tile) for gen in blocks]
+
+
+def gather_partition(part: Partition, dim: int, merged: list[Partial]
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Second pass: the candidate embeddings of every block that live in this partition."""
+    if not merged:
+        return []
+    sizes = [m.idx.size for m in merged]
+    pos, vecs = gather(part, dim, np.concatenate([m.idx.ravel() for m in merged]))
+    bounds = np.cumsum([0, *sizes])
+    out = []
+    for b in range(len(merged)):
+        sel = (pos >= bounds[b]) & (pos < bounds[b + 1])
+        out.append((pos[sel] - bounds[b], vecs[sel]))
+    return out
+
+
+def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str, Any],
+                gathered: list[tuple[np.ndarray, np.ndarray]] | None, dim: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights of one generation block: ``(sim float32, idx, weight float64)``."""
+    from attribution import weighting
+
+    cand = None
+    if gathered is not None:
+        cand = np.zeros((merged.n * merged.k, dim), dtype=np.float32)
+        for pos, vecs in gathered:
+            cand[pos] = vecs
+        cand = cand.reshape(merged.n, merged.k, dim)
+    top = merged.topk
+    cands = Candidates(top.sim, top.valid, gen if gathered is not None else None, cand)
+    weight = np.asarray(weighting.weigh(method, cands, **params), dtype=np.float64)
+    return top.sim, top.idx, weight
+
+
+def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
+                params: dict[str, Any], *, needs_embeddings: bool,
+                block_size: int = BLOCK_SIZE, tile: int = TILE
+                ) -> tuple[dict[Any, Any], list[Any]]:
+    """The task graph (a plain dict, dask's low-level spec) and its output keys."""
+    blocks = [gen[lo:lo + block_size] for lo in range(0, len(gen), block_size)]
+    dsk: dict[Any, Any] = {}
+    block_keys = []
+    for b, blk in enumerate(blocks):
+        dsk[("gen", b)] = blk
+        block_keys.append(("gen", b))
+    n_parts = len(cat.partitions)
+    for p, part in enumerate(cat.partitions):
+        dsk[("part", p)] = part
+        dsk[("score", p)] = (score_partition, ("part", p), cat.dim, block_keys, k, tile)
+    merged_keys = []
+    for b in range(len(blocks)):
+        level = [("pick", p, b) for p in range(n_parts)]
+        for p in range(n_parts):
+            dsk[("pick", p, b)] = (operator.getitem, ("score", p), b)
+        depth = 0
+        while len(level) > 1:
+            nxt = []
+            for i in range(0, len(level), FAN_IN):
+                key = ("merge", b, depth, i // FAN_IN)
+                dsk[key] = (merge_many, level[i:i + FAN_IN])
+                nxt.append(key)
+            level, depth = nxt, depth + 1
+        merged_keys.append(level[0])
+    if needs_embeddings:
+        for p in range(n_parts):
+            dsk[("gather", p)] = (gather_partition, ("part", p), cat.dim, merged_keys)
+            for b in range(len(blocks)):
+                dsk[("gpick", p, b)] = (operator.getitem, ("gather", p), b)
+    out_keys = []
+    for b in range(len(blocks)):
+        gathered = [("gpick", p, b) for p in range(n_parts)] if needs_embeddings else None
+        dsk[("weigh", b)] = (weigh_block, merged_keys[b], ("gen", b), method, params,
+                             gathered, cat.dim)
+        out_keys.append(("weigh", b))
+    return dsk, out_keys
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Tasks run in parallel threads; keep BLAS to one thread each (no oversubscription)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _assemble(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Result:
+    return Result(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                  np.concatenate([p[2] for p in parts]))
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, Any], *,
+        needs_embeddings: bool, scheduler: str | None = None, workers: int | None = None,
+        block_size: int = BLOCK_SIZE, tile: int = TILE,
+        progress: ProgressFn | None = None, announce: Callable[[str], None] | None = None
+        ) -> Result:
+    """Run the search-and-weigh graph on the chosen scheduler.
+
+    Parameters
+    ----------
+    cat, gen, k, method, params, needs_embeddings
+        The catalogue, unit-norm generation embeddings (n, d), neighbours,
+        weighting method and its parameters, and whether it needs candidate
+        embeddings (a second pass over the partitions).
+    scheduler
+        ``None`` (threads here), ``"sync"`` (one thread, for debugging),
+        ``"local"`` (a new LocalCluster) or a ``tcp://`` address.
+    workers
+        Threads (threaded scheduler) or worker processes (LocalCluster).
+    progress
+        Called as ``progress(done, total)`` while tasks finish.
+    announce
+        Called with one-line messages (e.g. the LocalCluster dashboard address).
+    """
+    dsk, keys = build_graph(cat, gen, k, method, params, needs_embeddings=needs_embeddings,
+                            block_size=block_size, tile=tile)
+    if scheduler in (None, "threads", "sync"):
+        return _run_threads(dsk, keys, workers if scheduler != "sync" else 1, progress)
+    if scheduler == "local":
+        return _run_local(dsk, keys, workers, progress, announce)
+    return _run_remote(dsk, keys, scheduler, progress)
+
+
+def _run_threads(dsk: dict[Any, Any], keys: list[Any], workers: int | None,
+                 progress: ProgressFn | None) -> Result:
+    import dask.threaded
+    from dask.callbacks import Callback
+
+    total = sum(1 for v in dsk.values() if isinstance(v, tuple) and v and callable(v[0]))
+    done = [0]
+
+    class _Count(Callback):  # type: ignore[misc]
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], total)
+
+    n = workers or os.cpu_count() or 1
+    with _one_blas_thread(), _Count():
+        parts = dask.threaded.get(dsk, keys, num_workers=n)
+    return _assemble(list(parts))
+
+
+def _run_client(client: Any, dsk: dict[Any, Any], keys: list[Any],
+                progress: ProgressFn | None) -> Result:
+    from distributed import as_completed
+
+    futures = client.get(dsk, keys, sync=False)
+    total = len(futures)
+    for i, _ in enumerate(as_completed(futures), start=1):
+        if progress is not None:
+            progress(i, total)
+    return _assemble(client.gather(futures))
+
+
+def _run_local(dsk: dict[Any, Any], keys: list[Any], workers: int | None,
+               progress: ProgressFn | None, announce: Callable[[str], None] | None) -> Result:
+    from distributed import Client, LocalCluster
+
+    n = workers or min(os.cpu_count() or 1, 4)
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        if announce is not None:
+            announce(f"LocalCluster with {n} workers; dashboard: {cluster.dashboard_link}")
+        return _run_client(client, dsk, keys, progress)
+
+
+def _run_remote(dsk: dict[Any, Any], keys: list[Any], address: str,
+                progress: ProgressFn | None) -> Result:
+    from distributed import Client
+
+    from contract.errors import ResidualsError
+
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ResidualsError(
+            f"--scheduler {address}: cannot reach a Dask scheduler within "
+            f"{CONNECT_TIMEOUT:.0f} s ({first[:160]})") from None
+    with client:
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        return _run_client(client, dsk, keys, progress)

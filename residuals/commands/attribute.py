@@ -1,0 +1,70 @@
+"""``residuals attribute``: score generations against clips, write attributions.
+
+Rule: this module only parses flags, shows progress and writes the file; the
+search and weighting are :class:`attribution.scorer.KnnScorer`. The output is
+written atomically (temporary name, then rename), so a failed run leaves no
+file behind, and deterministically, so every scheduler writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from contract.errors import ResidualsError
+
+
+def attribute(
+    clips: Annotated[Path, typer.Option("--clips", help="Clips Parquet file (streamed by row group).")],
+    generations: Annotated[Path, typer.Option("--generations", help="Generations Parquet file.")],
+    out: Annotated[Path, typer.Option("--out", help="Attributions Parquet file to write.")],
+    method: Annotated[Optional[str], typer.Option(  # noqa: UP045 (typer needs Optional)
+        "--method", help="Weighting method [default: the project default].")] = None,
+    k: Annotated[int, typer.Option("--k", help="Clips kept per generation.")] = 10,
+    scheduler: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--scheduler", help="'threads' (default), 'local' (start a LocalCluster) or "
+        "tcp://HOST:PORT of an existing cluster [env: DASK_SCHEDULER_ADDRESS].")] = None,
+    workers: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--workers", help="Threads, or LocalCluster worker processes [default: cores].")] = None,
+    block_size: Annotated[int, typer.Option(
+        "--block-size", help="Generations per block.")] = 2048,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Write the top-k clips of every generation with their influence weights."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from attribution.scorer import KnnScorer, write_attributions
+
+    if scheduler is None:
+        scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if scheduler is not None and scheduler not in ("threads", "local", "sync") \
+            and "://" not in scheduler:
+        raise ResidualsError(f"--scheduler {scheduler!r}: expected 'threads', 'local' or "
+                             "an address like tcp://HOST:PORT")
+    if out.exists() and out.is_dir():
+        raise ResidualsError(f"{out}: cannot write, it is a directory")
+    if not out.parent.is_dir():
+        raise ResidualsError(f"{out}: cannot write, directory {out.parent} does not exist")
+    console = Console(stderr=True)
+    scorer = KnnScorer(k=k, method=method, scheduler=scheduler, workers=workers,
+                       block_size=block_size).fit(clips)
+    show = not quiet and console.is_terminal
+    with Progress(TextColumn("attribute"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, disable=not show) as bar:
+        task = bar.add_task("attribute", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        frame = scorer.score(generations, progress=progress, announce=console.print)
+    write_attributions(frame, out)
+    console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}) written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``attribute`` command to the ``residuals`` app."""
+    app.command("attribute")(attribute)

@@ -1,0 +1,38 @@
+"""The end-to-end pipeline's shared steps.
+
+Rule: a data directory in the contract either holds ``attributions.parquet``
+or gets its attributions computed here, by the same engine and defaults as
+``residuals attribute``, so every command sees the same numbers.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from contract.io import Dataset
+
+
+def attribution_for(ds: Dataset, *, k: int = 10, method: str | None = None) -> pl.DataFrame:
+    """The attributions of a data directory: its own file, or computed now.
+
+    Parameters
+    ----------
+    ds
+        A validated dataset (:func:`contract.io.load_dataset`).
+    k
+        Clips per generation when computing (capped at the number of clips).
+    method
+        Weighting method when computing; ``None`` means the default method.
+
+    Returns
+    -------
+    pl.DataFrame
+        The ``attributions`` table (``ds.attributions`` when present).
+    """
+    if ds.attributions is not None:
+        return ds.attributions
+    from attribution.scorer import KnnScorer
+
+    scorer = KnnScorer(k=k, method=method).fit(ds.clips)
+    scorer.k = min(k, scorer.catalogue_.n_clips)
+    return scorer.score(ds.generations)
