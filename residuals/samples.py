@@ -150,6 +150,34 @@ def _write(table: pa.Table, path: Path, row_group_size: int) -> None:
         w.write_table(table, row_group_size=row_group_size)
 
 
+class _RowGroups:
+    """Buffer blocks of rows and write them as row groups of exactly ``size`` rows.
+
+    Keeps the row-group layout a function of ``size`` alone (not of the block
+    size), holding at most ``size`` + one block of rows in memory.
+    """
+
+    def __init__(self, writer: pq.ParquetWriter, size: int) -> None:
+        self.writer, self.size = writer, size
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.rows += table.num_rows
+        if self.rows >= self.size:
+            full = self.rows - self.rows % self.size
+            buf = pa.concat_tables(self.pending)
+            self.writer.write_table(buf.slice(0, full), row_group_size=self.size)
+            rest = buf.slice(full)
+            self.pending, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=self.size)
+        self.pending, self.rows = [], 0
+
+
 def _check_args(creators: int, clips: int, generations: int, dim: int, accounts: int,
                 row_group_size: int) -> None:
     for flag, value, low in (("--creators", creators, 1), ("--generations", generations, 1),
@@ -353,6 +381,7 @@ def _generate(stage: Path, *, creators: int, clips: int, generations: int, dim: 
     flat_used = used.reshape(-1)
     n_blocks = -(-clips // BLOCK)
     with _writer(stage / S.CLIPS.filename, clip_schema) as writer:
+        groups = _RowGroups(writer, row_group_size)
         for b in range(n_blocks):
             lo, hi = b * BLOCK, min((b + 1) * BLOCK, clips)
             raw_cache = {j: v for j, v in raw_cache.items() if j >= b - 1}
@@ -401,8 +430,8 @@ def _generate(stage: Path, *, creators: int, clips: int, generations: int, dim: 
                     pl.Series(np.round((j + 1) * duration[clip_of_row] / nseg[clip_of_row], 3))
                     .alias(S.T_END),
                 )
-            writer.write_table(_to_arrow(meta, clip_schema, row_emb),
-                               row_group_size=row_group_size)
+            groups.add(_to_arrow(meta, clip_schema, row_emb))
+        groups.flush()
 
     # ---- generations ------------------------------------------------------------
     unit = np.float32(1 / np.sqrt(dim))
