@@ -1,0 +1,291 @@
+"""Allocation: a policy maps one period's inputs and a pool to integer payouts.
+
+Rule: a policy maps shares ``s_i`` and a pool ``P`` (integer minor units) to
+allocations ``a_i >= 0`` and an explicitly withheld ``W`` with
+``sum a_i + W == P`` exactly; then ``paid_i + carried_out_i == a_i +
+carried_in_i`` for every creator. Nothing leaks and nothing is invented.
+
+The steps (each a pure function in :mod:`ledger.components` or
+:mod:`ledger.rules`; joins and normalising are written once, here):
+
+1. prepare the period: one row per creator, per clip, per credit;
+2. eligibility (opt-out, minimum clips);
+3. each component's scores, normalised over eligible creators
+   (``score / (sum eligible [+ unattributed if withheld])``), mixed by weight;
+   a component with nothing to pay (no attributed use, no revenue) withholds
+   its weight;
+4. minimum share; split ``P`` into allocated and withheld by largest remainder;
+5. cap and floor, paid out in integers; minimum payout with carry-forward.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import polars as pl
+
+from contract import schema as S
+from contract.errors import ContractError, ResidualsError
+from ledger import rules as R
+from ledger.components import (
+    COMPONENT_FUNCTIONS,
+    CREDIT,
+    MULTIPLIER,
+    N_CLIPS,
+    SCORE,
+    Period,
+)
+from ledger.money import AMOUNT_MINOR, EXACT_MINOR, SHARE, exact_sum, largest_remainder, to_minor
+from ledger.policy import Policy
+
+# Output columns of Allocation.frame (CREATOR_ID and SHARE come from elsewhere).
+ALLOCATED_MINOR = "allocated_minor"
+CARRIED_IN_MINOR = "carried_in_minor"
+PAID_MINOR = "paid_minor"
+CARRIED_OUT_MINOR = "carried_out_minor"
+CARRIED_MINOR = "carried_minor"  # column of AllocationInputs.carried_in
+ELIGIBLE = R.ELIGIBLE
+REASON = R.REASON
+FRAME_COLUMNS = (S.CREATOR_ID, SHARE, EXACT_MINOR, ALLOCATED_MINOR, CARRIED_IN_MINOR,
+                 PAID_MINOR, CARRIED_OUT_MINOR, ELIGIBLE, REASON)
+
+
+@dataclass(frozen=True)
+class AllocationInputs:
+    """One period's contract frames (validated by :mod:`contract.io`).
+
+    ``clips`` may lack the embedding column; ``generations`` may be an empty
+    frame (the generations are then those named in ``attributions``);
+    ``carried_in`` has ``creator_id``, ``carried_minor``: balances below the
+    minimum payout carried from earlier periods (the ledger store supplies
+    them).
+    """
+
+    creators: pl.DataFrame
+    clips: pl.DataFrame
+    attributions: pl.DataFrame
+    generations: pl.DataFrame
+    accounts: pl.DataFrame
+    carried_in: pl.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The result of :func:`allocate`.
+
+    ``frame`` has one row per creator (sorted by ``creator_id``) with the
+    columns in :data:`FRAME_COLUMNS`: ``share`` (float64, the creator's final
+    share of the pool, ``exact_minor / pool``), ``exact_minor`` (the real
+    amount before rounding), ``allocated_minor``, ``carried_in_minor``,
+    ``paid_minor``, ``carried_out_minor`` (Int64), ``eligible`` and ``reason``
+    (why nothing was allocated or paid; null otherwise).
+    """
+
+    frame: pl.DataFrame
+    pool_minor: int
+    currency: str
+    withheld_minor: int
+    batch_id: str
+    policy_name: str = ""
+    policy_hash: str = ""
+
+    @property
+    def allocated_minor(self) -> int:
+        return int(self.frame[ALLOCATED_MINOR].sum())
+
+    @property
+    def paid_minor(self) -> int:
+        return int(self.frame[PAID_MINOR].sum())
+
+    @property
+    def carried_out_minor(self) -> int:
+        return int(self.frame[CARRIED_OUT_MINOR].sum())
+
+
+def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | None = None,
+              currency: str | None = None) -> tuple[int, str]:
+    """The period's pool in minor units and its currency.
+
+    ``pool_minor``/``currency`` (the CLI's ``--pool``/``--currency``) override
+    the policy's ``[pool]``; otherwise the pool is ``pool.amount``, or
+    ``floor(pool.revenue_share * sum(accounts.revenue_minor))``.
+    """
+    cur = (currency or policy.currency or "").strip().upper()
+    if not cur:
+        raise ResidualsError(f"{policy.source}: no currency: set pool.currency in the policy "
+                             "or pass --currency")
+    to_minor("0", cur)  # unknown currency -> error naming it
+    policy.check_currency(cur)
+    if pool_minor is not None:
+        if isinstance(pool_minor, bool) or int(pool_minor) != pool_minor or pool_minor < 0:
+            raise ResidualsError(f"--pool: {pool_minor!r} must be an integer >= 0 minor units")
+        return int(pool_minor), cur
+    if policy.pool_amount is not None:
+        return to_minor(policy.pool_amount, cur, what=f"{policy.source}: key pool.amount"), cur
+    if policy.revenue_share is not None:
+        if accounts is None:
+            raise ResidualsError(f"{policy.source}: key pool.revenue_share needs the "
+                                 "accounts table")
+        revenue = int(accounts[S.REVENUE_MINOR].sum() or 0)
+        return math.floor(Fraction(repr(policy.revenue_share)) * revenue), cur
+    raise ResidualsError(f"{policy.source}: no pool: set pool.amount or pool.revenue_share "
+                         "in the policy, or pass --pool")
+
+
+def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
+    """Join the contract frames once into the :class:`Period` components read."""
+    rules = policy.rules
+    clips_cols = [c for c in (S.DURATION_S, S.LICENSE) if c in inputs.clips.columns]
+    # One row per clip even with segments; max/min are order-independent.
+    clips = (inputs.clips.group_by(S.CLIP_ID)
+             .agg(pl.col(S.CREATOR_ID).min(), *[pl.col(c).max() for c in clips_cols])
+             .with_columns(R.license_multiplier(rules.license_multipliers,
+                                                rules.license_default).alias(MULTIPLIER)))
+    counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
+    creators = (inputs.creators.select(S.CREATOR_ID, S.OPTED_OUT)
+                .join(counts, on=S.CREATOR_ID, how="left")
+                .with_columns(pl.col(N_CLIPS).fill_null(0))
+                .sort(S.CREATOR_ID))
+    attr = inputs.attributions
+    unknown = attr.join(clips.select(S.CLIP_ID), on=S.CLIP_ID, how="anti")
+    if unknown.height:
+        raise ContractError(S.ATTRIBUTIONS.filename, f"clip {unknown[S.CLIP_ID][0]!r} is not "
+                            "in clips.parquet", column=S.CLIP_ID)
+    credits = attr.join(clips.select(S.CLIP_ID, MULTIPLIER), on=S.CLIP_ID, how="left").select(
+        S.GENERATION_ID, S.CREATOR_ID,
+        (pl.col(S.WEIGHT).cast(pl.Float64) * pl.col(MULTIPLIER)).alias(CREDIT))
+    stray = credits.join(creators.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
+    if stray.height:
+        raise ContractError(S.ATTRIBUTIONS.filename, f"creator {stray[S.CREATOR_ID][0]!r} is "
+                            "not in creators.parquet", column=S.CREATOR_ID)
+    gens = inputs.generations
+    has_gens = S.GENERATION_ID in gens.columns
+    gen_ids = pl.concat([
+        gens[S.GENERATION_ID] if has_gens else pl.Series(S.GENERATION_ID, [], pl.String),
+        attr[S.GENERATION_ID],
+    ]).unique()
+    if has_gens and S.ACCOUNT_ID in gens.columns:
+        gen_accounts = gens.select(S.GENERATION_ID, S.ACCOUNT_ID).filter(
+            pl.col(S.ACCOUNT_ID).is_not_null())
+    else:
+        gen_accounts = pl.DataFrame(schema={S.GENERATION_ID: pl.String, S.ACCOUNT_ID: pl.String})
+    if "user_centric" in policy.components and gen_accounts.height == 0:
+        raise ContractError(S.GENERATIONS.filename, "has no account ids; the user_centric "
+                            "component needs generations linked to accounts",
+                            column=S.ACCOUNT_ID)
+    return Period(creators, clips, credits, gen_ids, gen_accounts,
+                  inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR))
+
+
+def mix(policy: Policy, period: Period, eligible: pl.DataFrame) -> tuple[pl.DataFrame, float]:
+    """Weighted mix of the normalised components over eligible creators.
+
+    Returns the ``eligible`` frame with ``share`` (each creator's fraction of
+    the pool) and the withheld fraction of the pool.
+    """
+    withhold = policy.rules.unattributed == "withhold"
+    frame = eligible.with_columns(pl.lit(0.0).alias(SHARE))
+    withheld = 0.0
+    for name, weight in policy.components.items():  # a handful of components, not rows
+        scores = COMPONENT_FUNCTIONS[name](period, by=policy.corpus_by,
+                                           unattributed=policy.rules.unattributed)
+        joined = frame.select(S.CREATOR_ID, R.ELIGIBLE).join(
+            scores.frame, on=S.CREATOR_ID, how="left", maintain_order="left").with_columns(
+            pl.when(pl.col(R.ELIGIBLE)).then(pl.col(SCORE).fill_null(0.0)).otherwise(0.0)
+            .alias(SCORE))
+        eligible_total = exact_sum(joined[SCORE])
+        total = eligible_total + (scores.unattributed if withhold else 0.0)
+        if total <= 0 or eligible_total <= 0:
+            withheld += weight
+            continue
+        withheld += weight * (1.0 - eligible_total / total) if withhold else 0.0
+        frame = frame.with_columns(
+            (pl.col(SHARE) + weight * joined[SCORE] / total).alias(SHARE))
+    return frame, min(max(withheld, 0.0), 1.0)
+
+
+def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None = None,
+             currency: str | None = None, batch_id: str) -> Allocation:
+    """Allocate one period's pool under ``policy``.
+
+    Parameters
+    ----------
+    policy
+        The parsed policy.
+    inputs
+        The period's frames and the balances carried in.
+    pool_minor, currency
+        Override the policy's ``[pool]`` (the CLI's ``--pool``/``--currency``).
+    batch_id
+        Seeds the tie-break of the rounding; the ledger derives it from the
+        period, the policy hash and the input hashes.
+
+    Returns
+    -------
+    Allocation
+        With ``sum(allocated_minor) + withheld_minor == pool_minor`` and
+        ``paid + carried_out == allocated + carried_in`` per creator.
+    """
+    pool, cur = pool_from(policy, inputs.accounts, pool_minor, currency)
+    rules = policy.rules
+    period = prepare(policy, inputs)
+    people = R.eligibility(period.creators, exclude_opted_out=rules.exclude_opted_out,
+                           min_clips=rules.eligibility_min_clips)
+    mixed, withheld_frac = mix(policy, period, people)
+    mixed = R.min_share(mixed, rules.eligibility_min_share)
+    allocatable = exact_sum(mixed[SHARE])
+    if allocatable <= 0:
+        withheld_frac, allocatable = 1.0, 0.0
+    split = largest_remainder(
+        pl.DataFrame({S.CREATOR_ID: ["allocated", "withheld"],
+                      SHARE: [allocatable, withheld_frac]}), pool, "split:" + batch_id)
+    total_alloc = int(split[AMOUNT_MINOR][0])
+    withheld = pool - total_alloc
+
+    cap = policy.cap_minor_in(pool)
+    floor = policy.floor_minor_in(cur, pool)
+    paid = R.bounded_amounts(
+        mixed.filter(pl.col(R.ELIGIBLE)), total_alloc, batch_id, cap_minor=cap,
+        floor_minor=floor,
+        floor_key="rules.floor" if rules.floor is not None else "rules.floor_share")
+
+    carried = (inputs.carried_in.select(S.CREATOR_ID, pl.col(CARRIED_MINOR).cast(pl.Int64))
+               if inputs.carried_in is not None
+               else pl.DataFrame(schema={S.CREATOR_ID: pl.String, CARRIED_MINOR: pl.Int64}))
+    if carried.height and (carried[CARRIED_MINOR] < 0).any():
+        raise ResidualsError("carried_in: a carried balance is negative, expected >= 0")
+    frame = (mixed.select(S.CREATOR_ID, R.ELIGIBLE, R.REASON)
+             .join(paid, on=S.CREATOR_ID, how="left")
+             .join(carried.rename({CARRIED_MINOR: CARRIED_IN_MINOR}), on=S.CREATOR_ID,
+                   how="left")
+             .with_columns(pl.col(EXACT_MINOR).fill_null(0.0),
+                           pl.col(AMOUNT_MINOR).fill_null(0).alias(ALLOCATED_MINOR),
+                           pl.col(CARRIED_IN_MINOR).fill_null(0))
+             .with_columns((pl.col(EXACT_MINOR) / max(pool, 1)).alias(SHARE)))
+    frame = R.carry_forward(frame, policy.min_payout_in(cur), allocated=ALLOCATED_MINOR,
+                            carried_in=CARRIED_IN_MINOR, paid=PAID_MINOR,
+                            carried_out=CARRIED_OUT_MINOR)
+    frame = frame.with_columns(
+        pl.when(pl.col(R.REASON).is_not_null()).then(pl.col(R.REASON))
+        .when((pl.col(PAID_MINOR) == 0) & (pl.col(CARRIED_OUT_MINOR) > 0))
+        .then(pl.lit(R.REASON_CARRIED))
+        .when(pl.col(ALLOCATED_MINOR) == 0).then(pl.lit(R.REASON_ZERO))
+        .otherwise(pl.lit(None, dtype=pl.String)).alias(R.REASON),
+    ).select(FRAME_COLUMNS).sort(S.CREATOR_ID)
+    return Allocation(frame=frame, pool_minor=pool, currency=cur, withheld_minor=withheld,
+                      batch_id=batch_id, policy_name=policy.name, policy_hash=policy.hash)
+
+
+def from_dataset(ds: object, attributions: pl.DataFrame,
+                 carried_in: pl.DataFrame | None = None) -> AllocationInputs:
+    """:class:`AllocationInputs` from a :class:`contract.io.Dataset` and its
+    attributions (dropping embeddings, which allocation never reads)."""
+    def slim(df: pl.DataFrame) -> pl.DataFrame:
+        return df.drop(S.EMBEDDING) if S.EMBEDDING in df.columns else df
+
+    return AllocationInputs(
+        creators=ds.creators, clips=slim(ds.clips), attributions=attributions,  # type: ignore[attr-defined]
+        generations=slim(ds.generations), accounts=ds.accounts,  # type: ignore[attr-defined]
+        carried_in=carried_in)
