@@ -124,7 +124,8 @@ def validate_frame(
         if not _kind_ok(kind, dtype):
             if kind == S.INT and dtype.is_float():
                 vals = df[col]
-                bad = _first(vals.is_not_null() & (vals != vals.floor()))
+                # NaN == NaN and inf == floor(inf) in polars: test finiteness too.
+                bad = _first(vals.is_not_null() & (~vals.is_finite() | (vals != vals.floor())))
                 if bad is not None:
                     raise ContractError(
                         file, f"is {vals[bad]!r}, expected an integer number of minor units",
