@@ -1,0 +1,147 @@
+"""``residuals policy check`` and ``residuals policy compare``.
+
+Rule: these commands only read. ``check`` validates a policy file and prints
+what it will do; ``compare`` allocates one period under two policies (with the
+same pool) and prints pool, creators paid, median and largest payout, Gini,
+top-1% and top-10% share for each, then the creators who gain or lose most.
+Bad input is one ``error:`` line and exit 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from contract.errors import ResidualsError
+
+policy_app = typer.Typer(help="Check allocation policies and compare them on a period's data.",
+                         no_args_is_help=True)
+
+
+def _load(path: Path):  # noqa: ANN202 - returns ledger.policy.Policy
+    from ledger.policy import load_policy
+
+    return load_policy(path)
+
+
+def _describe(policy) -> list[str]:  # noqa: ANN001
+    r = policy.rules
+    pool = (f"amount {policy.pool_amount}" if policy.pool_amount is not None
+            else f"revenue share {policy.revenue_share:g}" if policy.revenue_share is not None
+            else "set by --pool")
+    lines = [
+        f"policy {policy.name!r} ({policy.source}), sha256 {policy.hash[:16]}",
+        f"  pool: {pool} {policy.currency or '(currency from --currency)'}",
+        "  components: " + ", ".join(f"{k} {w:g}" for k, w in policy.components.items())
+        + (f" (corpus by {policy.corpus_by})" if "corpus" in policy.components else ""),
+        f"  rules: exclude_opted_out={str(r.exclude_opted_out).lower()}, "
+        f"unattributed={r.unattributed}, eligibility_min_clips={r.eligibility_min_clips}, "
+        f"eligibility_min_share={r.eligibility_min_share:g}, "
+        f"cap_share={r.cap_share if r.cap_share is not None else 'none'}, "
+        f"floor={r.floor or r.floor_share or 'none'}, min_payout={r.min_payout}",
+    ]
+    if r.license_multipliers:
+        lines.append("  license multipliers: " + ", ".join(
+            f"{k} {v:g}" for k, v in r.license_multipliers.items())
+            + f" (others {r.license_default:g})")
+    return lines
+
+
+@policy_app.command("check")
+def check(path: Path = typer.Argument(..., help="Policy TOML file.")) -> None:
+    """Validate a policy file and print what it does."""
+    policy = _load(path)
+    for line in _describe(policy):
+        typer.echo(line)
+    typer.echo("ok")
+
+
+def _allocate_both(policies: list, data: Path, pool: str | None,  # noqa: ANN001
+                   currency: str | None):
+    import polars as pl  # noqa: F401 - heavy import kept inside the command
+
+    from contract.io import load_dataset
+    from ledger.allocate import allocate, from_dataset, pool_from
+    from ledger.money import to_minor
+
+    ds = load_dataset(data)
+    attributions = ds.attributions
+    if attributions is None:
+        try:
+            from residuals.pipeline import attribution_for
+        except ImportError as exc:
+            raise ResidualsError(f"{data}: no attributions.parquet, and attribution is not "
+                                 f"available ({exc})") from None
+        attributions = attribution_for(ds)
+    inputs = from_dataset(ds, attributions)
+    first = policies[0]
+    cur = (currency or first.currency or "").upper() or None
+    pool_minor = None
+    if pool is not None:
+        if cur is None:
+            raise ResidualsError("--pool: needs a currency (--currency or pool.currency)")
+        pool_minor = to_minor(pool, cur, what="--pool")
+    # Both policies allocate the same pool: the first policy's (or --pool).
+    pool_minor, cur = pool_from(first, ds.accounts, pool_minor, cur)
+    return [allocate(p, inputs, pool_minor=pool_minor, currency=cur,
+                     batch_id=f"compare:{p.hash}") for p in policies]
+
+
+@policy_app.command("compare")
+def compare(
+    policy: list[Path] = typer.Option(..., "--policy", help="A policy file; give exactly two."),
+    data: Path = typer.Option(..., "--data", help="Data directory in the contract."),
+    pool: str = typer.Option(None, "--pool", help="Pool as a decimal amount, e.g. 25000.00 "
+                             "(default: the first policy's [pool])."),
+    currency: str = typer.Option(None, "--currency", help="ISO 4217 code (default: the first "
+                                 "policy's pool.currency)."),
+    top: int = typer.Option(10, "--top", min=0, help="How many gainers and losers to list."),
+) -> None:
+    """Allocate one period under policies A and B and compare them."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from contract import schema as S
+    from ledger.fairness import DELTA_MINOR, compare as compare_allocations
+    from ledger.money import format_minor
+
+    if len(policy) != 2:
+        raise ResidualsError(f"--policy: given {len(policy)} times, expected exactly 2")
+    policies = [_load(p) for p in policy]
+    a, b = _allocate_both(policies, data, pool, currency)
+    metrics, movers = compare_allocations(a, b, top)
+    cur = a.currency
+
+    def money(x: float) -> str:
+        return format_minor(int(round(x)), cur)
+
+    fmt = {"pool": money, "creators_paid": lambda x: f"{int(x):,}", "median_payout": money,
+           "largest_payout": money, "gini": lambda x: f"{x:.4f}",
+           "top1": lambda x: f"{100 * x:.2f}%", "top10": lambda x: f"{100 * x:.2f}%"}
+    label = {"pool": "pool", "creators_paid": "creators paid", "median_payout": "median payout",
+             "largest_payout": "largest payout", "gini": "Gini", "top1": "top 1% share",
+             "top10": "top 10% share"}
+    console = Console(width=110)
+    table = Table(title=f"A = {a.policy_name}   B = {b.policy_name}")
+    table.add_column("metric")
+    table.add_column("A", justify="right")
+    table.add_column("B", justify="right")
+    for key, va, vb in metrics.iter_rows():  # seven metrics, not data rows
+        table.add_row(label[key], fmt[key](va), fmt[key](vb))
+    console.print(table)
+    console.print(f"withheld: A {format_minor(a.withheld_minor, cur)}, "
+                  f"B {format_minor(b.withheld_minor, cur)}")
+    if top:
+        moves = Table(title=f"creators who gain or lose most (top {top} each way)")
+        for col in ("creator", "A", "B", "change"):
+            moves.add_column(col, justify="left" if col == "creator" else "right")
+        for cid, va, vb, delta in movers.select(S.CREATOR_ID, "a", "b", DELTA_MINOR).iter_rows():
+            moves.add_row(cid, format_minor(va, cur), format_minor(vb, cur),
+                          ("+" if delta > 0 else "") + format_minor(delta, cur))
+        console.print(moves)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``policy`` command group to the main app."""
+    app.add_typer(policy_app, name="policy")
