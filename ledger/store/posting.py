@@ -1,0 +1,514 @@
+"""Posting a payout batch: one batch, one database transaction, exactly once.
+
+Rule: :func:`post_batch` either posts the whole batch (its batch row, the
+reversals of a superseded batch, the allocation and payout transactions with
+their entries and seals, the statement lines, the clip credits and the
+balance updates) inside the caller's single database transaction, or raises
+and posts nothing. It runs under the ledger write lock (see
+:func:`ledger.store.engine.write_session`), so it sees every batch committed
+before it: a batch whose id is already posted is a no-op reported as such, and
+a different batch for a period that already has one is refused unless
+``supersede``.
+
+Money movement (``amount_minor`` > 0 debits, < 0 credits; an account's balance
+is the sum of its entries)::
+
+    allocation:  creator fund  -pool
+                 payable/<c>   +allocated_c        (for each creator, if > 0)
+                 platform      +withheld           (if > 0)
+    payout:      payable/<c>   -paid_c             (creators at/above the minimum)
+                 in transit    +sum(paid)
+
+So a creator payable's balance is what is owed and not yet sent: the carry
+forward. A supersede first posts, for each transaction of the replaced batch,
+a reversal (its entries negated, ``reverses_id`` set), in the same database
+transaction as the new batch.
+
+The batch id is sha256 of (period, currency, pool, policy text, input hashes,
+parameters); the batch hash is sha256 of the canonical JSON manifest, which
+includes the previous batch's hash, so the batches form a hash chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from contract import schema as S
+from contract.errors import ResidualsError
+from ledger.store import models as M
+from ledger.store.bulk import insert_frame
+from ledger.store.read import frame
+
+MANIFEST_FORMAT = 1
+FUND_CODE = "fund"
+TRANSIT_CODE = "transit"
+PLATFORM_CODE = "platform"
+PAYABLE_PREFIX = "payable/"
+
+LINE_COLUMNS = [S.CREATOR_ID, S.SHARE, S.EXACT_MINOR, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR,
+                S.PAID_MINOR, S.CARRIED_OUT_MINOR, S.ELIGIBLE, S.REASON]
+"""Columns of an allocation's lines (``ledger.allocate.Allocation.frame``)."""
+
+DIGEST_COLUMNS = [S.CREATOR_ID, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR,
+                  S.CARRIED_OUT_MINOR]
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: the form that is hashed."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def sha256_text(s: str) -> str:
+    """Hex sha256 of a UTF-8 string."""
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+def lines_digest(lines: pl.DataFrame) -> str:
+    """sha256 of the integer columns of a batch's lines, sorted by creator id.
+
+    Recomputed by ``verify`` from the stored statements; a changed amount
+    changes the digest, hence the batch hash and every later hash.
+    """
+    df = lines.select(DIGEST_COLUMNS).sort(S.CREATOR_ID)
+    return hashlib.sha256(df.write_csv(include_header=True).encode("utf-8")).hexdigest()
+
+
+def manifest_hash(manifest: Mapping[str, Any]) -> str:
+    """The batch hash: sha256 of the canonical JSON of the manifest."""
+    return sha256_text(canonical_json(dict(manifest)))
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """Everything that identifies a batch, before any money is computed.
+
+    Parameters
+    ----------
+    period
+        Payout period label, e.g. ``"2026-10"``.
+    currency
+        ISO 4217 code of the pool.
+    pool_minor
+        The pool in minor units (> 0).
+    policy_name, policy_text
+        The policy as written; its sha256 is the policy hash.
+    input_hashes
+        sha256 per input (file name -> hex), recorded in the manifest.
+    creators
+        ``creator_id``, ``display_name`` of every creator the batch may pay.
+    clip_credits
+        ``creator_id``, ``clip_id``, ``weight``: the clips that earned each share.
+    params
+        Other inputs that change the result (e.g. attribution ``k``, method).
+    context
+        Recorded in the manifest but not part of the batch id (code version,
+        data directory).
+    """
+
+    period: str
+    currency: str
+    pool_minor: int
+    policy_name: str
+    policy_text: str
+    input_hashes: Mapping[str, str]
+    creators: pl.DataFrame
+    clip_credits: pl.DataFrame | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy_hash(self) -> str:
+        return sha256_text(self.policy_text)
+
+    @property
+    def batch_id(self) -> str:
+        """sha256 of what determines the batch: period, money, policy, inputs, params."""
+        return sha256_text(canonical_json({
+            "period": self.period, "currency": self.currency, "pool_minor": self.pool_minor,
+            "policy_text": self.policy_text, "inputs": dict(self.input_hashes),
+            "params": dict(self.params),
+        }))
+
+
+@dataclass(frozen=True)
+class BatchLines:
+    """An allocation as the store needs it: one line per creator and the withheld amount."""
+
+    lines: pl.DataFrame
+    withheld_minor: int
+
+
+Allocator = Callable[[pl.DataFrame], BatchLines]
+"""Maps carried-in balances (``creator_id``, ``carried_minor``) to the batch's lines."""
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    """What :func:`post_batch` did."""
+
+    status: Literal["posted", "exists"]
+    batch_id: str
+    batch_hash: str
+    period: str
+    seq: int
+    superseded: str | None = None
+    superseded_by: str | None = None
+    entries: int = 0
+    creators: int = 0
+    creators_paid: int = 0
+    paid_minor: int = 0
+    pool_minor: int = 0
+    withheld_minor: int = 0
+    currency: str = ""
+
+
+def _outcome_exists(session: Session, batch: M.Batch) -> PostOutcome:
+    newer = session.execute(
+        select(M.Batch.batch_id).where(M.Batch.supersedes_id == batch.batch_id)
+    ).scalar_one_or_none()
+    return PostOutcome(
+        "exists", batch.batch_id, batch.batch_hash, batch.period, batch.seq,
+        superseded=batch.supersedes_id, superseded_by=newer, creators_paid=batch.creators_paid,
+        paid_minor=batch.paid_minor, pool_minor=batch.pool_minor,
+        withheld_minor=batch.withheld_minor, currency=batch.currency,
+    )
+
+
+def find_batch(session: Session, batch_id: str) -> M.Batch | None:
+    """The batch with this id, if posted."""
+    return session.get(M.Batch, batch_id)
+
+
+def _fixed_account(session: Session, code: str, kind: str) -> int:
+    acc_id = session.execute(select(M.Account.id).where(M.Account.code == code)).scalar()
+    if acc_id is None:
+        acc = M.Account(code=code, kind=kind, creator_id=None)
+        session.add(acc)
+        session.flush()
+        acc_id = acc.id
+    return int(acc_id)
+
+
+def ensure_creators(session: Session, creators: pl.DataFrame) -> pl.DataFrame:
+    """Insert unknown creators and their payable accounts; returns ``creator_id`` ->
+    ``account_id`` of every payable account (as a frame)."""
+    known = frame(session, select(M.Creator.creator_id), {S.CREATOR_ID: pl.String()})
+    new = creators.select(S.CREATOR_ID, S.DISPLAY_NAME).join(known, on=S.CREATOR_ID, how="anti")
+    insert_frame(session, M.Creator.__tablename__, new)
+    payables = _payables(session)
+    missing = creators.select(S.CREATOR_ID).join(payables, on=S.CREATOR_ID, how="anti")
+    if missing.height:
+        insert_frame(session, M.Account.__tablename__, missing.select(
+            pl.concat_str(pl.lit(PAYABLE_PREFIX), pl.col(S.CREATOR_ID)).alias("code"),
+            pl.lit(M.CREATOR_PAYABLE).alias("kind"),
+            pl.col(S.CREATOR_ID).alias("creator_id"),
+        ))
+        payables = _payables(session)
+    return payables
+
+
+def _payables(session: Session) -> pl.DataFrame:
+    a = M.Account
+    return frame(session, select(a.creator_id, a.id).where(a.kind == M.CREATOR_PAYABLE),
+                 {S.CREATOR_ID: pl.String(), "account_id": pl.Int64()})
+
+
+def payable_balances(session: Session, currency: str) -> pl.DataFrame:
+    """``creator_id``, ``carried_minor``: non-zero creator payable balances in ``currency``."""
+    a, b = M.Account, M.Balance
+    stmt = (select(a.creator_id, b.balance_minor).join(b, b.account_id == a.id)
+            .where(a.kind == M.CREATOR_PAYABLE, b.currency == currency, b.balance_minor != 0))
+    return frame(session, stmt, {S.CREATOR_ID: pl.String(), S.CARRIED_MINOR: pl.Int64()})
+
+
+def _statement_lines(session: Session, batch_id: str) -> pl.DataFrame:
+    st = M.Statement
+    stmt = select(st.creator_id, st.allocated_minor, st.paid_minor).where(st.batch_id == batch_id)
+    return frame(session, stmt, {S.CREATOR_ID: pl.String(), S.ALLOCATED_MINOR: pl.Int64(),
+                                 S.PAID_MINOR: pl.Int64()})
+
+
+def check_lines(lines: pl.DataFrame, *, pool_minor: int, withheld_minor: int,
+                carried_in: pl.DataFrame, creators: pl.DataFrame) -> pl.DataFrame:
+    """Validate an allocation's lines before posting; returns them with canonical dtypes.
+
+    Refuses (one-line :class:`ResidualsError`): a missing column, a duplicate or
+    unknown creator, a negative amount, allocated + withheld != pool, a row where
+    paid + carried_out != allocated + carried_in, or carried-in amounts that
+    differ from the ledger's payable balances.
+    """
+    missing = [c for c in LINE_COLUMNS if c not in lines.columns]
+    if missing:
+        raise ResidualsError(f"allocation lines lack column(s) {', '.join(missing)}")
+    lines = lines.select(LINE_COLUMNS).with_columns(
+        pl.col(S.CREATOR_ID).cast(pl.String),
+        pl.col(S.SHARE, S.EXACT_MINOR).cast(pl.Float64),
+        pl.col(S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR,
+               S.CARRIED_OUT_MINOR).cast(pl.Int64),
+        pl.col(S.ELIGIBLE).cast(pl.Boolean), pl.col(S.REASON).cast(pl.String),
+    )
+    dup = lines.filter(pl.col(S.CREATOR_ID).is_duplicated())
+    if dup.height:
+        raise ResidualsError(f"allocation: creator {dup[S.CREATOR_ID][0]!r} appears twice")
+    unknown = lines.join(creators.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
+    if unknown.height:
+        raise ResidualsError(f"allocation: creator {unknown[S.CREATOR_ID][0]!r} is not in "
+                             "creators.parquet")
+    money = [S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR, S.CARRIED_OUT_MINOR]
+    for col in money:
+        neg = lines.filter(pl.col(col).is_null() | (pl.col(col) < 0))
+        if neg.height:
+            raise ResidualsError(f"allocation: creator {neg[S.CREATOR_ID][0]!r} has {col} "
+                                 f"{neg[col][0]}, expected an amount >= 0")
+    total = int(lines[S.ALLOCATED_MINOR].sum())
+    if withheld_minor < 0 or total + withheld_minor != pool_minor:
+        raise ResidualsError(f"allocation: allocated {total} + withheld {withheld_minor} != "
+                             f"pool {pool_minor}")
+    bad = lines.filter(pl.col(S.PAID_MINOR) + pl.col(S.CARRIED_OUT_MINOR)
+                       != pl.col(S.ALLOCATED_MINOR) + pl.col(S.CARRIED_IN_MINOR))
+    if bad.height:
+        raise ResidualsError(f"allocation: creator {bad[S.CREATOR_ID][0]!r}: paid + carried "
+                             "out != allocated + carried in")
+    cmp = carried_in.join(lines.select(S.CREATOR_ID, S.CARRIED_IN_MINOR), on=S.CREATOR_ID,
+                          how="full", coalesce=True).with_columns(
+        pl.col(S.CARRIED_MINOR, S.CARRIED_IN_MINOR).fill_null(0))
+    off = cmp.filter(pl.col(S.CARRIED_MINOR) != pl.col(S.CARRIED_IN_MINOR))
+    if off.height:
+        r = off.row(0, named=True)
+        raise ResidualsError(f"allocation: creator {r[S.CREATOR_ID]!r} carries in "
+                             f"{r[S.CARRIED_IN_MINOR]}, but the ledger holds {r[S.CARRIED_MINOR]}")
+    return lines
+
+
+def _new_transaction(session: Session, kind: str, batch_id: str, memo: str,
+                     reverses_id: int | None = None) -> int:
+    tx = M.Transaction(kind=kind, batch_id=batch_id, memo=memo, reverses_id=reverses_id)
+    session.add(tx)
+    session.flush()
+    return int(tx.id)
+
+
+def _seal(session: Session, tx_id: int) -> None:
+    session.execute(M.TransactionSeal.__table__.insert().values(transaction_id=tx_id))
+
+
+def _post_entries(session: Session, tx_id: int, entries: pl.DataFrame, currency: str) -> int:
+    """Insert entries (``account_id``, ``amount_minor``; zeros dropped) and seal the transaction."""
+    df = entries.filter(pl.col(S.AMOUNT_MINOR) != 0).select(
+        pl.lit(tx_id, pl.Int64).alias("transaction_id"),
+        pl.col("account_id").cast(pl.Int64),
+        pl.col(S.AMOUNT_MINOR).cast(pl.Int64),
+        pl.lit(currency).alias(S.CURRENCY),
+    )
+    n = insert_frame(session, M.Entry.__tablename__, df)
+    _seal(session, tx_id)
+    return n
+
+
+def _apply_balance_deltas(session: Session, deltas: pl.DataFrame) -> None:
+    """Add ``delta`` to the stored balance of each (``account_id``, ``currency``)."""
+    deltas = deltas.group_by("account_id", S.CURRENCY).agg(pl.col("delta").sum()).filter(
+        pl.col("delta") != 0)
+    if deltas.height == 0:
+        return
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE ledger_balance_delta (account_id BIGINT NOT NULL, "
+        "currency VARCHAR(3) NOT NULL, delta BIGINT NOT NULL)"
+        + (" ON COMMIT DROP" if pg else ""))
+    insert_frame(session, "ledger_balance_delta", deltas.select("account_id", S.CURRENCY, "delta"))
+    conn.exec_driver_sql(
+        "INSERT INTO balances (account_id, currency, balance_minor) "
+        "SELECT account_id, currency, delta FROM ledger_balance_delta WHERE true "
+        "ON CONFLICT (account_id, currency) DO UPDATE "
+        "SET balance_minor = balances.balance_minor + excluded.balance_minor")
+    conn.exec_driver_sql("DROP TABLE ledger_balance_delta")
+
+
+def _reverse_batch(session: Session, old: M.Batch, new_batch_id: str) -> tuple[int, pl.DataFrame]:
+    """Post a reversal of each transaction of ``old``; returns (entries, balance deltas)."""
+    tx_ids = session.execute(
+        select(M.Transaction.id).where(M.Transaction.batch_id == old.batch_id,
+                                       M.Transaction.kind != M.REVERSAL)
+        .order_by(M.Transaction.id)).scalars().all()
+    n = 0
+    for old_tx in tx_ids:  # one per transaction of the old batch (two at most), not per row
+        tx_id = _new_transaction(session, M.REVERSAL, new_batch_id,
+                                 f"reverses transaction {old_tx} of batch {old.batch_id}",
+                                 reverses_id=int(old_tx))
+        n += session.execute(text(
+            "INSERT INTO entries (transaction_id, account_id, amount_minor, currency) "
+            "SELECT :new, account_id, -amount_minor, currency FROM entries "
+            "WHERE transaction_id = :old ORDER BY id"), {"new": tx_id, "old": old_tx}).rowcount
+        _seal(session, tx_id)
+    e = M.Entry
+    deltas = frame(session, select(e.account_id, e.currency, -func.sum(e.amount_minor))
+                   .where(e.transaction_id.in_(tx_ids)).group_by(e.account_id, e.currency),
+                   {"account_id": pl.Int64(), S.CURRENCY: pl.String(), "delta": pl.Int64()})
+    return n, deltas
+
+
+def post_batch(
+    session: Session,
+    request: BatchRequest,
+    allocator: Allocator,
+    *,
+    supersede: bool = False,
+    code_version: str = "",
+) -> PostOutcome:
+    """Post ``request`` as one batch in the caller's (write-locked) transaction.
+
+    The caller commits; see :func:`ledger.store.engine.write_session`. Returns
+    ``status="exists"`` without writing anything when the batch id is already
+    posted.
+
+    Raises
+    ------
+    ResidualsError
+        Pool <= 0; a currency other than the ledger's; another batch already
+        stands for the period (without ``supersede``); supersede of a batch that
+        is not the newest; allocation lines that fail :func:`check_lines`.
+    """
+    batch_id = request.batch_id
+    existing = find_batch(session, batch_id)
+    if existing is not None:
+        return _outcome_exists(session, existing)
+    if request.pool_minor <= 0:
+        raise ResidualsError(f"--pool must be > 0, got {request.pool_minor} minor units")
+    currencies = session.execute(select(M.Batch.currency).distinct()).scalars().all()
+    other = sorted(set(currencies) - {request.currency})
+    if other:
+        raise ResidualsError(f"--currency {request.currency}: the creator fund's existing "
+                             f"batches are in {', '.join(other)}; one fund holds one currency")
+    b = M.Batch
+    superseded_ids = select(b.supersedes_id).where(b.supersedes_id.is_not(None))
+    standing = session.execute(
+        select(b).where(b.period == request.period, b.batch_id.not_in(superseded_ids))
+    ).scalar_one_or_none()
+    tip = session.execute(select(b).order_by(b.seq.desc()).limit(1)).scalar_one_or_none()
+    if standing is not None and not supersede:
+        raise ResidualsError(
+            f"period {request.period} already has batch {standing.batch_id[:12]} "
+            f"(hash {standing.batch_hash[:12]}); posting a different batch for it needs "
+            "--supersede")
+    if standing is not None and tip is not None and standing.batch_id != tip.batch_id:
+        raise ResidualsError(
+            f"--supersede: batch {standing.batch_id[:12]} of period {request.period} is not "
+            f"the newest batch (period {tip.period} came after it); only the newest batch "
+            "can be superseded")
+    revision = 1 + int(session.execute(
+        select(func.coalesce(func.max(b.revision), 0)).where(b.period == request.period)
+    ).scalar_one())
+    seq = 1 + (tip.seq if tip is not None else 0)
+    prev_hash = tip.batch_hash if tip is not None else None
+
+    fund = _fixed_account(session, FUND_CODE, M.CREATOR_FUND)
+    transit = _fixed_account(session, TRANSIT_CODE, M.PAYOUTS_IN_TRANSIT)
+    platform = _fixed_account(session, PLATFORM_CODE, M.PLATFORM)
+    payables = ensure_creators(session, request.creators)
+
+    carried = payable_balances(session, request.currency)
+    if standing is not None:  # what creators carried before the batch being replaced
+        old = _statement_lines(session, standing.batch_id).select(
+            S.CREATOR_ID, (pl.col(S.ALLOCATED_MINOR) - pl.col(S.PAID_MINOR)).alias("undo"))
+        carried = carried.join(old, on=S.CREATOR_ID, how="full", coalesce=True).select(
+            S.CREATOR_ID, (pl.col(S.CARRIED_MINOR).fill_null(0) - pl.col("undo").fill_null(0))
+            .alias(S.CARRIED_MINOR)).filter(pl.col(S.CARRIED_MINOR) != 0)
+    carried = carried.sort(S.CREATOR_ID)
+
+    result = allocator(carried)
+    lines = check_lines(result.lines, pool_minor=request.pool_minor,
+                        withheld_minor=result.withheld_minor, carried_in=carried,
+                        creators=request.creators)
+    paid_total = int(lines[S.PAID_MINOR].sum())
+    creators_paid = int((lines[S.PAID_MINOR] > 0).sum())
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "batch_id": batch_id,
+        "seq": seq,
+        "period": request.period,
+        "revision": revision,
+        "supersedes": standing.batch_id if standing is not None else None,
+        "prev_hash": prev_hash,
+        "currency": request.currency,
+        "pool_minor": request.pool_minor,
+        "withheld_minor": result.withheld_minor,
+        "paid_minor": paid_total,
+        "creators": lines.height,
+        "creators_paid": creators_paid,
+        "policy": {"name": request.policy_name, "hash": request.policy_hash,
+                   "text": request.policy_text},
+        "inputs": dict(request.input_hashes),
+        "params": dict(request.params),
+        "context": dict(request.context),
+        "code_version": code_version,
+        "lines_sha256": lines_digest(lines),
+    }
+    batch_hash = manifest_hash(manifest)
+    session.add(M.Batch(
+        batch_id=batch_id, seq=seq, period=request.period, revision=revision,
+        supersedes_id=manifest["supersedes"], policy_name=request.policy_name,
+        policy_hash=request.policy_hash, currency=request.currency,
+        pool_minor=request.pool_minor, withheld_minor=result.withheld_minor,
+        creators_paid=creators_paid, paid_minor=paid_total, prev_hash=prev_hash,
+        batch_hash=batch_hash, manifest=manifest,
+    ))
+    session.flush()
+
+    n_entries = 0
+    deltas: list[pl.DataFrame] = []
+    if standing is not None:
+        n, d = _reverse_batch(session, standing, batch_id)
+        n_entries += n
+        deltas.append(d)
+
+    with_acc = lines.join(payables, on=S.CREATOR_ID, how="left")
+    alloc = pl.concat([
+        pl.DataFrame({"account_id": [fund, platform],
+                      S.AMOUNT_MINOR: [-request.pool_minor, result.withheld_minor]},
+                     schema={"account_id": pl.Int64, S.AMOUNT_MINOR: pl.Int64}),
+        with_acc.select("account_id", pl.col(S.ALLOCATED_MINOR).alias(S.AMOUNT_MINOR)),
+    ])
+    tx = _new_transaction(session, M.ALLOCATION, batch_id,
+                          f"allocation of period {request.period}")
+    n_entries += _post_entries(session, tx, alloc, request.currency)
+    deltas.append(alloc)
+    if paid_total > 0:
+        pay = pl.concat([
+            pl.DataFrame({"account_id": [transit], S.AMOUNT_MINOR: [paid_total]},
+                         schema={"account_id": pl.Int64, S.AMOUNT_MINOR: pl.Int64}),
+            with_acc.select("account_id", (-pl.col(S.PAID_MINOR)).alias(S.AMOUNT_MINOR)),
+        ])
+        tx = _new_transaction(session, M.PAYOUT, batch_id, f"payouts of period {request.period}")
+        n_entries += _post_entries(session, tx, pay, request.currency)
+        deltas.append(pay)
+
+    insert_frame(session, M.Statement.__tablename__,
+                 lines.with_columns(pl.lit(batch_id).alias("batch_id")))
+    if request.clip_credits is not None and request.clip_credits.height:
+        credits = request.clip_credits.select(
+            pl.lit(batch_id).alias("batch_id"), pl.col(S.CLIP_ID).cast(pl.String),
+            pl.col(S.CREATOR_ID).cast(pl.String), pl.col(S.WEIGHT).cast(pl.Float64))
+        insert_frame(session, M.BatchClipCredit.__tablename__, credits)
+    _apply_balance_deltas(session, pl.concat([
+        d.select(pl.col("account_id").cast(pl.Int64),
+                 pl.lit(request.currency).alias(S.CURRENCY) if S.CURRENCY not in d.columns
+                 else pl.col(S.CURRENCY),
+                 pl.col("delta" if "delta" in d.columns else S.AMOUNT_MINOR)
+                 .cast(pl.Int64).alias("delta"))
+        for d in deltas]))
+    return PostOutcome(
+        "posted", batch_id, batch_hash, request.period, seq,
+        superseded=manifest["supersedes"], entries=n_entries, creators=lines.height,
+        creators_paid=creators_paid, paid_minor=paid_total, pool_minor=request.pool_minor,
+        withheld_minor=result.withheld_minor, currency=request.currency,
+    )
