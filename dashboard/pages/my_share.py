@@ -1,0 +1,107 @@
+"""My share (creator): what I earned, why, and the statement to keep."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from contract import schema as S
+from dashboard import charts, data
+from dashboard.auth import CREATOR
+
+data.require(CREATOR)
+problem = data.store_problem()
+if problem is not None:
+    st.error(problem)
+    st.stop()
+
+me = data.my_profile()
+st.title(f"My share · {me.display_name}")
+st.caption(f"Creator id `{me.creator_id}`")
+
+lines = data.my_statement()
+if lines.height == 0:
+    st.info("No payout batch has included you yet. Your share appears here after the first "
+            "batch that attributes a generation to your clips.")
+    st.stop()
+
+periods = lines[S.PERIOD].to_list()
+period = st.selectbox("Period", periods[::-1], index=0, key="my_share_period")
+line = lines.filter(pl.col(S.PERIOD) == period).row(0, named=True)
+cur = line[S.CURRENCY]
+prev = lines.filter(pl.col(S.PERIOD) < period).tail(1)
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Paid this period", data.money(line[S.PAID_MINOR], cur),
+          delta=(data.money(line[S.PAID_MINOR] - prev[S.PAID_MINOR][0], cur)
+                 if prev.height else None))
+c2.metric("Earned this period", data.money(line[S.ALLOCATED_MINOR], cur))
+c3.metric("Attributed share of the pool", f"{line[S.SHARE]:.3%}")
+c4.metric("Carried forward", data.money(line[S.CARRIED_OUT_MINOR], cur),
+          help="Earned but below the minimum payout: paid with a later batch.")
+if not line[S.ELIGIBLE] and line[S.REASON]:
+    st.warning(f"Not paid this period: {line[S.REASON]}.")
+st.caption(
+    f"Batch hash `{line[S.BATCH_HASH]}` — check it against the published chain "
+    "(`residuals ledger verify`). Owed to you now: "
+    + (data.money(me.balance_minor, me.currency) if me.currency else "nothing") + "."
+)
+
+st.subheader("Over time")
+trend = lines.select(
+    S.PERIOD,
+    (pl.col(S.ALLOCATED_MINOR) / 10 ** data.exponent(cur)).alias("Earned"),
+    (pl.col(S.PAID_MINOR) / 10 ** data.exponent(cur)).alias("Paid"),
+).unpivot(index=S.PERIOD, variable_name="what", value_name="amount")
+st.altair_chart(charts.trend(trend, x=S.PERIOD, y="amount", color="what",
+                             title="Earned and paid per period", y_title=cur),
+                width="stretch")
+
+st.subheader("The clips that earned it")
+try:
+    details = data.my_clip_details(period, line[S.BATCH_ID])
+except data.ResidualsError as exc:
+    st.error(f"The clip details cannot be read: {exc}")
+    details = data.my_clip_earnings(period)
+if details.height == 0:
+    st.info("No clip of yours was attributed in this period.")
+else:
+    shown = details.head(50).with_columns(data.money_expr(S.ALLOCATED_MINOR, cur)) \
+        if S.ALLOCATED_MINOR in details.columns else details.head(50)
+    shown = shown.with_columns(
+        (pl.col(S.EARNED_MINOR_EST).round(0).cast(pl.Int64)).alias(S.EARNED_MINOR_EST)
+    ).with_columns(data.money_expr(S.EARNED_MINOR_EST, cur))
+    cols = [c for c in (S.CLIP_ID, S.CAPTION, data.SEGMENT, S.SHARE_OF_CREATOR,
+                        S.EARNED_MINOR_EST, data.MATCHES, data.TOP_MATCHES, S.LICENSE)
+            if c in shown.columns]
+    st.dataframe(
+        shown.select(cols), hide_index=True, width="stretch",
+        column_config={
+            S.CLIP_ID: "Clip", S.CAPTION: "Caption", data.SEGMENT: "Best-matching segment",
+            S.SHARE_OF_CREATOR: st.column_config.ProgressColumn(
+                "Share of your attribution", format="percent", min_value=0.0, max_value=1.0),
+            S.EARNED_MINOR_EST: "Earned (attribution estimate)",
+            data.MATCHES: st.column_config.NumberColumn("Generations matched", format="%d"),
+            data.TOP_MATCHES: "Strongest matches (generation: prompt)",
+            S.LICENSE: "Licence",
+        },
+    )
+    st.caption("Estimates split your earnings in proportion to each clip's attribution weight; "
+               "the amount of record is the statement's. Similarity in embedding space measures "
+               "resemblance, not proof that a clip caused a generation.")
+
+st.subheader("Statement")
+d1, d2 = st.columns(2)
+d1.download_button("Download statement (CSV)", data.my_statement_csv(),
+                   file_name=f"statement-{me.creator_id}.csv", mime="text/csv")
+html = data.my_statement_html(period)
+if html is not None:
+    d2.download_button("Download readable statement (HTML)", html,
+                       file_name=f"statement-{me.creator_id}-{period}.html", mime="text/html")
+table = lines.select(S.PERIOD, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR,
+                     S.CARRIED_OUT_MINOR, S.BATCH_HASH).with_columns(
+    data.money_expr(S.ALLOCATED_MINOR, cur), data.money_expr(S.CARRIED_IN_MINOR, cur),
+    data.money_expr(S.PAID_MINOR, cur), data.money_expr(S.CARRIED_OUT_MINOR, cur))
+st.dataframe(table.reverse(), hide_index=True, width="stretch", column_config={
+    S.PERIOD: "Period", S.ALLOCATED_MINOR: "Earned", S.CARRIED_IN_MINOR: "Carried in",
+    S.PAID_MINOR: "Paid", S.CARRIED_OUT_MINOR: "Carried forward", S.BATCH_HASH: "Batch hash"})
