@@ -1,0 +1,154 @@
+"""The database itself refuses what would break the ledger: raw SQL tries, and fails.
+
+Each test goes around the Python code with plain SQL on a connection from the
+project's engine (SQLite with its foreign keys on, as every engine is opened).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.store.engine import open_store, read_session, write_session
+from ledger.store.posting import post_batch
+from ledger.store.verify import verify
+from tests.ledger.store.kit import allocator, request, split
+
+CREATORS = ["alice", "bob"]
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    eng = open_store(db_url)
+    with write_session(eng) as s, s.begin():
+        post_batch(s, request(CREATORS), allocator(split(CREATORS, 10_000), min_payout=4000))
+    return eng
+
+
+def refused(engine: Engine, *sql: str) -> str:
+    """Run ``sql`` in one transaction; assert the database refuses it; return the message."""
+    with pytest.raises(DBAPIError) as info:
+        with engine.begin() as conn:
+            for stmt in sql:
+                conn.execute(text(stmt))
+    return str(info.value.orig)
+
+
+def new_tx(kind: str = "allocation") -> str:
+    return ("INSERT INTO transactions (id, kind, batch_id, memo) "
+            f"SELECT 9001, '{kind}', batch_id, 'raw' FROM batches")
+
+
+def accounts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        fund = conn.execute(text("SELECT id FROM accounts WHERE code = 'fund'")).scalar_one()
+        alice = conn.execute(text("SELECT id FROM accounts WHERE code = 'payable/alice'")).scalar_one()
+    return int(fund), int(alice)
+
+
+def entry(acc: int, amount: int, tx: int = 9001, cur: str = "USD") -> str:
+    return ("INSERT INTO entries (transaction_id, account_id, amount_minor, currency) "
+            f"VALUES ({tx}, {acc}, {amount}, '{cur}')")
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.mark.parametrize("table", ["entries", "transactions", "transaction_seals", "batches",
+                                   "statements", "batch_clip_credits"])
+def test_update_and_delete_refused(engine: Engine, table: str) -> None:
+    col = {"entries": "currency", "transactions": "memo", "transaction_seals": "sealed_at",
+           "batches": "period", "statements": "reason", "batch_clip_credits": "clip_id"}[table]
+    before = count(engine, table)
+    assert "append-only" in refused(engine, f"UPDATE {table} SET {col} = {col}")
+    assert "append-only" in refused(engine, f"DELETE FROM {table}")
+    assert count(engine, table) == before
+
+
+def test_amount_cannot_be_changed(engine: Engine) -> None:
+    assert "append-only" in refused(engine, "UPDATE entries SET amount_minor = amount_minor * 2")
+
+
+def test_unbalanced_transaction_cannot_be_sealed(engine: Engine) -> None:
+    fund, alice = accounts(engine)
+    msg = refused(engine, new_tx(), entry(fund, -100), entry(alice, 99),
+                  "INSERT INTO transaction_seals (transaction_id) VALUES (9001)")
+    assert "sum to zero" in msg
+    assert count(engine, "transactions") == 2
+
+
+def test_balance_is_per_currency(engine: Engine) -> None:
+    fund, alice = accounts(engine)
+    msg = refused(engine, new_tx(), entry(fund, -100, cur="USD"), entry(alice, 100, cur="EUR"),
+                  "INSERT INTO transaction_seals (transaction_id) VALUES (9001)")
+    assert "sum to zero" in msg
+
+
+def test_single_entry_transaction_refused(engine: Engine) -> None:
+    fund, _ = accounts(engine)
+    assert "sum to zero" in refused(engine, new_tx(), entry(fund, 0 + 5),
+                                    "INSERT INTO transaction_seals (transaction_id) VALUES (9001)")
+
+
+def test_unsealed_transaction_cannot_commit(engine: Engine) -> None:
+    fund, alice = accounts(engine)
+    # balanced, but never sealed: the deferred key fails at COMMIT
+    refused(engine, new_tx(), entry(fund, -100), entry(alice, 100))
+    assert count(engine, "transactions") == 2
+    assert count(engine, "entries") == 6
+
+
+def test_entries_cannot_join_a_sealed_transaction(engine: Engine) -> None:
+    fund, alice = accounts(engine)
+    with engine.connect() as conn:
+        tx = conn.execute(text("SELECT min(id) FROM transactions")).scalar_one()
+    msg = refused(engine, entry(fund, -100, tx=tx), entry(alice, 100, tx=tx))
+    assert "sealed" in msg
+
+
+def test_zero_amount_refused(engine: Engine) -> None:
+    fund, alice = accounts(engine)
+    refused(engine, new_tx(), entry(fund, 0), entry(alice, 0),
+            "INSERT INTO transaction_seals (transaction_id) VALUES (9001)")
+
+
+def test_balanced_raw_transaction_is_accepted(engine: Engine) -> None:
+    """The control: the same raw SQL, balanced and sealed, commits (so the refusals above
+    are the triggers at work, not broken SQL)."""
+    fund, alice = accounts(engine)
+    with engine.begin() as conn:
+        for stmt in (new_tx(), entry(fund, -100), entry(alice, 100),
+                     "INSERT INTO transaction_seals (transaction_id) VALUES (9001)"):
+            conn.execute(text(stmt))
+    assert count(engine, "transactions") == 3
+
+
+def test_verify_reports_tampered_balance(engine: Engine) -> None:
+    with engine.begin() as conn:  # balances are a cache, not append-only: verify guards them
+        conn.execute(text("UPDATE balances SET balance_minor = balance_minor + 1 "
+                          "WHERE account_id = (SELECT id FROM accounts WHERE code = 'fund')"))
+    with read_session(engine) as s:
+        report = verify(s)
+    assert [v.check for v in report.violations] == ["balances"]
+    assert "account fund USD: stored balance -9999, entries sum to -10000" in str(
+        report.violations[0])
+
+
+def test_verify_reports_broken_chain(engine: Engine) -> None:
+    """Drop the append-only trigger (what an attacker with DDL rights could do) and
+    rewrite a statement: verify still notices through the hash chain."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(text("DROP TRIGGER statements_no_update"))
+        else:
+            conn.execute(text("DROP TRIGGER statements_append_only ON statements"))
+        conn.execute(text("UPDATE statements SET paid_minor = paid_minor - 1, "
+                          "carried_out_minor = carried_out_minor + 1 "
+                          "WHERE creator_id = 'alice'"))
+    with read_session(engine) as s:
+        report = verify(s)
+    checks = {v.check for v in report.violations}
+    assert "hash chain" in checks and "entries vs statements" in checks
