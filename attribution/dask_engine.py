@@ -37,7 +37,7 @@ BLOCK_SIZE = 2048
 #: Partials merged per node of the reduction tree.
 FAN_IN = 8
 #: Seconds to wait for an existing scheduler before giving up.
-CONNECT_TIMEOUT = 8.0
+CONNECT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -247,6 +247,9 @@ def _run_remote(dsk: dict[Any, Any], keys: list[Any], address: str,
             f"--scheduler {address}: cannot reach a Dask scheduler within "
             f"{CONNECT_TIMEOUT:.0f} s ({first[:160]})") from None
     with client:
-        if not client.scheduler_info().get("workers"):
+        try:
             client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise ResidualsError(f"--scheduler {address}: the scheduler has no workers "
+                                 f"(waited {CONNECT_TIMEOUT:.0f} s)") from None
         return _run_client(client, dsk, keys, progress)

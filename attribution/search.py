@@ -223,10 +223,14 @@ def topk_block(
     best = empty_partial(b, k, seg)
     eps = gemm_error_bound(gen.shape[1])
     thr = np.full(b, -np.inf, dtype=np.float64)
-    buf = np.empty((b, min(tile, max(len(clips), 1))), dtype=np.float32)
+    width = min(tile, max(len(clips), 1))
+    buf = np.empty((b, width), dtype=np.float32)
+    maskbuf = np.zeros(b * width + 8, dtype=bool)
+    lanes = np.arange(8)
     for start in range(0, len(clips), tile):
         stop = min(start + tile, len(clips))
-        s = buf[:, : stop - start]
+        w = stop - start
+        s = buf[:, :w]
         np.matmul(gen, clips[start:stop].T, out=s)
         if start == 0:
             m = _group_max(s, groups[start:stop]) if seg else s
@@ -234,12 +238,17 @@ def topk_block(
                 kth = np.partition(m, m.shape[1] - k, axis=1)[:, m.shape[1] - k]
                 thr = kth.astype(np.float64) - 2 * eps
         cut = (thr - eps).astype(np.float32) if start else thr.astype(np.float32)
-        active = np.flatnonzero(s.max(axis=1) >= cut)
-        if len(active) == 0:
+        # Survivors: scan the boolean mask eight bytes at a time (it is almost all False).
+        nbytes = b * w
+        np.greater_equal(s, cut[:, None], out=maskbuf[:nbytes].reshape(b, w))
+        nwords = -(-nbytes // 8)
+        maskbuf[nbytes:nwords * 8] = False
+        words = np.flatnonzero(maskbuf[:nwords * 8].view(np.uint64))
+        if len(words) == 0:
             continue
-        sub = s[active]
-        r, c = np.nonzero(sub >= cut[active, None])
-        rows = active[r]
+        pos = (words[:, None] * 8 + lanes).ravel()
+        pos = pos[maskbuf[pos]]
+        rows, c = np.divmod(pos, w)
         cols = start + c
         exact = exact_similarity(gen[rows], clips[cols])
         fr, fs, fi, fg = _flat(best)

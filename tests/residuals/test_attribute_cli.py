@@ -1,0 +1,145 @@
+"""``residuals attribute``: the file it writes, and one-line errors that leave no file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from contract import schema as S
+from contract.io import check_attribution_weights, read_table
+from residuals.cli import main
+from tests.attribution.engine_data import clips_frame, gens_frame, random_emb, write
+
+
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    clips = write(clips_frame(random_emb(rng, 60, 8)), tmp_path / "clips.parquet", 16)
+    gens = write(gens_frame(random_emb(rng, 20, 8)), tmp_path / "gens.parquet", 16)
+    return clips, gens
+
+
+def args(clips: Path, gens: Path, out: Path, *extra: str) -> list[str]:
+    return ["attribute", "--clips", str(clips), "--generations", str(gens), "--out", str(out),
+            *extra]
+
+
+def test_writes_attributions(files, tmp_path, capsys) -> None:
+    out = tmp_path / "a.parquet"
+    code, err = run(args(*files, out, "--k", "4", "--method", "softmax"), capsys)
+    assert code == 0, err
+    table = read_table(out, S.ATTRIBUTIONS)
+    assert table.height == 80 and table[S.RANK].max() == 4
+    check_attribution_weights(table, str(out))
+    assert "80 attributions (softmax, k = 4)" in err
+
+
+def test_default_k_and_method(files, tmp_path, capsys) -> None:
+    from attribution.scorer import default_method
+
+    out = tmp_path / "a.parquet"
+    code, err = run(args(*files, out), capsys)
+    assert code == 0, err
+    assert pl.read_parquet(out)[S.RANK].max() == 10
+    assert f"({default_method()}, k = 10)" in err
+
+
+def test_same_bytes_every_run_and_scheduler(files, tmp_path, capsys) -> None:
+    outs = [tmp_path / f"{name}.parquet" for name in ("a", "b", "c")]
+    for out, extra in zip(outs, ([], ["--workers", "1"], ["--scheduler", "sync",
+                                                           "--block-size", "3"])):
+        assert run(args(*files, out, *extra), capsys)[0] == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes() == outs[2].read_bytes()
+
+
+def _expect_error(argv: list[str], out: Path, capsys, pattern: str) -> None:
+    code, err = run(argv, capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert pattern in lines[0], lines[0]
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.*")), "temporary file left behind"
+
+
+def test_dimension_mismatch(files, tmp_path, capsys) -> None:
+    clips, _ = files
+    gens = write(gens_frame(np.ones((3, 5), np.float32)), tmp_path / "g5.parquet", 16)
+    out = tmp_path / "a.parquet"
+    _expect_error(args(clips, gens, out), out, capsys, "has 5 values, expected 8")
+
+
+def test_nan_and_zero_vectors(files, tmp_path, capsys) -> None:
+    clips, _ = files
+    emb = np.ones((4, 8), np.float32)
+    emb[2, 3] = np.nan
+    gens = write(gens_frame(emb), tmp_path / "gnan.parquet", 16)
+    out = tmp_path / "a.parquet"
+    _expect_error(args(clips, gens, out), out, capsys, "row 2 (generation_id 'g002')")
+    emb[2] = 0.0
+    gens = write(gens_frame(emb), tmp_path / "gzero.parquet", 16)
+    _expect_error(args(clips, gens, out), out, capsys, "zero norm")
+    cemb = random_emb(np.random.default_rng(1), 40, 8)
+    cemb[33] = 0.0
+    bad_clips = write(clips_frame(cemb), tmp_path / "czero.parquet", 16)
+    _expect_error(args(bad_clips, files[1], out), out, capsys, "row 33 (clip_id 'c033')")
+
+
+@pytest.mark.parametrize("k,msg", [("0", "--k 0: expected an integer >= 1"),
+                                   ("61", "--k 61: larger than the catalogue")])
+def test_bad_k(files, tmp_path, capsys, k, msg) -> None:
+    out = tmp_path / "a.parquet"
+    _expect_error(args(*files, out, "--k", k), out, capsys, msg)
+
+
+def test_unknown_method(files, tmp_path, capsys) -> None:
+    out = tmp_path / "a.parquet"
+    _expect_error(args(*files, out, "--method", "magic"), out, capsys, "unknown weighting method")
+
+
+def test_unreachable_scheduler_is_quick(files, tmp_path, capsys) -> None:
+    out = tmp_path / "a.parquet"
+    t0 = time.monotonic()
+    _expect_error(args(*files, out, "--scheduler", "tcp://127.0.0.1:9"), out, capsys,
+                  "cannot reach a Dask scheduler")
+    assert time.monotonic() - t0 < 10
+
+
+def test_scheduler_from_environment(files, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
+    out = tmp_path / "a.parquet"
+    _expect_error(args(*files, out), out, capsys, "--scheduler tcp://127.0.0.1:9")
+
+
+def test_bad_scheduler_value(files, tmp_path, capsys) -> None:
+    out = tmp_path / "a.parquet"
+    _expect_error(args(*files, out, "--scheduler", "nowhere"), out, capsys,
+                  "expected 'threads', 'local' or an address")
+
+
+def test_unwritable_output(files, tmp_path, capsys) -> None:
+    out = tmp_path / "missing" / "a.parquet"
+    _expect_error(args(*files, out), out, capsys, "does not exist")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = afile / "a.parquet"
+    _expect_error(args(*files, out), out, capsys, "does not exist")
+    out = tmp_path / "adir"
+    out.mkdir()
+    code, err = run(args(*files, out), capsys)
+    assert code == 1 and "it is a directory" in err and out.is_dir()
+
+
+def test_missing_input_file(files, tmp_path, capsys) -> None:
+    out = tmp_path / "a.parquet"
+    _expect_error(args(tmp_path / "nope.parquet", files[1], out), out, capsys, "file not found")
