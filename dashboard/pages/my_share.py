@@ -44,7 +44,7 @@ if not line[S.ELIGIBLE] and line[S.REASON]:
 st.caption(
     f"Batch hash `{line[S.BATCH_HASH]}` — check it against the published chain "
     "(`residuals ledger verify`). Owed to you now: "
-    + (data.money(me.balance_minor, me.currency) if me.currency else "nothing") + "."
+    + data.money(me.balance_minor, me.currency or cur) + "."
 )
 
 st.subheader("Over time")

@@ -68,12 +68,11 @@ with right:
 
 st.subheader(f"All {m.named_creators:,} named creators")
 st.dataframe(
-    m.by_creator,
+    m.by_creator.drop(S.CREATOR_ID),
     hide_index=True,
     width="stretch",
     column_config={
         S.DISPLAY_NAME: "Creator",
-        S.CREATOR_ID: "Creator id",
         manifest.CLIPS: st.column_config.NumberColumn("Clips", format="%d"),
         manifest.HOURS: st.column_config.NumberColumn("Hours", format="%.2f"),
         manifest.SHARE_OF_HOURS: st.column_config.ProgressColumn(

@@ -66,3 +66,145 @@ def test_failed_login_does_not_say_which_part(app, demo_db):
     assert [e.value for e in app.error] == [FAILED_MESSAGE]
     login(app, "no-such-user", "whatever")
     assert [e.value for e in app.error] == [FAILED_MESSAGE]
+
+
+HOME = {"creator": "pages/my_share.py", "admin": "pages/batches.py",
+        "economist": "pages/policy_lab.py"}
+
+
+def _as(app, demo_db, username):
+    """Log in through the form, then open the user's home page."""
+    password, role = demo_db.logins[username]
+    login(app, username, password)
+    assert not app.error, [e.value for e in app.error]
+    app.switch_page(HOME[role]).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_my_share_shows_my_numbers(app, demo_db):
+    from ledger.money import format_minor
+    from ledger.store import open_store, read_session
+    from ledger.store.read import creator_statement
+
+    _as(app, demo_db, demo_db.creator_a)
+    assert not app.exception
+    engine = open_store(demo_db.url)
+    with read_session(engine) as session:
+        mine = creator_statement(session, demo_db.creator_a)
+    last = mine.tail(1).row(0, named=True)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Paid this period"] == format_minor(last[S.PAID_MINOR], last[S.CURRENCY])
+    assert metrics["Earned this period"] == format_minor(last[S.ALLOCATED_MINOR],
+                                                         last[S.CURRENCY])
+    shown = texts(app)
+    assert last[S.BATCH_HASH] in shown
+    assert len(app.get("download_button")) >= 1
+
+
+def test_creator_sees_nothing_of_another_creator(app, demo_db):
+    """Log in as A, visit every page A can reach, and look for B everywhere."""
+    import polars as pl
+
+    _as(app, demo_db, demo_db.creator_a)
+    b = demo_db.creator_b
+    creators = pl.read_parquet(demo_db.data_dirs["2026-10"] / S.CREATORS.filename)
+    b_name = creators.filter(pl.col(S.CREATOR_ID) == b)[S.DISPLAY_NAME][0]
+    clips = pl.read_parquet(demo_db.data_dirs["2026-10"] / S.CLIPS.filename,
+                            columns=[S.CLIP_ID, S.CREATOR_ID])
+    b_clips = set(clips.filter(pl.col(S.CREATOR_ID) == b)[S.CLIP_ID])
+    # Trying: a query parameter and a tampered session value naming B.
+    app.query_params["creator_id"] = b
+    app.session_state["creator_id"] = b
+    for page in ("pages/my_share.py",):
+        app.switch_page(page).run()
+        assert not app.exception
+        shown = texts(app)
+        assert demo_db.creator_a in shown
+        assert b not in shown and b_name not in shown
+        assert not any(c in shown for c in b_clips)
+
+
+def test_forged_login_token_is_not_a_login(app, demo_db):
+    from dashboard.data import TOKEN_KEY
+
+    app.session_state[TOKEN_KEY] = "forged-token"
+    app.switch_page("pages/training_data.py").run()
+    assert not app.exception
+    assert app.session_state[TOKEN_KEY] == "forged-token"
+    # The page file exists, but a forged token logs nobody in, so it is not routed.
+    with pytest.raises(ValueError):
+        app.switch_page("pages/my_share.py")
+
+
+def test_creator_pages_refuse_other_roles(app, demo_db):
+    _as(app, demo_db, "economist")
+    app.switch_page("pages/my_share.py").run()
+    assert not app.exception
+    assert any("needs a login with the role creator" in e.value for e in app.error)
+    assert not app.metric
+
+
+def test_batches_page(app, demo_db):
+    from ledger.store import open_store, read_session
+    from ledger.store.read import batches
+
+    _as(app, demo_db, "admin")
+    assert not app.exception
+    with read_session(open_store(demo_db.url)) as session:
+        posted = batches(session)
+    shown = texts(app)
+    assert all(h in shown for h in posted[S.BATCH_HASH])
+    assert any("ledger verify`: OK" in s.value for s in app.success)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Creators paid"] == f"{posted[S.CREATORS_PAID][-1]:,}"
+    assert "Gini of allocations" in metrics
+    assert app.get("download_button")
+
+
+def test_policy_lab_current_policy_reproduces_the_posted_batch(app, demo_db):
+    """Re-allocating a period under its own policy gives the posted statement, line for line."""
+    from dashboard import data
+    from ledger.store import open_store, read_session
+    from ledger.store.read import batches
+    from ledger.store import models
+    from sqlalchemy import select
+
+    _as(app, demo_db, "economist")
+    assert not app.exception
+    assert app.metric, texts(app)
+    with read_session(open_store(demo_db.url)) as session:
+        last = batches(session).tail(1).row(0, named=True)
+        posted = dict(session.execute(
+            select(models.Statement.creator_id, models.Statement.allocated_minor)
+            .where(models.Statement.batch_id == last[S.BATCH_ID])).all())
+        text = session.get(models.Batch, last[S.BATCH_ID]).manifest["policy"]["text"]
+    period = data._lab_period(demo_db.url, last[S.BATCH_ID],
+                              str(demo_db.data_dirs[last[S.PERIOD]].resolve()))
+    again = data.reallocate(period, text)
+    assert dict(again.frame.select(S.CREATOR_ID, S.ALLOCATED_MINOR).iter_rows()) == posted
+    # Unchanged knobs: nobody moves.
+    assert any("Nobody's allocation changes" in i.value for i in app.info)
+
+
+def test_policy_lab_cap_changes_the_comparison(app, demo_db):
+    _as(app, demo_db, "economist")
+    before = {m.label: m.value for m in app.metric}
+    cap = next(s for s in app.slider if s.key.startswith("lab_cap_"))
+    cap.set_value(1.0).run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    after = {m.label: m.value for m in app.metric}
+    assert after["Largest payout (edited)"] != before["Largest payout (edited)"]
+    assert after["Gini (edited)"] != before["Gini (edited)"]
+    assert app.dataframe  # winners and losers
+    toml = next(t for t in app.text_area if t.key.startswith("lab_raw_"))
+    assert "cap_share = 0.01" in toml.value
+
+
+def test_policy_lab_bad_toml_is_one_clear_error(app, demo_db):
+    _as(app, demo_db, "economist")
+    raw = next(t for t in app.text_area if t.key.startswith("lab_raw_"))
+    raw.set_value(raw.value.replace("[components]", "[components]\nbogus = 0.1")).run()
+    assert not app.exception
+    errors = [e.value for e in app.error]
+    assert len(errors) == 1 and "components.bogus" in errors[0]
