@@ -65,6 +65,12 @@ def _first(mask: pl.Series) -> int | None:
     return int(idx[0]) if len(idx) else None
 
 
+def _short(value: object, limit: int = 40) -> str:
+    """``repr`` of a found value, cut to ``limit`` characters."""
+    text = repr(value.to_list() if isinstance(value, pl.Series) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _ident(df: pl.DataFrame, table: S.Table, row: int) -> str | None:
     if not table.key or table.key[0] not in df.columns:
         return None
@@ -131,8 +137,13 @@ def validate_frame(
                         file, f"is {vals[bad]!r}, expected an integer number of minor units",
                         row=row_offset + bad, column=col, ident=_ident(df, table, bad),
                     )
+            # Name the first value as an example of what was found.
+            first = _first(df[col].is_not_null())
+            example = "" if first is None else f", found {_short(df[col][first])}"
             raise ContractError(
-                file, f"has type {dtype}, expected {_KIND_NAMES[kind]}", column=col
+                file, f"has type {dtype}, expected {_KIND_NAMES[kind]}{example}",
+                row=None if first is None else row_offset + first, column=col,
+                ident=None if first is None else _ident(df, table, first),
             )
         if col in table.required:
             bad = _first(df[col].is_null())

@@ -107,22 +107,24 @@ def test_wrong_type(tmp_path: Path) -> None:
     path = tmp_path / "creators.parquet"
     creators_df().with_columns(pl.col(S.OPTED_OUT).cast(pl.String)).write_parquet(path)
     err = raises(read_table, path, S.CREATORS)
-    assert_names(err, path, "has type String", "expected a boolean", column=S.OPTED_OUT)
+    assert_names(err, path, "(creator_id 'u1')", "has type String", "expected a boolean",
+                 "found 'false'", row=0, column=S.OPTED_OUT)
 
 
 def test_wrong_type_embedding_of_strings(tmp_path: Path) -> None:
     path = tmp_path / "clips.parquet"
     clips_df().with_columns(pl.Series(S.EMBEDDING, [["a"], ["b"], ["c"]])).write_parquet(path)
     err = raises(read_table, path, S.CLIPS)
-    assert_names(err, path, "has type List(String)", "expected a list of floats",
-                 column=S.EMBEDDING)
+    assert_names(err, path, "(clip_id 'c1')", "has type List(String)",
+                 "expected a list of floats", "found ['a']", row=0, column=S.EMBEDDING)
 
 
 def test_wrong_type_optional_column(tmp_path: Path) -> None:
     path = tmp_path / "clips.parquet"
-    clips_df().with_columns(pl.lit("long").alias(S.DURATION_S)).write_parquet(path)
+    clips_df().with_columns(pl.Series(S.DURATION_S, [None, "long", "x"])).write_parquet(path)
     err = raises(read_table, path, S.CLIPS)
-    assert_names(err, path, "has type String", "expected a number", column=S.DURATION_S)
+    assert_names(err, path, "(clip_id 'c2')", "has type String", "expected a number",
+                 "found 'long'", row=1, column=S.DURATION_S)
 
 
 def test_null_in_required_column(tmp_path: Path) -> None:
@@ -248,7 +250,8 @@ def test_integral_float_revenue_is_still_the_wrong_type(tmp_path: Path) -> None:
     path = tmp_path / "accounts.parquet"
     accounts_df().with_columns(pl.col(S.REVENUE_MINOR).cast(pl.Float64)).write_parquet(path)
     err = raises(read_table, path, S.ACCOUNTS)
-    assert_names(err, path, "has type Float64", "expected an integer", column=S.REVENUE_MINOR)
+    assert_names(err, path, "(account_id 'a1')", "has type Float64", "expected an integer",
+                 "found 100.0", row=0, column=S.REVENUE_MINOR)
 
 
 @pytest.mark.parametrize("name", ["creators", "clips", "generations", "accounts"])

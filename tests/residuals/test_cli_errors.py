@@ -119,8 +119,9 @@ def test_wrong_type(data: Path) -> None:
     rewrite(data / "generations.parquet",
             lambda df: df.with_columns(pl.col(S.GENERATION_ID).str.slice(4).cast(pl.Int64)))
     proc, out = attribute(data)
-    assert_one_error_line(proc, str(data / "generations.parquet"), "column generation_id",
-                          "has type Int64", "expected a string")
+    assert_one_error_line(proc, str(data / "generations.parquet"), "row 0",
+                          "column generation_id", "has type Int64", "expected a string",
+                          "found 1")
     assert_nothing_written(out)
 
 
