@@ -282,11 +282,23 @@ def embedding_dim(df: pl.DataFrame) -> int:
 
 def parquet_embedding_dim(path: str | Path) -> int | None:
     """``d`` from a Parquet file's first row without reading the whole file."""
-    pf = pq.ParquetFile(path)
+    if not Path(path).is_file():
+        raise ContractError(path, "file not found, expected a Parquet file")
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ContractError(path, f"is not a readable Parquet file ({first_line[:160]})") from None
+    if S.EMBEDDING not in pf.schema_arrow.names:
+        raise ContractError(path, f"missing required column {S.EMBEDDING} (found: "
+                            f"{', '.join(pf.schema_arrow.names) or 'none'})", column=S.EMBEDDING)
     if pf.metadata.num_rows == 0:
         return None
     first = next(pf.iter_batches(batch_size=1, columns=[S.EMBEDDING]))
-    return len(first.column(0)[0])
+    value = first.column(0)[0]
+    if not value.is_valid:
+        raise ContractError(path, "is null, expected a value", row=0, column=S.EMBEDDING)
+    return len(value)
 
 
 def check_creators_known(clips: pl.DataFrame, creators: pl.DataFrame, clips_file: str) -> None:

@@ -290,6 +290,18 @@ def test_row_offset_counts_from_the_start_of_the_file() -> None:
     assert_names(err, "clips.parquet", row=1001, column=S.CLIP_ID)
 
 
+def test_parquet_embedding_dim_bad_inputs(tmp_path: Path) -> None:
+    path = tmp_path / "clips.parquet"
+    assert_names(raises(parquet_embedding_dim, path), path, "file not found")
+    path.write_text("not parquet")
+    assert_names(raises(parquet_embedding_dim, path), path, "is not a readable Parquet file")
+    clips_df().drop(S.EMBEDDING).write_parquet(path)
+    assert_names(raises(parquet_embedding_dim, path), path, "missing required column embedding",
+                 column=S.EMBEDDING)
+    clips_df().clear().write_parquet(path)
+    assert parquet_embedding_dim(path) is None
+
+
 # ---- segments -------------------------------------------------------------------------------
 
 def segments_df() -> pl.DataFrame:
