@@ -1,0 +1,115 @@
+"""A creator's statement as CSV and as a self-contained HTML page.
+
+Rule: rendering is pure (frames in, text out); the numbers come only from
+:func:`ledger.store.read.creator_statement` and
+:func:`ledger.store.read.creator_clip_earnings`. Money is shown in major units
+of the batch currency, from the integer minor units of record; each line names
+its batch hash so a creator can check it against the published chain
+(``residuals ledger verify`` recomputes that chain).
+"""
+
+from __future__ import annotations
+
+import html
+
+import polars as pl
+
+from contract import schema as S
+from ledger.money import exponent
+
+MONEY_COLUMNS = (S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR, S.CARRIED_OUT_MINOR)
+EARNED = "earned"
+CARRIED_IN = "carried_in"
+PAID = "paid"
+CARRIED_OUT = "carried_out"
+_MAJOR = {S.ALLOCATED_MINOR: EARNED, S.CARRIED_IN_MINOR: CARRIED_IN, S.PAID_MINOR: PAID,
+          S.CARRIED_OUT_MINOR: CARRIED_OUT}
+
+
+def major(col: str, exp: int) -> pl.Expr:
+    """Integer minor units as an exact decimal string in major units (``1445`` -> ``14.45``)."""
+    whole = (pl.col(col) // 10**exp).cast(pl.String)
+    if exp == 0:
+        return whole
+    return pl.concat_str(whole, pl.lit("."), (pl.col(col) % 10**exp).cast(pl.String)
+                         .str.zfill(exp))
+
+
+def statement_table(lines: pl.DataFrame) -> pl.DataFrame:
+    """The statement lines with major-unit amount columns next to the minor ones.
+
+    All batches of a ledger share one currency (the store refuses a second).
+    """
+    if lines.height == 0:
+        return lines
+    exp = exponent(lines[S.CURRENCY][0])
+    return lines.select(
+        S.PERIOD, S.CURRENCY,
+        *(major(c, exp).alias(_MAJOR[c]) for c in MONEY_COLUMNS),
+        *MONEY_COLUMNS, S.SHARE, S.ELIGIBLE, S.REASON, S.BATCH_ID, S.BATCH_HASH, S.REVISION,
+        S.POSTED_AT,
+    )
+
+
+def _table_html(df: pl.DataFrame, numeric: set[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    cells = df.select(
+        pl.concat_str([
+            pl.concat_str(
+                pl.lit('<td class="num">' if c in numeric else "<td>"),
+                pl.col(c).cast(pl.String).fill_null("").str.replace_all("&", "&amp;")
+                .str.replace_all("<", "&lt;").str.replace_all(">", "&gt;"),
+                pl.lit("</td>"))
+            for c in df.columns
+        ]).alias("row"))["row"]
+    body = "\n".join("<tr>" + r + "</tr>" for r in cells.to_list())
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code, .hash { font-family: ui-monospace, monospace; font-size: 0.8rem; word-break: break-all; }
+.note { color: #555; font-size: 0.85rem; }
+"""
+
+
+def statement_html(creator_id: str, display_name: str | None, lines: pl.DataFrame,
+                   clips: pl.DataFrame) -> str:
+    """A readable, self-contained HTML statement (no scripts, no external assets)."""
+    table = statement_table(lines)
+    cur = lines[S.CURRENCY][0] if lines.height else ""
+    exp = exponent(cur) if cur else 0
+    shown = table.select(S.PERIOD, EARNED, CARRIED_IN, PAID, CARRIED_OUT, S.REASON,
+                         S.BATCH_HASH) if table.height else table
+    totals = {c: int(lines[c].sum()) for c in (S.ALLOCATED_MINOR, S.PAID_MINOR)}
+    last_carry = int(lines[S.CARRIED_OUT_MINOR][-1]) if lines.height else 0
+    fmt = pl.DataFrame({"v": [totals[S.ALLOCATED_MINOR], totals[S.PAID_MINOR], last_carry]})
+    tot = fmt.select(major("v", exp))["v"].to_list() if cur else ["0", "0", "0"]
+    clip_view = clips.with_columns(
+        (pl.col(S.SHARE_OF_CREATOR) * 100).round(2).alias("share_of_creator_pct"),
+        (pl.col(S.EARNED_MINOR_EST) / 10**exp).round(exp).alias("earned_est"),
+    ).select(S.PERIOD, S.CLIP_ID, S.WEIGHT, "share_of_creator_pct", "earned_est")
+    name = html.escape(display_name or creator_id)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Residuals statement: {name}</title><style>{_CSS}</style></head>
+<body>
+<h1>Residuals statement for {name} <code>{html.escape(creator_id)}</code></h1>
+<p>Earned {tot[0]} {html.escape(cur)} in total; paid {tot[1]} {html.escape(cur)};
+carried forward now {tot[2]} {html.escape(cur)}.</p>
+<h2>Per period</h2>
+<p class="note">Earned is your allocation in the period; carried in/out are balances below
+the minimum payout moved to the next period; the batch hash identifies the batch in the
+published hash chain.</p>
+{_table_html(shown, {EARNED, CARRIED_IN, PAID, CARRIED_OUT})}
+<h2>The clips that earned it</h2>
+<p class="note">Weight is the clip's summed attribution weight over the period's generated
+videos; the estimated earnings split your allocation in proportion to it (policy rules
+such as caps and floors can move the allocation away from pure attribution).</p>
+{_table_html(clip_view, {S.WEIGHT, "share_of_creator_pct", "earned_est"})}
+</body></html>
+"""

@@ -1,0 +1,147 @@
+"""``residuals ledger verify``, ``residuals db upgrade`` and ``residuals statement``.
+
+Rule: ``verify`` only reads and exits 1 when any invariant fails, printing
+each violation on its own line; ``db upgrade`` applies the Alembic
+migrations; ``statement`` writes a creator's statement as CSV (lines and
+clips) and HTML, atomically. Recomputing a batch's payouts from its manifest
+uses the same code path as ``batch run`` (the data directory and policy text
+recorded in the manifest), and is skipped, with a note, when those inputs are
+gone or changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from contract.errors import ResidualsError
+from residuals.commands.batch import DB_HELP
+
+ledger_app = typer.Typer(help="Check the ledger of record.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the ledger database schema.", no_args_is_help=True)
+
+
+def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
+    """Re-run a batch's allocation from the inputs its manifest names.
+
+    Returns the recomputed lines, or a string saying why that is not possible
+    (data directory gone, an input's hash differs, policy no longer parses).
+    """
+    from contract.io import load_dataset
+    from ledger.allocate import allocate, from_dataset
+    from ledger.policy import parse_policy
+    from residuals.commands.batch import input_hashes
+    from residuals.pipeline import attribution_for
+
+    root = Path(manifest.get("context", {}).get("data_dir", ""))
+    if not root.is_dir():
+        return f"data directory {root} is not present"
+    if input_hashes(root) != manifest.get("inputs"):
+        return f"inputs in {root} differ from the ones the batch was posted from"
+    try:
+        policy = parse_policy(manifest["policy"]["text"],
+                              source=f"policy of batch {manifest['batch_id'][:12]}")
+        ds = load_dataset(root)
+    except ResidualsError as exc:
+        return str(exc)
+    params = manifest.get("params", {})
+    attributions = attribution_for(ds, k=int(params.get("k", 10)), method=params.get("method"))
+    alloc = allocate(policy, from_dataset(ds, attributions, carried_in=carried),
+                     pool_minor=int(manifest["pool_minor"]), currency=manifest["currency"],
+                     batch_id=manifest["batch_id"])
+    return alloc.frame
+
+
+@ledger_app.command("verify")
+def verify_cmd(
+    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    recompute: Annotated[bool, typer.Option(
+        "--recompute/--no-recompute",
+        help="Recompute each batch's payouts from its manifest's inputs where present.")] = True,
+) -> None:
+    """Recompute balances, transaction sums, the hash chain and payouts; OK or each violation."""
+    from ledger.store.engine import open_store, read_session
+    from ledger.store.verify import verify
+
+    engine = open_store(db)
+    with read_session(engine) as s:
+        report = verify(s, recompute=recompute_from_manifest if recompute else None)
+    engine.dispose()
+    counts = ", ".join(f"{k} {v:,}" for k, v in report.counts.items())
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    if report.ok:
+        typer.echo(f"OK: {counts}")
+        return
+    for v in report.violations:
+        typer.echo(f"VIOLATION {v}")
+    typer.echo(f"FAILED: {len(report.violations)} violation(s) in {counts}")
+    raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def upgrade_cmd(
+    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+) -> None:
+    """Create the ledger schema or apply pending migrations."""
+    from ledger.store.engine import make_engine, safe_url, upgrade
+
+    engine = make_engine(db)
+    before, after = upgrade(engine)
+    url = safe_url(engine.url)
+    engine.dispose()
+    if before == after:
+        typer.echo(f"{url}: schema already at revision {after}")
+    else:
+        typer.echo(f"{url}: schema upgraded from {before or 'empty'} to revision {after}")
+
+
+def statement(
+    creator: Annotated[str, typer.Option("--creator", help="creator_id.")],
+    period: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--period", help="Only this period [default: every period].")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    out: Annotated[Path, typer.Option("--out", help="Directory to write into.")] = Path("."),
+) -> None:
+    """Write a creator's statement: CSV (lines, clips) and a readable HTML page."""
+    from sqlalchemy import select
+
+    from contract.io import atomic_output
+    from ledger.store import models as M
+    from ledger.store.engine import open_store, read_session
+    from ledger.store.read import creator_clip_earnings, creator_statement
+    from ledger.store.statements import statement_html, statement_table
+
+    if not out.is_dir():
+        raise ResidualsError(f"--out {out}: directory does not exist")
+    engine = open_store(db)
+    with read_session(engine) as s:
+        name = s.execute(select(M.Creator.display_name)
+                         .where(M.Creator.creator_id == creator)).scalar_one_or_none()
+        if name is None:
+            raise ResidualsError(f"--creator {creator!r}: no such creator in the ledger")
+        lines = creator_statement(s, creator, period)
+        clips = creator_clip_earnings(s, creator, period)
+    engine.dispose()
+    if lines.height == 0:
+        raise ResidualsError(f"--creator {creator!r}: no statement lines"
+                             + (f" for period {period!r}" if period else ""))
+    stem = f"statement-{creator}" + (f"-{period}" if period else "")
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in stem)
+    paths = [out / f"{safe}.csv", out / f"{safe}-clips.csv", out / f"{safe}.html"]
+    with atomic_output(paths[0]) as t0, atomic_output(paths[1]) as t1, \
+            atomic_output(paths[2]) as t2:
+        statement_table(lines).write_csv(t0)
+        clips.write_csv(t1)
+        t2.write_text(statement_html(creator, name, lines, clips), encoding="utf-8")
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ledger``, ``db`` and ``statement`` to the main app."""
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(db_app, name="db")
+    app.command("statement")(statement)
