@@ -48,6 +48,8 @@ CARRIED_OUT_MINOR = "carried_out_minor"
 CARRIED_MINOR = "carried_minor"  # column of AllocationInputs.carried_in
 ELIGIBLE = R.ELIGIBLE
 REASON = R.REASON
+# Creator ids are non-empty (contract), so "" can stand for the withheld part.
+_WITHHELD = ""
 FRAME_COLUMNS = (S.CREATOR_ID, SHARE, EXACT_MINOR, ALLOCATED_MINOR, CARRIED_IN_MINOR,
                  PAID_MINOR, CARRIED_OUT_MINOR, ELIGIBLE, REASON)
 
@@ -238,18 +240,30 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     allocatable = exact_sum(mixed[SHARE])
     if allocatable <= 0:
         withheld_frac, allocatable = 1.0, 0.0
-    split = largest_remainder(
-        pl.DataFrame({S.CREATOR_ID: ["allocated", "withheld"],
-                      SHARE: [allocatable, withheld_frac]}), pool, "split:" + batch_id)
-    total_alloc = int(split[AMOUNT_MINOR][0])
-    withheld = pool - total_alloc
-
     cap = policy.cap_minor_in(pool)
     floor = policy.floor_minor_in(cur, pool)
-    paid = R.bounded_amounts(
-        mixed.filter(pl.col(R.ELIGIBLE)), total_alloc, batch_id, cap_minor=cap,
-        floor_minor=floor,
-        floor_key="rules.floor" if rules.floor is not None else "rules.floor_share")
+    receivers = mixed.filter(pl.col(R.ELIGIBLE) & (pl.col(SHARE) > 0)).select(S.CREATOR_ID, SHARE)
+    if cap is None and not floor:
+        # One rounding over the creators and the withheld remainder together, so
+        # each payout is within one unit of share * pool.
+        if withheld_frac > 0:
+            receivers = pl.concat([receivers, pl.DataFrame(
+                {S.CREATOR_ID: [_WITHHELD], SHARE: [withheld_frac]},
+                schema=receivers.schema)])
+        rounded = largest_remainder(receivers, pool, batch_id)
+        is_withheld = pl.col(S.CREATOR_ID) == _WITHHELD
+        withheld = int(rounded.filter(is_withheld)[AMOUNT_MINOR].sum())
+        paid = rounded.filter(~is_withheld).drop(SHARE)
+    else:
+        # Split the pool first, then pay the allocated part out within the bounds.
+        split = largest_remainder(
+            pl.DataFrame({S.CREATOR_ID: ["allocated", "withheld"],
+                          SHARE: [allocatable, withheld_frac]}), pool, "split:" + batch_id)
+        total_alloc = int(split[AMOUNT_MINOR][0])
+        withheld = pool - total_alloc
+        paid = R.bounded_amounts(
+            receivers, total_alloc, batch_id, cap_minor=cap, floor_minor=floor,
+            floor_key="rules.floor" if rules.floor is not None else "rules.floor_share")
 
     carried = (inputs.carried_in.select(S.CREATOR_ID, pl.col(CARRIED_MINOR).cast(pl.Int64))
                if inputs.carried_in is not None

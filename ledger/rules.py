@@ -40,7 +40,7 @@ def license_multiplier(multipliers: Mapping[str, float], default: float) -> pl.E
     unlisted licence); an expression over the clips frame."""
     if not multipliers:
         return pl.lit(float(default), dtype=pl.Float64)
-    return (pl.col(S.LICENSE)
+    return (pl.col(S.LICENSE).cast(pl.String)
             .replace_strict(dict(multipliers), default=float(default), return_dtype=pl.Float64)
             .fill_null(float(default)))
 
