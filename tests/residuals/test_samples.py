@@ -3,12 +3,15 @@ is really in the embeddings; attribution on it is solvable but not trivial."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import residuals.samples as samples
@@ -302,3 +305,32 @@ def test_cli_segments_flag(tmp_path: Path, segmented: Path) -> None:
         x for k, v in SMALL.items() for x in (f"--{k}", str(v))]
     assert CliRunner().invoke(app, args).exit_code == 0
     assert _bytes(tmp_path) == _bytes(segmented)
+
+
+# ---- any small arguments -------------------------------------------------------------------------
+
+@given(creators=st.integers(1, 8), extra_clips=st.integers(0, 40), generations=st.integers(1, 25),
+       dim=st.integers(2, 6), seed=st.integers(0, 2**32 - 1), segments=st.booleans(),
+       accounts=st.one_of(st.none(), st.integers(1, 5)))
+def test_any_small_arguments_give_valid_data(creators: int, extra_clips: int, generations: int,
+                                             dim: int, seed: int, segments: bool,
+                                             accounts: int | None) -> None:
+    clips = creators + extra_clips
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        make_samples(out, creators=creators, clips=clips, generations=generations, dim=dim,
+                     seed=seed, accounts=accounts, segments=segments, row_group_size=7)
+        ds = load_dataset(out)
+        truth = read_table(out / "truth.parquet", S.TRUTH)
+        dups = pl.read_parquet(out / "duplicates.parquet")
+    assert ds.dim == dim and ds.creators.height == creators
+    assert ds.clips[S.CLIP_ID].n_unique() == clips and ds.generations.height == generations
+    assert ds.clips[S.CREATOR_ID].n_unique() == creators
+    assert ds.accounts.height == (accounts or max(1, generations // 25))
+    n_novel = round(0.15 * generations)
+    assert truth[S.GENERATION_ID].n_unique() == generations - n_novel
+    sums = truth.group_by(S.GENERATION_ID).agg(pl.col(S.WEIGHT).sum())[S.WEIGHT]
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-12)
+    assert truth[S.CLIP_ID].is_in(ds.clips[S.CLIP_ID].implode()).all()
+    assert not truth[S.CLIP_ID].is_in(dups[S.CLIP_ID].implode()).any()
+    assert dups[S.DUPLICATE_OF].is_in(ds.clips[S.CLIP_ID].implode()).all()
