@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contract import schema as S
 from contract.errors import ContractError, ResidualsError
@@ -462,3 +464,43 @@ def test_write_parquet_round_trip(tmp_path: Path) -> None:
     write_parquet(accounts_df(), target)
     assert read_table(target, S.ACCOUNTS).equals(accounts_df())
     assert _leftovers(tmp_path) == ["accounts.parquet"]
+
+
+# ---- property: one planted defect is reported at its row ------------------------------------------
+
+DEFECTS = {
+    "nan": ("value 1 is nan", S.EMBEDDING),
+    "inf": ("value 1 is inf", S.EMBEDDING),
+    "zero": ("has zero norm", S.EMBEDDING),
+    "short": ("has 2 values", S.EMBEDDING),
+    "empty_id": ("is empty", S.CLIP_ID),
+    "null_creator": ("is null", S.CREATOR_ID),
+}
+
+
+@given(n=st.integers(2, 60), d=st.integers(3, 9), row=st.data(),
+       defect=st.sampled_from(sorted(DEFECTS)), fixed=st.booleans(), offset=st.integers(0, 10**6))
+def test_a_planted_defect_is_reported_at_its_row(n: int, d: int, row: st.DataObject, defect: str,
+                                                 fixed: bool, offset: int) -> None:
+    r = row.draw(st.integers(0 if defect != "short" else 1, n - 1))
+    emb = np.random.default_rng(n * d).standard_normal((n, d)).astype(np.float32) + 3.0
+    rows = emb.tolist()
+    creators: list[str | None] = ["u1"] * n
+    ids = [f"c{i}" for i in range(n)]
+    if defect in ("nan", "inf"):
+        rows[r][1] = float(defect)
+    elif defect == "zero":
+        rows[r] = [0.0] * d
+    elif defect == "short":
+        rows[r] = rows[r][:2]
+        fixed = False
+    elif defect == "empty_id":
+        ids[r] = ""
+    else:
+        creators[r] = None
+    df = pl.DataFrame({S.CLIP_ID: ids, S.CREATOR_ID: creators}).with_columns(
+        pl.Series(S.EMBEDDING, rows, dtype=pl.Array(pl.Float32, d) if fixed
+                  else pl.List(pl.Float32)))
+    err = raises(validate_frame, df, S.CLIPS, "clips.parquet", row_offset=offset)
+    fragment, column = DEFECTS[defect]
+    assert_names(err, "clips.parquet", fragment, row=offset + r, column=column)
