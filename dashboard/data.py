@@ -533,8 +533,10 @@ def my_clip_details(period: str, batch_id: str) -> pl.DataFrame:
 
 
 def my_statement_csv() -> bytes:
-    """The logged-in creator's statement (every standing batch) as CSV."""
-    return my_statement().write_csv().encode("utf-8")
+    """The logged-in creator's statement (every standing batch) as CSV, as the ledger writes it."""
+    from ledger.store.statements import statement_table
+
+    return statement_table(my_statement()).write_csv().encode("utf-8")
 
 
 def exponent(currency: str) -> int:
@@ -544,16 +546,21 @@ def exponent(currency: str) -> int:
     return _exponent(currency)
 
 
-def my_statement_html(period: str) -> bytes | None:
-    """The ledger's readable statement of the logged-in creator for ``period``, if available."""
-    try:
-        from ledger.store.statements import statement_html
-    except ImportError:
-        return None
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _statement_html(url: str, creator_id: str) -> str:
     from ledger.store import read_session
+    from ledger.store.read import creator_clip_earnings
+    from ledger.store.statements import statement_html
 
-    with read_session(engine()) as session:
-        return statement_html(session, _creator_id(), period).encode("utf-8")
+    name, _balance, _currency = _profile(url, creator_id)
+    with read_session(engine(url)) as session:
+        clips = creator_clip_earnings(session, creator_id)
+    return statement_html(creator_id, name, _statement(url, creator_id), clips)
+
+
+def my_statement_html() -> bytes:
+    """The ledger's readable statement (HTML) of the logged-in creator, every standing batch."""
+    return _statement_html(config.db_url(), _creator_id()).encode("utf-8")
 
 
 # ---- staff (admin, economist): whole batches -------------------------------------

@@ -94,10 +94,8 @@ st.subheader("Statement")
 d1, d2 = st.columns(2)
 d1.download_button("Download statement (CSV)", data.my_statement_csv(),
                    file_name=f"statement-{me.creator_id}.csv", mime="text/csv")
-html = data.my_statement_html(period)
-if html is not None:
-    d2.download_button("Download readable statement (HTML)", html,
-                       file_name=f"statement-{me.creator_id}-{period}.html", mime="text/html")
+d2.download_button("Download readable statement (HTML)", data.my_statement_html(),
+                   file_name=f"statement-{me.creator_id}.html", mime="text/html")
 table = lines.select(S.PERIOD, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR,
                      S.CARRIED_OUT_MINOR, S.BATCH_HASH).with_columns(
     data.money_expr(S.ALLOCATED_MINOR, cur), data.money_expr(S.CARRIED_IN_MINOR, cur),

@@ -7,7 +7,6 @@ must never meet. Users come from :func:`dashboard.auth.create_demo_users`.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,42 +32,16 @@ class DemoDb:
     creator_b: str
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def post_period(url: str, data_dir: Path, period: str, policy_path: Path, out: Path) -> None:
+    """Post one period's batch with ``residuals batch run`` (in-process)."""
+    from typer.testing import CliRunner
 
+    from residuals.cli import app
 
-def post_period(url: str, data_dir: Path, period: str, policy_path: Path) -> None:
-    """Post one period's batch the way ``residuals batch run`` does (allocate, then post)."""
-    from contract.io import load_dataset
-    from ledger.allocate import from_dataset, allocate
-    from ledger.policy import load_policy
-    from ledger.store import open_store, write_session
-    from ledger.store.posting import BatchLines, BatchRequest, post_batch
-
-    ds = load_dataset(data_dir)
-    policy = load_policy(policy_path)
-    attributions = ds.attributions
-    credits = attributions.group_by(S.CREATOR_ID, S.CLIP_ID).agg(pl.col(S.WEIGHT).sum())
-    from ledger.allocate import pool_from
-
-    pool, currency = pool_from(policy, ds.accounts)
-    request = BatchRequest(
-        period=period, currency=currency, pool_minor=pool, policy_name=policy.name,
-        policy_text=policy.text,
-        input_hashes={p.name: _sha(p) for p in sorted(data_dir.glob("*.parquet"))},
-        creators=ds.creators.select(S.CREATOR_ID, S.DISPLAY_NAME), clip_credits=credits,
-        context={"data_dir": str(data_dir)},
-    )
-
-    def allocator(carried: pl.DataFrame) -> BatchLines:
-        alloc = allocate(policy, from_dataset(ds, attributions, carried), pool_minor=pool,
-                         currency=currency, batch_id=request.batch_id)
-        return BatchLines(alloc.frame, alloc.withheld_minor)
-
-    engine = open_store(url)
-    with write_session(engine) as session, session.begin():
-        post_batch(session, request, allocator)
-    engine.dispose()
+    result = CliRunner().invoke(app, [
+        "batch", "run", "--period", period, "--policy", str(policy_path), "--data",
+        str(data_dir), "--db", url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
 
 
 def make_data_dir(out: Path, revenue_factor: float) -> Path:
@@ -91,25 +64,21 @@ def make_data_dir(out: Path, revenue_factor: float) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> DemoDb:
+    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from dashboard.auth import create_demo_users
-    from ledger.store import open_store
+    from ledger.store import models, open_store
 
     root = tmp_path_factory.mktemp("dashboard-db")
     url = f"sqlite:///{root / 'ledger.db'}"
     dirs = {}
     for i, period in enumerate(PERIODS):
         dirs[period] = make_data_dir(root / period, 1.0 + 0.1 * i)
-        post_period(url, dirs[period], period, POLICY)
+        post_period(url, dirs[period], period, POLICY, root)
     # Two creators who were paid in the last period and whose names do not contain each other.
     engine = open_store(url)
     with Session(engine) as session:
-        from ledger.store.read import creator_statement  # noqa: F401 - documents the source
-        from ledger.store import models
-
-        from sqlalchemy import select
-
         rows = session.execute(
             select(models.Statement.creator_id)
             .join(models.Batch, models.Batch.batch_id == models.Statement.batch_id)

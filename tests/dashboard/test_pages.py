@@ -208,3 +208,49 @@ def test_policy_lab_bad_toml_is_one_clear_error(app, demo_db):
     assert not app.exception
     errors = [e.value for e in app.error]
     assert len(errors) == 1 and "components.bogus" in errors[0]
+
+
+def test_statement_downloads_hold_only_my_rows(demo_db):
+    from dashboard import data
+
+    html = data._statement_html(demo_db.url, demo_db.creator_a)
+    assert demo_db.creator_a in html and demo_db.creator_b not in html
+    b_clips = data._clip_earnings(demo_db.url, demo_db.creator_b, "2026-10")[S.CLIP_ID]
+    assert b_clips.len() and not any(c in html for c in b_clips)
+
+
+def _script_without_login():
+    import streamlit as st
+
+    from dashboard import data
+
+    for name, call in (("statement", data.my_statement), ("profile", data.my_profile),
+                       ("batches", data.batch_overview)):
+        try:
+            call()
+        except data.NotAllowed as exc:
+            st.text(f"{name}: refused ({exc})")
+        else:
+            st.text(f"{name}: ALLOWED")
+
+
+@pytest.mark.parametrize("role_user", [None, "economist", "creator"])
+def test_data_layer_refuses_without_the_right_login(demo_db, monkeypatch, role_user):
+    """Creator rows need a creator login; whole batches need staff, whatever a page does."""
+    monkeypatch.setenv(config.DB_ENV, demo_db.url)
+    at = AppTest.from_function(_script_without_login, default_timeout=TIMEOUT)
+    if role_user is not None:
+        username = demo_db.creator_a if role_user == "creator" else role_user
+        from dashboard import data
+        from dashboard.auth import LoggedIn
+
+        password, role = demo_db.logins[username]
+        token = "t-" + role
+        data._logins()[token] = LoggedIn(username, role, demo_db.creator_a
+                                         if role == "creator" else None)
+        at.session_state[data.TOKEN_KEY] = token
+    at.run()
+    out = {t.value.split(":")[0]: t.value for t in at.text}
+    expect_allowed = {None: set(), "economist": {"batches"}, "creator": {"statement", "profile"}}
+    for name, line in out.items():
+        assert ("ALLOWED" in line) == (name in expect_allowed[role_user]), line
