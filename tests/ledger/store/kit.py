@@ -89,3 +89,48 @@ def even_allocator(n: int, pool: int, *, min_payout: int = 1):  # type: ignore[n
         S.CREATOR_ID, (pl.lit(base) + (pl.col("i") < extra).cast(pl.Int64)).alias(
             S.ALLOCATED_MINOR))
     return allocator(amounts, min_payout=min_payout)
+
+
+def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int = 0,
+                  unknown_creator: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """A contract data directory with ``attributions.parquet``, built without the
+    attribution engine: creator i owns clip i; generation g credits clips g and
+    g+1 (mod n) with weights 0.75 and 0.25, so every creator earns."""
+    import numpy as np
+
+    from pathlib import Path
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n = n_creators
+    idx = pl.Series("i", range(n), dtype=pl.Int64)
+    ids = ("c" + idx.cast(pl.String).str.zfill(7))
+    clips = ("k" + idx.cast(pl.String).str.zfill(7))
+    gens = ("g" + idx.cast(pl.String).str.zfill(7))
+    emb = lambda: pl.Series(rng.normal(size=(n, 4)).astype("float32") + 0.1)  # noqa: E731
+    opted = ((idx % opted_out_every) == 0) if opted_out_every else pl.repeat(False, n, eager=True)
+    pl.DataFrame({S.CREATOR_ID: ids, S.DISPLAY_NAME: "Creator " + ids, S.OPTED_OUT: opted}
+                 ).write_parquet(root / "creators.parquet")
+    pl.DataFrame({S.CLIP_ID: clips, S.CREATOR_ID: ids, S.EMBEDDING: emb()}).write_parquet(
+        root / "clips.parquet")
+    pl.DataFrame({S.GENERATION_ID: gens, S.EMBEDDING: emb()}).write_parquet(
+        root / "generations.parquet")
+    pl.DataFrame({S.ACCOUNT_ID: ["acct1"], S.REVENUE_MINOR: [10_000_000]}).write_parquet(
+        root / "accounts.parquet")
+    nxt = (idx + 1) % n
+    attr_creator = ids.gather(nxt)
+    if unknown_creator:
+        attr_creator = attr_creator.scatter(0, "nobody")
+    attr = pl.concat([
+        pl.DataFrame({S.GENERATION_ID: gens, S.CLIP_ID: clips, S.CREATOR_ID: ids,
+                      S.RANK: pl.repeat(1, n, dtype=pl.Int32, eager=True),
+                      S.SIMILARITY: pl.repeat(0.9, n, dtype=pl.Float32, eager=True),
+                      S.WEIGHT: pl.repeat(0.75, n, eager=True)}),
+        pl.DataFrame({S.GENERATION_ID: gens, S.CLIP_ID: clips.gather(nxt),
+                      S.CREATOR_ID: attr_creator,
+                      S.RANK: pl.repeat(2, n, dtype=pl.Int32, eager=True),
+                      S.SIMILARITY: pl.repeat(0.8, n, dtype=pl.Float32, eager=True),
+                      S.WEIGHT: pl.repeat(0.25, n, eager=True)}),
+    ])
+    attr.write_parquet(root / "attributions.parquet")
