@@ -103,8 +103,7 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 def _ids(prefix: str, start: int, stop: int, width: int) -> pl.Series:
     """``prefix`` + zero-padded 1-based numbers ``start+1 .. stop``."""
-    nums = pl.Series(np.arange(start + 1, stop + 1, dtype=np.int64)).cast(pl.String)
-    return (prefix + nums.str.zfill(width)).rename("id")
+    return _ids_at(prefix, np.arange(start, stop), width)
 
 
 def _ids_at(prefix: str, idx: np.ndarray, width: int) -> pl.Series:
