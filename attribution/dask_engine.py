@@ -99,24 +99,32 @@ def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str,
 
 def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
                 params: dict[str, Any], *, needs_embeddings: bool,
-                block_size: int = BLOCK_SIZE, tile: int = TILE
+                block_size: int = BLOCK_SIZE, tile: int = TILE, parallelism: int = 1
                 ) -> tuple[dict[Any, Any], list[Any]]:
-    """The task graph (a plain dict, dask's low-level spec) and its output keys."""
+    """The task graph (a plain dict, dask's low-level spec) and its output keys.
+
+    Generation blocks are fixed by ``block_size``. When there are fewer
+    partitions than ``parallelism`` (threads available), the blocks are split
+    into groups scored by separate tasks, each reading its partition again; the
+    grouping changes which task computes a block, never what it computes.
+    """
     blocks = [gen[lo:lo + block_size] for lo in range(0, len(gen), block_size)]
     dsk: dict[Any, Any] = {}
-    block_keys = []
     for b, blk in enumerate(blocks):
         dsk[("gen", b)] = blk
-        block_keys.append(("gen", b))
     n_parts = len(cat.partitions)
+    n_groups = max(1, min(len(blocks), -(-parallelism // n_parts)))
+    bounds = np.linspace(0, len(blocks), n_groups + 1).round().astype(int).tolist()
     for p, part in enumerate(cat.partitions):
         dsk[("part", p)] = part
-        dsk[("score", p)] = (score_partition, ("part", p), cat.dim, block_keys, k, tile)
+        for grp in range(n_groups):
+            keys = [("gen", b) for b in range(bounds[grp], bounds[grp + 1])]
+            dsk[("score", p, grp)] = (score_partition, ("part", p), cat.dim, keys, k, tile)
+            for j, b in enumerate(range(bounds[grp], bounds[grp + 1])):
+                dsk[("pick", p, b)] = (operator.getitem, ("score", p, grp), j)
     merged_keys = []
     for b in range(len(blocks)):
         level = [("pick", p, b) for p in range(n_parts)]
-        for p in range(n_parts):
-            dsk[("pick", p, b)] = (operator.getitem, ("score", p), b)
         depth = 0
         while len(level) > 1:
             nxt = []
@@ -180,16 +188,19 @@ def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, 
     announce
         Called with one-line messages (e.g. the LocalCluster dashboard address).
     """
-    dsk, keys = build_graph(cat, gen, k, method, params, needs_embeddings=needs_embeddings,
-                            block_size=block_size, tile=tile)
+    def graph(parallelism: int) -> tuple[dict[Any, Any], list[Any]]:
+        return build_graph(cat, gen, k, method, params, needs_embeddings=needs_embeddings,
+                           block_size=block_size, tile=tile, parallelism=parallelism)
+
     if scheduler in (None, "threads", "sync"):
-        return _run_threads(dsk, keys, workers if scheduler != "sync" else 1, progress)
+        n = 1 if scheduler == "sync" else workers or os.cpu_count() or 1
+        return _run_threads(*graph(n), n, progress)
     if scheduler == "local":
-        return _run_local(dsk, keys, workers, progress, announce)
-    return _run_remote(dsk, keys, scheduler, progress)
+        return _run_local(graph, workers, progress, announce)
+    return _run_remote(graph, scheduler, progress)
 
 
-def _run_threads(dsk: dict[Any, Any], keys: list[Any], workers: int | None,
+def _run_threads(dsk: dict[Any, Any], keys: list[Any], workers: int,
                  progress: ProgressFn | None) -> Result:
     import dask.threaded
     from dask.callbacks import Callback
@@ -203,16 +214,18 @@ def _run_threads(dsk: dict[Any, Any], keys: list[Any], workers: int | None,
             if progress is not None:
                 progress(done[0], total)
 
-    n = workers or os.cpu_count() or 1
     with _one_blas_thread(), _Count():
-        parts = dask.threaded.get(dsk, keys, num_workers=n)
+        parts = dask.threaded.get(dsk, keys, num_workers=workers)
     return _assemble(list(parts))
 
 
-def _run_client(client: Any, dsk: dict[Any, Any], keys: list[Any],
-                progress: ProgressFn | None) -> Result:
+Graph = Callable[[int], tuple[dict[Any, Any], list[Any]]]
+
+
+def _run_client(client: Any, graph: Graph, progress: ProgressFn | None) -> Result:
     from distributed import as_completed
 
+    dsk, keys = graph(max(1, sum(client.nthreads().values())))
     futures = client.get(dsk, keys, sync=False)
     total = len(futures)
     for i, _ in enumerate(as_completed(futures), start=1):
@@ -221,7 +234,7 @@ def _run_client(client: Any, dsk: dict[Any, Any], keys: list[Any],
     return _assemble(client.gather(futures))
 
 
-def _run_local(dsk: dict[Any, Any], keys: list[Any], workers: int | None,
+def _run_local(graph: Graph, workers: int | None,
                progress: ProgressFn | None, announce: Callable[[str], None] | None) -> Result:
     from distributed import Client, LocalCluster
 
@@ -230,10 +243,10 @@ def _run_local(dsk: dict[Any, Any], keys: list[Any], workers: int | None,
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         if announce is not None:
             announce(f"LocalCluster with {n} workers; dashboard: {cluster.dashboard_link}")
-        return _run_client(client, dsk, keys, progress)
+        return _run_client(client, graph, progress)
 
 
-def _run_remote(dsk: dict[Any, Any], keys: list[Any], address: str,
+def _run_remote(graph: Graph, address: str,
                 progress: ProgressFn | None) -> Result:
     from distributed import Client
 
@@ -252,4 +265,4 @@ def _run_remote(dsk: dict[Any, Any], keys: list[Any], address: str,
         except TimeoutError:
             raise ResidualsError(f"--scheduler {address}: the scheduler has no workers "
                                  f"(waited {CONNECT_TIMEOUT:.0f} s)") from None
-        return _run_client(client, dsk, keys, progress)
+        return _run_client(client, graph, progress)

@@ -181,6 +181,17 @@ def _group_max(s: np.ndarray, grp: np.ndarray) -> np.ndarray:
     return np.maximum.reduceat(s, starts, axis=1)
 
 
+def _kth_per_row(rows: np.ndarray, values: np.ndarray, n: int, k: int) -> np.ndarray:
+    """The k-th largest of ``values`` within each row (``-inf`` where a row has fewer)."""
+    order = np.lexsort((-values, rows))
+    r, v = rows[order], values[order]
+    pos = np.arange(len(r)) - np.searchsorted(r, np.arange(n))[r]
+    at = pos == k - 1
+    out = np.full(n, -np.inf)
+    out[r[at]] = v[at]
+    return out
+
+
 def topk_block(
     gen: np.ndarray,
     clips: np.ndarray,
@@ -249,9 +260,14 @@ def topk_block(
         pos = (words[:, None] * 8 + lanes).ravel()
         pos = pos[maskbuf[pos]]
         rows, c = np.divmod(pos, w)
+        fr, fs, fi, fg = _flat(best)
+        if not seg:  # rescore only what can still reach the top k (GEMM values +- eps)
+            approx = s[rows, c].astype(np.float64)
+            kth = _kth_per_row(np.concatenate([fr, rows]), np.concatenate([fs, approx]), b, k)
+            near = approx >= kth[rows] - 2 * eps
+            rows, c = rows[near], c[near]
         cols = start + c
         exact = exact_similarity(gen[rows], clips[cols])
-        fr, fs, fi, fg = _flat(best)
         best = select_topk(
             np.concatenate([fr, rows]), np.concatenate([fs, exact]),
             np.concatenate([fi, keys[cols]]),

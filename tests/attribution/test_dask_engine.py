@@ -96,7 +96,7 @@ def test_same_bits_for_any_worker_count_and_sync() -> None:
     gen, clips = random_emb(rng, 300, 12), random_emb(rng, 2000, 12)
     cat = catalogue_from_frame(clips_frame(clips), partition_rows=256)
     runs = [_run(cat, gen, 10, "knn-shapley", block_size=64, workers=w, scheduler=s)
-            for w, s in ((1, None), (2, None), (None, "sync"))]
+            for w, s in ((1, None), (2, None), (16, None), (None, "sync"))]
     for other in runs[1:]:
         for a, b in zip((runs[0].sim, runs[0].idx, runs[0].weight),
                         (other.sim, other.idx, other.weight)):
@@ -110,6 +110,9 @@ def test_graph_does_not_depend_on_workers() -> None:
                                         {}, needs_embeddings=False, block_size=8)
     assert len(keys) == 7  # ceil(50 / 8) weighting tasks
     assert sum(1 for key in dsk if key[0] == "score") == 10  # one read per partition
+    dsk4, _ = dask_engine.build_graph(cat, normalize(random_emb(rng, 50, 4)), 5, "softmax",
+                                      {}, needs_embeddings=False, block_size=8, parallelism=40)
+    assert sum(1 for key in dsk4 if key[0] == "score") == 40  # 4 block groups per partition
     merges = [key for key in dsk if key[0] == "merge"]
     assert merges and all(len(dsk[m][1]) <= dask_engine.FAN_IN for m in merges)
 
