@@ -1,0 +1,90 @@
+"""The policy lab's pure core: TOML writing, knobs, money formatting, comparison."""
+
+from __future__ import annotations
+
+import tomllib
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contract import schema as S
+from dashboard import data, lab
+from ledger.money import CURRENCY_EXPONENTS, format_minor
+from ledger.policy import parse_policy
+from tests.conftest import ROOT
+
+keys = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8)
+scalars = st.one_of(
+    st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12),
+)
+docs = st.recursive(
+    st.dictionaries(keys, scalars, max_size=4),
+    lambda children: st.dictionaries(keys, st.one_of(scalars, children), max_size=4),
+    max_leaves=12,
+)
+
+
+@given(docs)
+def test_dump_toml_round_trips(doc):
+    assert tomllib.loads(lab.dump_toml(doc)) == doc
+
+
+@given(st.lists(st.integers(-10**15, 10**15), min_size=1, max_size=30),
+       st.sampled_from(sorted(CURRENCY_EXPONENTS)))
+def test_money_expr_equals_format_minor(amounts, currency):
+    df = pl.DataFrame({S.AMOUNT_MINOR: amounts})
+    fast = df.select(data.money_expr(S.AMOUNT_MINOR, currency))[S.AMOUNT_MINOR].to_list()
+    assert fast == [format_minor(a, currency) for a in amounts]
+
+
+POLICIES = sorted((ROOT / "policies").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=[p.stem for p in POLICIES])
+def test_unchanged_knobs_keep_the_text(path):
+    text = path.read_text()
+    assert lab.apply_knobs(text, lab.knobs_of(parse_policy(text))) == text
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=[p.stem for p in POLICIES])
+def test_knobs_are_written_and_the_rest_kept(path):
+    text = path.read_text()
+    policy = parse_policy(text)
+    knobs = lab.Knobs(weights={"attribution": 3.0, "corpus": 1.0, "user_centric": 0.0,
+                               "equal": 0.0},
+                      cap_share=0.05, min_payout="25", exclude_opted_out=False,
+                      unattributed="withhold")
+    edited = parse_policy(lab.apply_knobs(text, knobs))
+    assert dict(edited.components) == {"attribution": 0.75, "corpus": 0.25}
+    assert edited.rules.cap_share == 0.05 and edited.rules.min_payout == "25"
+    assert not edited.rules.exclude_opted_out and edited.rules.unattributed == "withhold"
+    # Everything the knobs do not touch is as it was.
+    assert edited.rules.license_multipliers == policy.rules.license_multipliers
+    assert (edited.pool_amount, edited.revenue_share, edited.currency, edited.corpus_by) == (
+        policy.pool_amount, policy.revenue_share, policy.currency, policy.corpus_by)
+    # Removing the cap removes the key.
+    uncapped = parse_policy(lab.apply_knobs(text, lab.Knobs(**{**knobs.__dict__,
+                                                               "cap_share": None})))
+    assert uncapped.rules.cap_share is None
+
+
+def test_normalise_weights():
+    assert lab.normalise_weights({"a": 0.0, "b": 0.0}) == {"a": 0.0, "b": 0.0}
+    assert lab.normalise_weights({"a": 1.0, "b": 3.0}) == {"a": 0.25, "b": 0.75}
+    assert sum(lab.normalise_weights({"a": 0.1, "b": 0.2, "c": 0.35}).values()) == \
+        pytest.approx(1.0, abs=1e-11)
+
+
+def test_metrics_table_formats_every_metric():
+    from ledger.fairness import METRICS
+
+    metrics = pl.DataFrame({lab.METRIC: list(METRICS), lab.CURRENT: [123456.0, 3, 1500.0,
+                            9000.0, 0.25, 0.1, 0.5], lab.EDITED: [123456.0, 4, 1400.0, 8000.0,
+                            0.2, 0.08, 0.45]})
+    table = lab.metrics_table(metrics, "USD")
+    assert table.row(0) == ("Pool", "1,234.56 USD", "1,234.56 USD")
+    assert table.row(1) == ("Creators paid", "3", "4")
+    assert table.row(5) == ("Top 1% share", "10.00%", "8.00%")
