@@ -23,7 +23,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/residuals demo --data data/samples --db sqlite:///data/demo.db $(if $(HEADLESS),--headless,)
+	$(BIN)/residuals demo --data data/samples --db sqlite:///data/demo.db $(if $(filter 1 true yes,$(HEADLESS)),--headless,)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
