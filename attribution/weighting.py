@@ -35,12 +35,24 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return np.divide(x, total, out=np.zeros_like(x), where=total > 0)
 
 
-def softmax(cands: Candidates, *, temperature: float = 0.05,
+def derived(cands: Candidates, min_similarity: float) -> np.ndarray:
+    """bool (n,): generations whose best candidate reaches ``min_similarity``.
+
+    The similarity floor every method shares: a generation below it resembles
+    nothing in the catalogue closely enough to count as derived, and all its
+    weights are 0 (the policy decides where its share goes).
+    """
+    best = np.where(cands.valid, cands.sim, -np.inf).max(axis=1, initial=-np.inf)
+    return best >= min_similarity
+
+
+def softmax(cands: Candidates, *, temperature: float = 0.5,
             min_similarity: float = 0.5) -> np.ndarray:
     """Softmax over the similarities of the valid candidates.
 
     ``w_j = exp(s_j / T) / sum_l exp(s_l / T)`` over candidates with
-    ``s >= min_similarity``; a generation with none gets all-zero weights.
+    ``s >= min_similarity`` (for this baseline the floor applies to each
+    candidate); a generation with none gets all-zero weights.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}")
@@ -60,20 +72,22 @@ def _rank_order(cands: Candidates) -> np.ndarray | None:
     return np.argsort(-s, axis=1, kind="stable")
 
 
-def knn_shapley(cands: Candidates, *, neighbors: int = 10, tau: float = 0.6) -> np.ndarray:
+def knn_shapley(cands: Candidates, *, neighbors: int = 3, tau: float = 0.4,
+                min_similarity: float = 0.55) -> np.ndarray:
     """Normalised exact Shapley values of the KNN-coverage utility.
 
     ``U(S) = (1/K) * sum of max(0, s - tau) over the K most similar clips in S``
     with ``K = neighbors``; values by the recursion of
     :func:`attribution.shapley.shapley_from_values`, scaled to sum 1 per
-    generation (all 0 when no candidate is above ``tau``). Candidates are taken
-    in the order given (the search's rank order, ties by clip id); a list not
-    sorted by similarity is stably re-sorted first.
+    generation. All 0 when no candidate is above ``tau`` or the generation's
+    best similarity is below ``min_similarity`` (:func:`derived`). Candidates
+    are taken in the order given (the search's rank order, ties by clip id); a
+    list not sorted by similarity is stably re-sorted first.
     """
     if neighbors < 1:
         raise ValueError(f"neighbors must be >= 1; got {neighbors}")
     order = _rank_order(cands)
-    sim, valid = cands.sim, cands.valid
+    sim, valid = cands.sim, cands.valid & derived(cands, min_similarity)[:, None]
     if order is not None:
         sim = np.take_along_axis(sim, order, axis=1)
         valid = np.take_along_axis(valid, order, axis=1)
@@ -86,7 +100,7 @@ def knn_shapley(cands: Candidates, *, neighbors: int = 10, tau: float = 0.6) -> 
     return values
 
 
-def knn_shapley_exact(cands: Candidates, *, tau: float = 0.6,
+def knn_shapley_exact(cands: Candidates, *, tau: float = 0.4,
                       catalogue_size: int | None = None) -> np.ndarray:
     """bool (n,): generations whose ``knn-shapley`` weights are exact.
 
@@ -102,18 +116,24 @@ def knn_shapley_exact(cands: Candidates, *, tau: float = 0.6,
     return ~valid.all(axis=1) | (lowest.astype(np.float64) - tau <= 0.0)
 
 
-def nnls(cands: Candidates, *, min_similarity: float = 0.5) -> np.ndarray:
+def nnls(cands: Candidates, *, min_similarity: float = 0.52,
+         min_weight: float = 0.05) -> np.ndarray:
     """Normalised non-negative least-squares decomposition of the generation.
 
-    ``x = argmin_{x >= 0} ||g - sum_j x_j c_j||^2`` over the candidates ``c_j``
-    with similarity ``>= min_similarity`` (the floor: a generation with none
-    is unattributed), then ``w = x / sum(x)``. Needs ``cands.gen`` and
+    ``x = argmin_{x >= 0} ||g - sum_j x_j c_j||^2`` over the valid candidates
+    ``c_j`` of a generation whose best similarity is ``>= min_similarity``
+    (:func:`derived`; other generations are unattributed), then
+    ``w = x / sum(x)``; weights below ``min_weight`` (the fit of the
+    generation's own noise by unrelated clips) are dropped and the rest
+    renormalised, the largest weight always kept. Needs ``cands.gen`` and
     ``cands.cand``. Solved in float64 on the (k, k) Gram matrices of a block
     (:func:`attribution.nnls.nnls_gram`).
     """
     if cands.gen is None or cands.cand is None:
         raise ValueError("nnls needs generation and candidate embeddings (cands.gen, cands.cand)")
-    keep = cands.valid & (cands.sim >= min_similarity)
+    if not 0.0 <= min_weight < 1.0:
+        raise ValueError(f"min_weight must be in [0, 1); got {min_weight}")
+    keep = cands.valid & derived(cands, min_similarity)[:, None]
     out = np.zeros((cands.n, cands.k))
     rows = np.flatnonzero(keep.any(axis=1))
     step = 4096  # bounds the float64 copies of a block's embeddings
@@ -124,7 +144,11 @@ def nnls(cands: Candidates, *, min_similarity: float = 0.5) -> np.ndarray:
         gram = np.matmul(c, np.swapaxes(c, 1, 2))
         rhs = np.einsum("nkd,nd->nk", c, g)
         out[r] = nnls_gram(gram, rhs, keep[r])
-    return _normalise(out)
+    w = _normalise(out)
+    if min_weight > 0:
+        big = (w >= min_weight) | (w == w.max(axis=1, keepdims=True))
+        w = _normalise(np.where(big, w, 0.0))
+    return w
 
 
 Method = Callable[..., np.ndarray]
@@ -135,7 +159,7 @@ NEEDS_EMBEDDINGS: set[str] = {"nnls"}
 
 #: Chosen by measurement on the planted benchmark (bench/attribution_quality.py;
 #: numbers and reasons in docs/attribution.md).
-DEFAULT_METHOD: str = "knn-shapley"
+DEFAULT_METHOD: str = "nnls"
 
 #: Near-duplicate threshold used when grouping is asked for without a value.
 DEFAULT_DEDUP_THRESHOLD: float = 0.97

@@ -112,7 +112,7 @@ def test_copies_with_grouping_earn_what_one_earns(cands: Candidates, method: str
 def test_knn_shapley_weights_are_normalised_enumerated_shapley_values() -> None:
     cands = make_block(1, n=5, k=9, d=12, spread=0.8)
     tau, big_k = 0.3, 4
-    w = weigh("knn-shapley", cands, neighbors=big_k, tau=tau)
+    w = weigh("knn-shapley", cands, neighbors=big_k, tau=tau, min_similarity=-1.0)
     for q in range(cands.n):
         s = shapley_by_enumeration(np.maximum(cands.sim[q].astype(np.float64) - tau, 0), big_k)
         want = s / s.sum() if s.sum() > 0 else s
@@ -135,19 +135,23 @@ def test_knn_shapley_exact_flags_lists_that_end_above_tau() -> None:
     assert knn_shapley_exact(cands, tau=0.6, catalogue_size=3).tolist() == [True, True, True]
 
 
-def test_nnls_weights_are_normalised_scipy_solutions() -> None:
-    cands = make_block(3, n=20, k=8, d=32, spread=1.0)
-    floor = 0.3
-    w = weigh("nnls", cands, min_similarity=floor)
+@pytest.mark.parametrize("min_weight", [0.0, 0.05, 0.2])
+def test_nnls_weights_are_normalised_scipy_solutions(min_weight: float) -> None:
+    cands = make_block(3, n=40, k=8, d=32, spread=1.2)
+    floor = 0.45
+    w = weigh("nnls", cands, min_similarity=floor, min_weight=min_weight)
     for q in range(cands.n):
-        keep = np.flatnonzero(cands.sim[q] >= floor)
         want = np.zeros(cands.k)
-        if keep.size:
-            a = cands.cand[q, keep].astype(np.float64).T
-            want[keep] = scipy_nnls(a, cands.gen[q].astype(np.float64))[0]
-            want = want / want.sum() if want.sum() > 0 else want
+        if cands.sim[q].max() >= floor:
+            a = cands.cand[q].astype(np.float64).T
+            want = scipy_nnls(a, cands.gen[q].astype(np.float64))[0]
+            want = want / want.sum()
+            if min_weight > 0:
+                want = np.where((want >= min_weight) | (want == want.max()), want, 0.0)
+                want = want / want.sum()
         np.testing.assert_allclose(w[q], want, rtol=0, atol=1e-9)
     assert ((w > 0).sum(axis=1) > 1).any()
+    assert (w.sum(axis=1) == 0).any() and (w.sum(axis=1) > 0).any()
 
 
 def test_softmax_formula_and_floor() -> None:
@@ -184,3 +188,16 @@ def test_names_defaults_and_errors() -> None:
         weigh("softmax", cands, dedup_threshold=0.9)
     with pytest.raises(ValueError, match="neighbors"):
         weigh("knn-shapley", cands, neighbors=0)
+    full = Candidates(sim=cands.sim, valid=cands.valid, gen=np.ones((1, 3), np.float32),
+                      cand=np.ones((1, 2, 3), np.float32))
+    with pytest.raises(ValueError, match="min_weight"):
+        weigh("nnls", full, min_weight=1.0)
+
+
+def test_knn_shapley_similarity_floor_is_per_generation() -> None:
+    sim = np.array([[0.54, 0.5, 0.45], [0.6, 0.5, 0.45]], np.float32)
+    cands = Candidates(sim=sim, valid=np.ones((2, 3), bool))
+    w = weigh("knn-shapley", cands, neighbors=2, tau=0.4, min_similarity=0.55)
+    assert np.all(w[0] == 0)  # best similarity below the floor: novel
+    assert np.all(w[1] > 0)  # every candidate above tau shares, even those below the floor
+    np.testing.assert_allclose(w[1].sum(), 1.0, rtol=0, atol=1e-12)
