@@ -139,9 +139,12 @@ def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | N
 def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
     """Join the contract frames once into the :class:`Period` components read."""
     rules = policy.rules
-    clips_cols = [c for c in (S.DURATION_S, S.LICENSE) if c in inputs.clips.columns]
+    raw_clips = inputs.clips
+    if S.LICENSE not in raw_clips.columns:  # no licences: every clip gets license_default
+        raw_clips = raw_clips.with_columns(pl.lit(None, dtype=pl.String).alias(S.LICENSE))
+    clips_cols = [c for c in (S.DURATION_S, S.LICENSE) if c in raw_clips.columns]
     # One row per clip even with segments; max/min are order-independent.
-    clips = (inputs.clips.group_by(S.CLIP_ID)
+    clips = (raw_clips.group_by(S.CLIP_ID)
              .agg(pl.col(S.CREATOR_ID).min(), *[pl.col(c).max() for c in clips_cols])
              .with_columns(R.license_multiplier(rules.license_multipliers,
                                                 rules.license_default).alias(MULTIPLIER)))
@@ -263,7 +266,9 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
         withheld = pool - total_alloc
         paid = R.bounded_amounts(
             receivers, total_alloc, batch_id, cap_minor=cap, floor_minor=floor,
-            floor_key="rules.floor" if rules.floor is not None else "rules.floor_share")
+            cap_key=f"{policy.source}: key rules.cap_share",
+            floor_key=f"{policy.source}: key "
+            + ("rules.floor" if rules.floor is not None else "rules.floor_share"))
 
     carried = (inputs.carried_in.select(S.CREATOR_ID, pl.col(CARRIED_MINOR).cast(pl.Int64))
                if inputs.carried_in is not None
