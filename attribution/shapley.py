@@ -116,9 +116,10 @@ def coverage_shapley(sim: np.ndarray, valid: np.ndarray, *, n_neighbors: int,
     -------
     CoverageShapley
     """
-    sim = np.asarray(sim)
     valid = np.asarray(valid, dtype=bool)
-    v = np.where(valid, np.maximum(sim.astype(np.float64) - tau, 0.0), 0.0)
+    v = np.asarray(sim, dtype=np.float64) - tau  # a fresh float64 array, updated in place
+    np.maximum(v, 0.0, out=v)
+    v[~valid] = 0.0
     values = shapley_from_values(v, n_neighbors)
     k = sim.shape[1]
     if k == 0:

@@ -64,12 +64,14 @@ def softmax(cands: Candidates, *, temperature: float = 0.5,
     return _normalise(e)
 
 
-def _rank_order(cands: Candidates) -> np.ndarray | None:
-    """Stable order putting each row best first, or None when already so."""
-    s = np.where(cands.valid, cands.sim, -np.inf)
-    if cands.k < 2 or bool(np.all(s[:, 1:] <= s[:, :-1])):
+def _rank_order(masked: np.ndarray) -> np.ndarray | None:
+    """Stable order putting each row of ``masked`` similarities best first, or None if so already.
+
+    ``masked`` holds ``-inf`` in padding slots.
+    """
+    if masked.shape[1] < 2 or bool((masked[:, 1:] <= masked[:, :-1]).all()):
         return None
-    return np.argsort(-s, axis=1, kind="stable")
+    return np.argsort(-masked, axis=1, kind="stable")
 
 
 def knn_shapley(cands: Candidates, *, neighbors: int = 3, tau: float = 0.4,
@@ -86,8 +88,12 @@ def knn_shapley(cands: Candidates, *, neighbors: int = 3, tau: float = 0.4,
     """
     if neighbors < 1:
         raise ValueError(f"neighbors must be >= 1; got {neighbors}")
-    order = _rank_order(cands)
-    sim, valid = cands.sim, cands.valid & derived(cands, min_similarity)[:, None]
+    if cands.k == 0:
+        return np.zeros((cands.n, 0))
+    masked = np.where(cands.valid, cands.sim, -np.inf)
+    order = _rank_order(masked)
+    best = masked.max(axis=1, initial=-np.inf) if order is not None else masked[:, 0]
+    sim, valid = cands.sim, cands.valid & (best >= min_similarity)[:, None]
     if order is not None:
         sim = np.take_along_axis(sim, order, axis=1)
         valid = np.take_along_axis(valid, order, axis=1)
