@@ -143,34 +143,33 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
     if S.LICENSE not in raw_clips.columns:  # no licences: every clip gets license_default
         raw_clips = raw_clips.with_columns(pl.lit(None, dtype=pl.String).alias(S.LICENSE))
     clips_cols = [c for c in (S.DURATION_S, S.LICENSE) if c in raw_clips.columns]
-    # One row per clip even with segments; max/min are order-independent.
-    clips = (raw_clips.group_by(S.CLIP_ID)
-             .agg(pl.col(S.CREATOR_ID).min(), *[pl.col(c).max() for c in clips_cols])
-             .with_columns(R.license_multiplier(rules.license_multipliers,
-                                                rules.license_default).alias(MULTIPLIER)))
+    if S.SEGMENT_ID in raw_clips.columns:
+        # One row per clip even with segments; max/min are order-independent.
+        raw_clips = (raw_clips.group_by(S.CLIP_ID)
+                     .agg(pl.col(S.CREATOR_ID).min(), *[pl.col(c).max() for c in clips_cols]))
+    clips = raw_clips.select(S.CLIP_ID, S.CREATOR_ID, *clips_cols).with_columns(
+        R.license_multiplier(rules.license_multipliers, rules.license_default).alias(MULTIPLIER))
     counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
     creators = (inputs.creators.select(S.CREATOR_ID, S.OPTED_OUT)
                 .join(counts, on=S.CREATOR_ID, how="left")
                 .with_columns(pl.col(N_CLIPS).fill_null(0))
                 .sort(S.CREATOR_ID))
     attr = inputs.attributions
-    unknown = attr.join(clips.select(S.CLIP_ID), on=S.CLIP_ID, how="anti")
-    if unknown.height:
-        raise ContractError(S.ATTRIBUTIONS.filename, f"clip {unknown[S.CLIP_ID][0]!r} is not "
-                            "in clips.parquet", column=S.CLIP_ID)
-    credits = attr.join(clips.select(S.CLIP_ID, MULTIPLIER), on=S.CLIP_ID, how="left").select(
-        S.GENERATION_ID, S.CREATOR_ID,
-        (pl.col(S.WEIGHT).cast(pl.Float64) * pl.col(MULTIPLIER)).alias(CREDIT))
-    stray = credits.join(creators.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
-    if stray.height:
-        raise ContractError(S.ATTRIBUTIONS.filename, f"creator {stray[S.CREATOR_ID][0]!r} is "
-                            "not in creators.parquet", column=S.CREATOR_ID)
+    weight = pl.col(S.WEIGHT).cast(pl.Float64)
+    if rules.license_multipliers or rules.license_default != 1.0:
+        credits = attr.join(clips.select(S.CLIP_ID, MULTIPLIER), on=S.CLIP_ID, how="left")
+        unknown = credits[MULTIPLIER].is_null()
+        if unknown.any():
+            clip = credits.filter(unknown)[S.CLIP_ID].min()
+            raise ContractError(S.ATTRIBUTIONS.filename, f"clip {clip!r} is not in "
+                                "clips.parquet", column=S.CLIP_ID)
+        credits = credits.select(S.GENERATION_ID, S.CREATOR_ID,
+                                 (weight * pl.col(MULTIPLIER)).alias(CREDIT))
+    else:  # every multiplier is 1: no join needed
+        credits = attr.select(S.GENERATION_ID, S.CREATOR_ID, weight.alias(CREDIT))
     gens = inputs.generations
     has_gens = S.GENERATION_ID in gens.columns
-    gen_ids = pl.concat([
-        gens[S.GENERATION_ID] if has_gens else pl.Series(S.GENERATION_ID, [], pl.String),
-        attr[S.GENERATION_ID],
-    ]).unique()
+    gen_ids = gens[S.GENERATION_ID] if has_gens else pl.Series(S.GENERATION_ID, [], pl.String)
     if has_gens and S.ACCOUNT_ID in gens.columns:
         gen_accounts = gens.select(S.GENERATION_ID, S.ACCOUNT_ID).filter(
             pl.col(S.ACCOUNT_ID).is_not_null())
@@ -196,6 +195,11 @@ def mix(policy: Policy, period: Period, eligible: pl.DataFrame) -> tuple[pl.Data
     for name, weight in policy.components.items():  # a handful of components, not rows
         scores = COMPONENT_FUNCTIONS[name](period, by=policy.corpus_by,
                                            unattributed=policy.rules.unattributed)
+        stray = scores.frame.join(frame.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
+        if stray.height:
+            raise ContractError(S.ATTRIBUTIONS.filename, f"creator "
+                                f"{stray[S.CREATOR_ID].min()!r} is not in creators.parquet",
+                                column=S.CREATOR_ID)
         joined = frame.select(S.CREATOR_ID, R.ELIGIBLE).join(
             scores.frame, on=S.CREATOR_ID, how="left", maintain_order="left").with_columns(
             pl.when(pl.col(R.ELIGIBLE)).then(pl.col(SCORE).fill_null(0.0)).otherwise(0.0)

@@ -46,7 +46,8 @@ class Period:
         One row per attribution row: ``generation_id``, ``creator_id``,
         ``credit`` = attribution weight x licence multiplier of the clip.
     generation_ids
-        Every generation of the period (those without attribution rows too).
+        The ``generation_id`` column of the generations table (may be empty:
+        generations named only in ``credits`` count too).
     generation_accounts
         ``generation_id``, ``account_id`` for generations that name an account.
     accounts
@@ -74,16 +75,21 @@ def _scores(df: pl.DataFrame, value: str) -> pl.DataFrame:
     return exact_group_sum(df, S.CREATOR_ID, value, SCORE)
 
 
-def attribution(period: Period, **_: object) -> Scores:
+def attribution(period: Period, *, unattributed: str = "redistribute", **_: object) -> Scores:
     """Each generation is worth 1, split over creators by attribution credit.
 
     A creator's score is the sum of the credits of their clips over all
     generations; a generation whose weights sum to 0 (nothing similar enough)
-    is unattributed, as is what licence multipliers below 1 take away.
+    is unattributed, as is what licence multipliers below 1 take away. The
+    unattributed mass is computed only when ``unattributed == "withhold"``
+    (otherwise it is redistributed and its size does not matter).
     """
+    scores = _scores(period.credits, CREDIT)
+    if unattributed != "withhold":  # the mass is only needed when it is withheld
+        return Scores(scores, 0.0)
     credited = exact_sum(period.credits[CREDIT]) if period.credits.height else 0.0
-    n_gen = float(period.generation_ids.len())
-    return Scores(_scores(period.credits, CREDIT), _clamp(n_gen - credited, n_gen))
+    n_gen = float(pl.concat([period.generation_ids, period.credits[S.GENERATION_ID]]).n_unique())
+    return Scores(scores, _clamp(n_gen - credited, n_gen))
 
 
 def corpus(period: Period, *, by: str = "clips", **_: object) -> Scores:

@@ -148,16 +148,17 @@ def exact_group_sum(df: pl.DataFrame, by: str, value: str, out: str) -> pl.DataF
 
     Returns one row per key with column ``out`` (float64), sorted by key.
     """
-    arr = df[value].cast(pl.Float64).to_numpy()
-    _check_finite(arr, value)
-    grid = _fixed_exponent(arr)
-    q = pl.Series("__q", _to_fixed(arr, grid)).cast(pl.Int128)
-    summed = (df.select(pl.col(by)).with_columns(q)
-              .group_by(by).agg(pl.col("__q").sum()))
-    return summed.select(
-        pl.col(by),
-        (pl.col("__q").cast(pl.Float64) * math.ldexp(1.0, grid)).alias(out),
-    ).sort(by)
+    col = df[value].cast(pl.Float64)
+    if not col.is_finite().all():
+        raise ResidualsError(f"{value}: found a non-finite value, expected finite numbers")
+    top = float(col.abs().max() or 0.0)
+    grid = _fixed_exponent(np.array([top]))
+    q = ((pl.col(value).cast(pl.Float64) * math.ldexp(1.0, -grid)).floor()
+         .cast(pl.Int64).cast(pl.Int128).alias("__q"))
+    return (df.lazy().select(pl.col(by), q).group_by(by).agg(pl.col("__q").sum())
+            .select(pl.col(by),
+                    (pl.col("__q").cast(pl.Float64) * math.ldexp(1.0, grid)).alias(out))
+            .sort(by).collect())
 
 
 def _check_finite(arr: np.ndarray, what: str) -> None:
@@ -193,7 +194,9 @@ def tie_keys(ids: pl.Series, batch_id: str) -> np.ndarray:
     depends only on the bytes, never on the row or on the library version, and
     :func:`tie_keys_slow` computes the same numbers one id at a time.
     """
-    arr = pa.array(ids.cast(pl.String).to_arrow()).cast(pa.large_string())
+    arr = ids.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.oldest())
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
     if arr.null_count:
         raise ResidualsError("tie_keys: ids must not be null")
     arr = pa.concat_arrays([arr]) if arr.offset else arr

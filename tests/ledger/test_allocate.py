@@ -154,8 +154,9 @@ def test_nothing_attributed_withholds_everything() -> None:
 def test_unknown_clip_or_creator_in_attributions() -> None:
     inp = inputs()
     bad = inp.attributions.with_columns(pl.lit("zz").alias(S.CLIP_ID))
+    # the clip matters (and is checked) when its licence sets the credit
     with pytest.raises(ContractError, match="clip 'zz' is not in clips"):
-        run("[components]\nattribution = 1", inp=AllocationInputs(
+        run("[components]\nattribution = 1\n[rules]\nlicense_default = 0.5", inp=AllocationInputs(
             inp.creators, inp.clips, bad, inp.generations, inp.accounts))
     stray = inp.attributions.with_columns(pl.lit("ghost").alias(S.CREATOR_ID))
     with pytest.raises(ContractError, match="creator 'ghost'"):

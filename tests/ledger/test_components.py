@@ -46,14 +46,15 @@ def scores(result) -> dict[str, float]:  # noqa: ANN001
 
 
 def test_attribution() -> None:
-    got = attribution(period())
+    got = attribution(period(), unattributed="withhold")
     assert scores(got) == pytest.approx({"a": 1.75, "b": 0.25, "c": 1.0})
     assert got.unattributed == pytest.approx(1.0)  # g4
+    assert attribution(period()).unattributed == 0.0  # redistributed: not measured
 
 
 def test_attribution_with_licence_multipliers() -> None:
     p = period('license_multipliers = { "editorial" = 0.5 }\nlicense_default = 0.8')
-    got = attribution(p)
+    got = attribution(p, unattributed="withhold")
     # a1 CC-BY -> default 0.8; a2 editorial 0.5; b1 no licence -> 0.8; c1 0.8
     assert scores(got) == pytest.approx({"a": 0.75 * 0.8 + 0.5, "b": 0.25 * 0.8, "c": 0.8})
     assert got.unattributed == pytest.approx(4 - (0.6 + 0.5 + 0.2 + 0.8))
