@@ -28,6 +28,9 @@ from contract.io import embedding_matrix, validate_frame
 #: Target rows per partition when grouping row groups.
 PARTITION_ROWS = 131_072
 
+#: Rows validated at a time when a catalogue is opened (bounds its memory).
+VALIDATE_ROWS = 16_384
+
 _ROW = "__row"  # stored row number, internal to this module
 
 
@@ -121,10 +124,13 @@ def load_partition(part: Partition, dim: int) -> tuple[np.ndarray, np.ndarray, n
         pf = pq.ParquetFile(part.path)
         table = pf.read_row_groups(list(part.row_groups), columns=[S.EMBEDDING])
         raw = _embeddings_from_arrow(table.column(S.EMBEDDING), dim)
+    emb = normalize(raw)
+    del raw
+    if np.all(part.keys[1:] > part.keys[:-1]):  # stored in catalogue order already
+        return emb, part.keys, part.groups
     order = np.argsort(part.keys, kind="stable")
-    emb = normalize(raw)[order]
     groups = part.groups[order] if part.groups is not None else None
-    return emb, part.keys[order], groups
+    return emb[order], part.keys[order], groups
 
 
 def _canonical(ids: pl.DataFrame, file: str) -> tuple[pl.DataFrame, np.ndarray, np.ndarray | None]:
@@ -197,11 +203,8 @@ def open_catalogue(
         raise ContractError(file, "the clips table is empty (0 rows)")
     id_frames: list[pl.DataFrame] = []
     offset = 0
-    for rg in range(meta.num_row_groups):
-        n = meta.row_group(rg).num_rows
-        if n == 0:
-            continue
-        df = pl.from_arrow(pf.read_row_group(rg))
+    for batch in pf.iter_batches(batch_size=VALIDATE_ROWS):
+        df = pl.from_arrow(batch)
         assert isinstance(df, pl.DataFrame)
         df = validate_frame(df, S.CLIPS, file, row_offset=offset, dim=dim,
                             dim_source=dim_source)
@@ -209,7 +212,8 @@ def open_catalogue(
             dim = _dim_of(df)
             dim_source = file
         id_frames.append(df.select(_id_columns(df)))
-        offset += n
+        offset += df.height
+        del df
     ids = pl.concat(id_frames, how="vertical_relaxed").with_row_index(_ROW)
     ids = ids.with_columns(pl.col(_ROW).cast(pl.Int64))
     ordered, keys, groups = _canonical(ids, file)

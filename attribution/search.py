@@ -58,15 +58,22 @@ class Partial:
         return int(self.sim.shape[1])
 
 
-def normalize(x: np.ndarray) -> np.ndarray:
+def normalize(x: np.ndarray, *, chunk: int = 16_384) -> np.ndarray:
     """Rows scaled to unit Euclidean norm, as C-contiguous float32.
 
-    The norm is computed in float64 so that the result does not depend on how
-    the rows were blocked; zero rows are rejected by the contract readers.
+    Each row's norm and quotient are computed in float64, row by row in the
+    same way whatever the chunking, so the result does not depend on how the
+    rows were blocked; ``chunk`` only bounds the float64 temporaries. Zero rows
+    are rejected by the contract readers.
     """
-    x64 = np.asarray(x, dtype=np.float64)
-    norms = np.sqrt((x64 * x64).sum(axis=1))
-    return np.ascontiguousarray((x64 / norms[:, None]).astype(np.float32))
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=np.float32)
+    for lo in range(0, len(x), chunk):
+        x64 = x[lo:lo + chunk].astype(np.float64)
+        norms = np.sqrt((x64 * x64).sum(axis=1))
+        np.divide(x64, norms[:, None], out=x64)
+        out[lo:lo + chunk] = x64
+    return out
 
 
 def empty_partial(n: int, k: int, segments: bool = False) -> Partial:

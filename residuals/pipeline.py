@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from contract import schema as S
 from contract.io import Dataset
 
 
@@ -20,7 +21,8 @@ def attribution_for(ds: Dataset, *, k: int = 10, method: str | None = None) -> p
     ds
         A validated dataset (:func:`contract.io.load_dataset`).
     k
-        Clips per generation when computing (capped at the number of clips).
+        Clips per generation when computing (capped at the number of clips, so a
+        tiny data directory still works).
     method
         Weighting method when computing; ``None`` means the default method.
 
@@ -33,6 +35,5 @@ def attribution_for(ds: Dataset, *, k: int = 10, method: str | None = None) -> p
         return ds.attributions
     from attribution.scorer import KnnScorer
 
-    scorer = KnnScorer(k=k, method=method).fit(ds.clips)
-    scorer.k = min(k, scorer.catalogue_.n_clips)
-    return scorer.score(ds.generations)
+    n_clips = ds.clips[S.CLIP_ID].n_unique()
+    return KnnScorer(k=min(k, n_clips), method=method).fit(ds.clips).score(ds.generations)

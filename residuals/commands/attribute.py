@@ -50,6 +50,7 @@ def attribute(
     if not out.parent.is_dir():
         raise ResidualsError(f"{out}: cannot write, directory {out.parent} does not exist")
     console = Console(stderr=True)
+    _release_memory_promptly()
     scorer = KnnScorer(k=k, method=method, scheduler=scheduler, workers=workers,
                        block_size=block_size).fit(clips)
     show = not quiet and console.is_terminal
@@ -63,6 +64,28 @@ def attribute(
         frame = scorer.score(generations, progress=progress, announce=console.print)
     write_attributions(frame, out)
     console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}) written to {out}")
+
+
+def _release_memory_promptly() -> None:
+    """Use the system allocator for Arrow buffers in this process.
+
+    Clip partitions are read, scored and dropped one after another; Arrow's
+    default pool and glibc's adaptive mmap threshold keep freed buffers
+    cached, which shows up as resident memory growing with the catalogue.
+    """
+    import ctypes
+    import sys
+
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    if sys.platform.startswith("linux"):
+        # glibc raises its mmap threshold after large frees, after which freed
+        # score buffers stay in the heap; pin it so big buffers are unmapped.
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
+        except (OSError, AttributeError):
+            pass
 
 
 def register(app: typer.Typer) -> None:

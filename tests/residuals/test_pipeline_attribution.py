@@ -1,0 +1,41 @@
+"""pipeline.attribution_for: a data directory's own attributions, or the engine's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from attribution.scorer import KnnScorer
+from contract import schema as S
+from contract.io import Dataset
+from residuals.pipeline import attribution_for
+from tests.attribution.engine_data import clips_frame, gens_frame, random_emb
+
+
+def _dataset(attributions: pl.DataFrame | None = None, n_clips: int = 30) -> Dataset:
+    rng = np.random.default_rng(0)
+    return Dataset(root=Path("."), creators=pl.DataFrame(),
+                   clips=clips_frame(random_emb(rng, n_clips, 4)),
+                   generations=gens_frame(random_emb(rng, 12, 4)), accounts=pl.DataFrame(),
+                   attributions=attributions)
+
+
+def test_computes_with_the_engine_when_absent() -> None:
+    ds = _dataset()
+    got = attribution_for(ds, k=5, method="softmax")
+    want = KnnScorer(k=5, method="softmax").fit(ds.clips).score(ds.generations)
+    assert got.equals(want)
+    assert got.height == 12 * 5
+
+
+def test_default_method_and_k_capped_at_catalogue() -> None:
+    got = attribution_for(_dataset(n_clips=4))
+    assert got[S.RANK].max() == 4 and got.height == 12 * 4
+
+
+def test_existing_attributions_are_used() -> None:
+    ds = _dataset()
+    own = attribution_for(ds, k=2)
+    assert attribution_for(_dataset(attributions=own), k=9).equals(own)
