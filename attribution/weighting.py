@@ -38,9 +38,10 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 def derived(cands: Candidates, min_similarity: float) -> np.ndarray:
     """bool (n,): generations whose best candidate reaches ``min_similarity``.
 
-    The similarity floor every method shares: a generation below it resembles
-    nothing in the catalogue closely enough to count as derived, and all its
-    weights are 0 (the policy decides where its share goes).
+    The generation-level floor of ``knn-shapley`` and ``nnls``: a generation
+    below it resembles nothing in the catalogue closely enough to count as
+    derived, and all its weights are 0 (the policy decides where its share
+    goes).
     """
     best = np.where(cands.valid, cands.sim, -np.inf).max(axis=1, initial=-np.inf)
     return best >= min_similarity
@@ -167,7 +168,9 @@ NEEDS_EMBEDDINGS: set[str] = {"nnls"}
 #: numbers and reasons in docs/attribution.md).
 DEFAULT_METHOD: str = "nnls"
 
-#: Near-duplicate threshold used when grouping is asked for without a value.
+#: Recommended near-duplicate threshold for ``weigh(..., dedup_threshold=...)``. On
+#: data/samples, planted copies have cosine >= 0.9994 to their original and
+#: distinct clips at most 0.64 to each other.
 DEFAULT_DEDUP_THRESHOLD: float = 0.97
 
 
