@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 def _bench():
     name = "attribution_quality_bench"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "attribution_quality.py")
+        path = ROOT / "bench" / "attribution_quality.py"
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
