@@ -105,14 +105,16 @@ def load(data: Path, k: int) -> Bench:
     g = _unit(embedding_matrix(gens, "generations", S.GENERATIONS))
     sim, idx = exact_topk(g, c, k)
 
-    clip_row = {cid: i for i, cid in enumerate(clips[S.CLIP_ID].to_list())}
-    gen_row = {gid: i for i, gid in enumerate(gens[S.GENERATION_ID].to_list())}
+    def rows_of(ids: pl.Series, universe: pl.Series) -> np.ndarray:
+        """Row number in ``universe`` of each id (an unknown id is an error)."""
+        return ids.replace_strict(universe, pl.int_range(universe.len(), eager=True),
+                                  return_dtype=pl.Int64).to_numpy()
+
     creator_ids = clips[S.CREATOR_ID].unique().sort()
-    creator_num = clips[S.CREATOR_ID].cast(pl.Enum(creator_ids)).to_physical().to_numpy()
+    creator_num = rows_of(clips[S.CREATOR_ID], creator_ids)
     canon = np.arange(clips.height, dtype=np.int64)
-    copy_rows = np.array([clip_row[x] for x in dups[S.CLIP_ID].to_list()], dtype=np.int64)
-    orig_rows = np.array([clip_row[x] for x in dups[DUPLICATE_OF].to_list()], dtype=np.int64)
-    canon[copy_rows] = orig_rows
+    copy_rows = rows_of(dups[S.CLIP_ID], clips[S.CLIP_ID])
+    canon[copy_rows] = rows_of(dups[DUPLICATE_OF], clips[S.CLIP_ID])
     duplicators = np.zeros(len(creator_ids), dtype=bool)
     duplicators[creator_num[copy_rows]] = True
 
@@ -120,8 +122,8 @@ def load(data: Path, k: int) -> Bench:
                        gen=g, cand=c[idx])
     return Bench(
         cands=cands, idx=idx, canon=canon, clip_creator=creator_num.astype(np.int64),
-        truth_gen=np.array([gen_row[x] for x in truth[S.GENERATION_ID].to_list()], np.int64),
-        truth_src=np.array([clip_row[x] for x in truth[S.CLIP_ID].to_list()], np.int64),
+        truth_gen=rows_of(truth[S.GENERATION_ID], gens[S.GENERATION_ID]),
+        truth_src=rows_of(truth[S.CLIP_ID], clips[S.CLIP_ID]),
         truth_weight=truth[S.WEIGHT].to_numpy().astype(np.float64),
         duplicators=duplicators, n_creators=len(creator_ids),
     )
@@ -250,9 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from attribution import weighting
 
-    defaults = {"softmax": {}, "knn-shapley": {}, "nnls": {}}
     chosen: dict[tuple[str, bool], dict[str, Any]] = {
-        (m, d): dict(p) for m, p in defaults.items() for d in (False, True)}
+        (m, d): {} for m in GRIDS for d in (False, True)}  # {}: the library defaults
     if not args.no_tune:
         from residuals.samples import make_samples
 
