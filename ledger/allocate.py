@@ -179,8 +179,9 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
         raise ContractError(S.GENERATIONS.filename, "has no account ids; the user_centric "
                             "component needs generations linked to accounts",
                             column=S.ACCOUNT_ID)
+    uniform = None if rules.license_multipliers else float(rules.license_default)
     return Period(creators, clips, credits, gen_ids, gen_accounts,
-                  inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR))
+                  inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR), uniform)
 
 
 def mix(policy: Policy, period: Period, eligible: pl.DataFrame) -> tuple[pl.DataFrame, float]:
@@ -195,13 +196,14 @@ def mix(policy: Policy, period: Period, eligible: pl.DataFrame) -> tuple[pl.Data
     for name, weight in policy.components.items():  # a handful of components, not rows
         scores = COMPONENT_FUNCTIONS[name](period, by=policy.corpus_by,
                                            unattributed=policy.rules.unattributed)
-        stray = scores.frame.join(frame.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
-        if stray.height:
+        joined = frame.select(S.CREATOR_ID, R.ELIGIBLE).join(
+            scores.frame, on=S.CREATOR_ID, how="left", maintain_order="left")
+        if joined[SCORE].is_not_null().sum() < scores.frame.height:  # a creator not in creators
+            stray = scores.frame.join(frame.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
             raise ContractError(S.ATTRIBUTIONS.filename, f"creator "
                                 f"{stray[S.CREATOR_ID].min()!r} is not in creators.parquet",
                                 column=S.CREATOR_ID)
-        joined = frame.select(S.CREATOR_ID, R.ELIGIBLE).join(
-            scores.frame, on=S.CREATOR_ID, how="left", maintain_order="left").with_columns(
+        joined = joined.with_columns(
             pl.when(pl.col(R.ELIGIBLE)).then(pl.col(SCORE).fill_null(0.0)).otherwise(0.0)
             .alias(SCORE))
         eligible_total = exact_sum(joined[SCORE])

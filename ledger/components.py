@@ -52,6 +52,9 @@ class Period:
         ``generation_id``, ``account_id`` for generations that name an account.
     accounts
         ``account_id``, ``revenue_minor``.
+    uniform_multiplier
+        The licence multiplier of every clip when the policy sets none per
+        licence (so per-clip sums reduce to counts), else None.
     """
 
     creators: pl.DataFrame
@@ -60,6 +63,7 @@ class Period:
     generation_ids: pl.Series
     generation_accounts: pl.DataFrame
     accounts: pl.DataFrame
+    uniform_multiplier: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ def corpus(period: Period, *, by: str = "clips", **_: object) -> Scores:
                                 column=S.DURATION_S, ident=f"clip_id {clips[S.CLIP_ID][row]!r}")
         valued = clips.select(S.CREATOR_ID,
                               (pl.col(S.DURATION_S) * pl.col(MULTIPLIER)).alias(VALUE))
+    elif period.uniform_multiplier is not None:  # count x multiplier, already counted
+        return Scores(period.creators.filter(pl.col(N_CLIPS) > 0).select(
+            S.CREATOR_ID, (pl.col(N_CLIPS).cast(pl.Float64) * period.uniform_multiplier)
+            .alias(SCORE)), 0.0)
     else:
         valued = clips.select(S.CREATOR_ID, pl.col(MULTIPLIER).alias(VALUE))
     return Scores(_scores(valued, VALUE), 0.0)

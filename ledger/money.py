@@ -306,12 +306,18 @@ def largest_remainder(shares: pl.DataFrame, pool_minor: int, batch_id: str) -> p
     leftover = pool_minor - int(base.sum())
     bump = np.zeros(n, dtype=np.int64)
     if leftover:
-        ranked = pl.DataFrame({
-            "__rem": frame["__rem"],
-            "__tie": pl.Series(tie_keys(ids, batch_id), dtype=pl.UInt64),
-            "__i": pl.int_range(n, eager=True),
-        }).sort(["__rem", "__tie"], descending=True).head(leftover)
-        bump[ranked["__i"].to_numpy()] = 1
+        # The leftover units go to the `leftover` largest (remainder, tie key)
+        # pairs. Only rows whose remainder equals the cut-off can be decided by
+        # the tie key, so only they are hashed.
+        rem = frame["__rem"]
+        cutoff = rem.top_k(leftover).min()
+        above = (rem > cutoff).to_numpy()
+        tied = np.flatnonzero((rem == cutoff).to_numpy())
+        need = leftover - int(above.sum())
+        keys = tie_keys(ids.gather(tied), batch_id)
+        winners = tied[np.argsort(keys, kind="stable")[::-1][:need]]
+        bump[above] = 1
+        bump[winners] = 1
     exact = (base.cast(pl.Float64)
              + frame["__rem"].cast(pl.Float64) / float(total)).to_numpy()
     return shares.with_columns(
