@@ -15,15 +15,15 @@ from dashboard.auth import ADMIN, CREATOR, ECONOMIST
 
 st.set_page_config(page_title="Residuals", page_icon=":material/movie:", layout="wide")
 
-training = st.Page("pages/training_data.py", title="Training data", url_path="training-data",
+training = st.Page("views/training_data.py", title="Training data", url_path="training-data",
                    icon=":material/video_library:")
-login = st.Page("pages/login.py", title="Log in", url_path="login", icon=":material/login:")
-logout = st.Page("pages/logout.py", title="Log out", url_path="logout", icon=":material/logout:")
-my_share = st.Page("pages/my_share.py", title="My share", url_path="my-share",
+login = st.Page("views/login.py", title="Log in", url_path="login", icon=":material/login:")
+logout = st.Page("views/logout.py", title="Log out", url_path="logout", icon=":material/logout:")
+my_share = st.Page("views/my_share.py", title="My share", url_path="my-share",
                    icon=":material/payments:")
-batches = st.Page("pages/batches.py", title="Batches", url_path="batches",
+batches = st.Page("views/batches.py", title="Batches", url_path="batches",
                   icon=":material/account_balance:")
-policy_lab = st.Page("pages/policy_lab.py", title="Policy lab", url_path="policy-lab",
+policy_lab = st.Page("views/policy_lab.py", title="Policy lab", url_path="policy-lab",
                      icon=":material/science:")
 
 user = data.current_user()

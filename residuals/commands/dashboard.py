@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -67,13 +66,13 @@ def dashboard(
     env[config.DB_ENV] = url
     if data is not None:
         env[config.DATA_ENV] = str(data.resolve())
-    typer.echo(f"Residuals dashboard on http://{host}:{port} (database {config.redact(url)})")
-    try:
-        code = subprocess.call(streamlit_command(port, host, headless), env=env)
-    except KeyboardInterrupt:
-        code = 0
-    if code:
-        raise typer.Exit(code)
+    typer.echo(f"Residuals dashboard on http://{host}:{port} (database {config.redact(url)})",
+               err=True)
+    cmd = streamlit_command(port, host, headless)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the server (exec), so that a signal to this process reaches it directly.
+    os.execve(cmd[0], cmd, env)
 
 
 def register(app: typer.Typer) -> None:

@@ -83,7 +83,7 @@ def demo_db(tmp_path_factory) -> DemoDb:
             select(models.Statement.creator_id)
             .join(models.Batch, models.Batch.batch_id == models.Statement.batch_id)
             .where(models.Batch.period == PERIODS[-1], models.Statement.paid_minor > 0)
-            .order_by(models.Statement.paid_minor.desc())
+            .order_by(models.Statement.paid_minor.desc(), models.Statement.creator_id)
         ).scalars().all()
     a, b = rows[1], rows[2]
     with Session(engine) as session, session.begin():

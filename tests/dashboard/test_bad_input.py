@@ -18,7 +18,7 @@ def _run(url: str, monkeypatch, page: str | None = None, login: tuple[str, str] 
     monkeypatch.delenv(config.DATA_ENV, raising=False)
     at = AppTest.from_file(str(config.APP_PATH), default_timeout=TIMEOUT).run()
     if login is not None:
-        at.switch_page("pages/login.py").run()
+        at.switch_page("views/login.py").run()
         at.text_input(key="login_username").set_value(login[0])
         at.text_input(key="login_password").set_value(login[1])
         at.button[0].click().run()
@@ -34,21 +34,21 @@ def _messages(at) -> str:
 
 def test_missing_sqlite_file_is_explained_and_not_created(tmp_path, monkeypatch):
     db = tmp_path / "nothing.db"
-    for page in ("pages/training_data.py", "pages/login.py"):
+    for page in ("views/training_data.py", "views/login.py"):
         at = _run(f"sqlite:///{db}", monkeypatch, page)
         assert "no ledger database at" in _messages(at).lower()
     assert not db.exists()
 
 
 def test_unreachable_server(monkeypatch):
-    at = _run("postgresql+psycopg://nobody@127.0.0.1:9/ledger", monkeypatch, "pages/login.py")
+    at = _run("postgresql+psycopg://nobody@127.0.0.1:9/ledger", monkeypatch, "views/login.py")
     assert "cannot be reached" in _messages(at)
 
 
 def test_not_a_database(tmp_path, monkeypatch):
     db = tmp_path / "junk.db"
     db.write_bytes(b"this is not a database file" * 100)
-    at = _run(f"sqlite:///{db}", monkeypatch, "pages/training_data.py")
+    at = _run(f"sqlite:///{db}", monkeypatch, "views/training_data.py")
     assert "cannot be read" in _messages(at) or "cannot be reached" in _messages(at)
 
 
@@ -57,7 +57,7 @@ def test_file_without_ledger_schema(tmp_path, monkeypatch):
 
     db = tmp_path / "other.db"
     sqlite3.connect(db).execute("CREATE TABLE t (x int)").connection.commit()
-    at = _run(f"sqlite:///{db}", monkeypatch, "pages/login.py")
+    at = _run(f"sqlite:///{db}", monkeypatch, "views/login.py")
     assert "holds no ledger yet" in _messages(at)
 
 
@@ -72,11 +72,11 @@ def test_empty_ledger_no_batch_yet(tmp_path, monkeypatch):
     with Session(engine) as s, s.begin():
         add_user(s, "root", "pw", "admin")
     engine.dispose()
-    at = _run(url, monkeypatch, "pages/training_data.py")
+    at = _run(url, monkeypatch, "views/training_data.py")
     assert "no payout batch has been posted yet" in _messages(at).lower()
-    at = _run(url, monkeypatch, "pages/batches.py", login=("root", "pw"))
+    at = _run(url, monkeypatch, "views/batches.py", login=("root", "pw"))
     assert "no payout batch has been posted yet" in _messages(at).lower()
-    at = _run(url, monkeypatch, "pages/policy_lab.py", login=("root", "pw"))
+    at = _run(url, monkeypatch, "views/policy_lab.py", login=("root", "pw"))
     assert "no payout batch has been posted yet" in _messages(at).lower()
 
 
@@ -90,7 +90,7 @@ def test_older_schema(demo_db, tmp_path, monkeypatch):
     con.execute("UPDATE alembic_version SET version_num = '0000_before'")
     con.commit()
     con.close()
-    at = _run(f"sqlite:///{db}", monkeypatch, "pages/login.py")
+    at = _run(f"sqlite:///{db}", monkeypatch, "views/login.py")
     msg = _messages(at)
     assert "another schema version" in msg and "residuals db upgrade" in msg
 
@@ -113,6 +113,6 @@ def test_policy_lab_without_inputs_says_so(demo_db, monkeypatch, tmp_path, missi
     password, _ = demo_db.logins["economist"]
     at = _run(demo_db.url, monkeypatch, None, login=("economist", password))
     monkeypatch.setenv(config.DATA_ENV, str(data_dir))
-    at.switch_page("pages/policy_lab.py").run()
+    at.switch_page("views/policy_lab.py").run()
     assert not at.exception
     assert missing in _messages(at)

@@ -23,7 +23,7 @@ def app(demo_db, monkeypatch):
 
 
 def login(at: AppTest, username: str, password: str) -> AppTest:
-    at.switch_page("pages/login.py").run()
+    at.switch_page("views/login.py").run()
     at.text_input(key="login_username").set_value(username)
     at.text_input(key="login_password").set_value(password)
     at.button[0].click().run()
@@ -68,8 +68,8 @@ def test_failed_login_does_not_say_which_part(app, demo_db):
     assert [e.value for e in app.error] == [FAILED_MESSAGE]
 
 
-HOME = {"creator": "pages/my_share.py", "admin": "pages/batches.py",
-        "economist": "pages/policy_lab.py"}
+HOME = {"creator": "views/my_share.py", "admin": "views/batches.py",
+        "economist": "views/policy_lab.py"}
 
 
 def _as(app, demo_db, username):
@@ -116,7 +116,7 @@ def test_creator_sees_nothing_of_another_creator(app, demo_db):
     # Trying: a query parameter and a tampered session value naming B.
     app.query_params["creator_id"] = b
     app.session_state["creator_id"] = b
-    for page in ("pages/my_share.py",):
+    for page in ("views/my_share.py",):
         app.switch_page(page).run()
         assert not app.exception
         shown = texts(app)
@@ -129,17 +129,17 @@ def test_forged_login_token_is_not_a_login(app, demo_db):
     from dashboard.data import TOKEN_KEY
 
     app.session_state[TOKEN_KEY] = "forged-token"
-    app.switch_page("pages/training_data.py").run()
+    app.switch_page("views/training_data.py").run()
     assert not app.exception
     assert app.session_state[TOKEN_KEY] == "forged-token"
     # The page file exists, but a forged token logs nobody in, so it is not routed.
     with pytest.raises(ValueError):
-        app.switch_page("pages/my_share.py")
+        app.switch_page("views/my_share.py")
 
 
 def test_creator_pages_refuse_other_roles(app, demo_db):
     _as(app, demo_db, "economist")
-    app.switch_page("pages/my_share.py").run()
+    app.switch_page("views/my_share.py").run()
     assert not app.exception
     assert any("needs a login with the role creator" in e.value for e in app.error)
     assert not app.metric
