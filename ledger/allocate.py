@@ -14,8 +14,12 @@ The steps (each a pure function in :mod:`ledger.components` or
    (``score / (sum eligible [+ unattributed if withheld])``), mixed by weight;
    a component with nothing to pay (no attributed use, no revenue) withholds
    its weight;
-4. minimum share; split ``P`` into allocated and withheld by largest remainder;
-5. cap and floor, paid out in integers; minimum payout with carry-forward.
+4. minimum share;
+5. integers: without a cap or floor, one largest-remainder rounding over the
+   creators and the withheld part together (each payout within one unit of
+   ``s_i * P``); with them, ``P`` is first split into allocated and withheld,
+   then the allocated part is paid out within the bounds (water-filling);
+6. minimum payout with carry-forward.
 """
 
 from __future__ import annotations

@@ -133,3 +133,15 @@ def test_compare_default_policy_without_licences(data_dir: Path,
                           "--pool", "300.00"], capsys)
     assert code == 0, err
     assert "A = attribution   B = default" in out
+
+
+def test_compare_on_the_committed_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    """data/samples has no attributions.parquet: compare computes them first."""
+    samples = ROOT / "data" / "samples"
+    assert not (samples / S.ATTRIBUTIONS.filename).exists()
+    code, out, err = run(["policy", "compare", "--policy", str(POLICIES / "attribution.toml"),
+                          "--policy", str(POLICIES / "threshold-cap.toml"),
+                          "--data", str(samples), "--top", "3"], capsys)
+    assert code == 0, err
+    assert "25,000.00 USD" in out and "B = threshold-cap" in out
+    assert out.count(" USD │") >= 6
