@@ -31,7 +31,9 @@ PARTITION_ROWS = 131_072
 #: Rows validated at a time when a catalogue is opened (bounds its memory).
 VALIDATE_ROWS = 16_384
 
-_ROW = "__row"  # stored row number, internal to this module
+#: Parquet reads are streamed through a buffer of this size, without
+#: pre-buffering whole column chunks (pre-buffered ranges stay cached).
+READ_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def load_partition(part: Partition, dim: int) -> tuple[np.ndarray, np.ndarray, n
     if part.matrix is not None:
         raw = part.matrix
     else:
-        pf = pq.ParquetFile(part.path)
+        pf = pq.ParquetFile(part.path, pre_buffer=False, buffer_size=READ_BUFFER)
         table = pf.read_row_groups(list(part.row_groups), columns=[S.EMBEDDING])
         raw = _embeddings_from_arrow(table.column(S.EMBEDDING), dim)
     emb = normalize(raw)
@@ -136,37 +138,43 @@ def load_partition(part: Partition, dim: int) -> tuple[np.ndarray, np.ndarray, n
 def _canonical(ids: pl.DataFrame, file: str) -> tuple[pl.DataFrame, np.ndarray, np.ndarray | None]:
     """Sort ids into catalogue order, check uniqueness across the whole file.
 
-    Returns the sorted ids, the catalogue index of each stored row, and the
-    clip number of each stored row (segments only).
+    ``ids`` is in stored order. Returns the sorted ids, the catalogue index of
+    each stored row, and the clip number of each stored row (segments only).
+    Sorting an index and comparing neighbours keeps this to a few copies of
+    the id columns, whatever the number of clips.
     """
     segments = S.SEGMENT_ID in ids.columns
     keycols = [S.CLIP_ID, S.SEGMENT_ID] if segments else [S.CLIP_ID]
-    ordered = ids.sort(keycols)
-    dup = ordered.select(pl.struct(keycols).is_first_distinct().not_().alias("d"))["d"]
+    order = ids.select(pl.arg_sort_by(keycols).alias("o"))["o"].to_numpy().astype(np.int64)
+    ordered = ids[order]
+    clip = ordered[S.CLIP_ID]
+    same_clip = np.r_[False, (clip[1:] == clip[:-1]).to_numpy()]
+    dup = same_clip
+    if segments:
+        seg = ordered[S.SEGMENT_ID]
+        dup = same_clip & np.r_[False, (seg[1:] == seg[:-1]).to_numpy()]
     if dup.any():
-        at = int(dup.arg_true()[0])
-        row = int(ordered[_ROW][at])
-        what = (f"segment {ordered[S.SEGMENT_ID][at]!r} of clip {ordered[S.CLIP_ID][at]!r}"
-                if segments else f"duplicate id {ordered[S.CLIP_ID][at]!r}")
+        at = int(np.flatnonzero(dup)[0])
+        what = (f"segment {ordered[S.SEGMENT_ID][at]!r} of clip {clip[at]!r}"
+                if segments else f"duplicate id {clip[at]!r}")
+        row = int(max(order[at], order[at - 1]))
         raise ContractError(file, f"{what} appears twice, expected unique ids",
                             row=row, column=keycols[-1])
-    stored_rows = ordered[_ROW].to_numpy()
-    keys = np.empty(len(stored_rows), dtype=np.int64)
-    keys[stored_rows] = np.arange(len(stored_rows), dtype=np.int64)
+    keys = np.empty(len(order), dtype=np.int64)
+    keys[order] = np.arange(len(order), dtype=np.int64)
     groups = None
     if segments:
-        per_clip = ordered.group_by(S.CLIP_ID).agg(pl.col(S.CREATOR_ID).n_unique().alias("n"))
-        multi = per_clip.filter(pl.col("n") > 1)
-        if multi.height:
-            clip = multi[S.CLIP_ID].sort()[0]
-            row = int(ordered.filter(pl.col(S.CLIP_ID) == clip)[_ROW].min())
-            raise ContractError(file, f"segments of clip {clip!r} name different creators, "
+        creator = ordered[S.CREATOR_ID]
+        differs = same_clip & np.r_[False, (creator[1:] != creator[:-1]).to_numpy()]
+        if differs.any():
+            at = int(np.flatnonzero(differs)[0])
+            first = int(np.flatnonzero(clip == clip[at])[0])
+            row = int(order[first:at + 1].min())
+            raise ContractError(file, f"segments of clip {clip[at]!r} name different creators, "
                                 "expected one creator per clip", row=row, column=S.CREATOR_ID)
-        clip_col = ordered[S.CLIP_ID]
-        starts = np.r_[True, (clip_col[1:] != clip_col[:-1]).to_numpy()]
-        clip_no = np.cumsum(starts) - 1
+        clip_no = np.cumsum(~same_clip) - 1
         groups = clip_no[keys]
-    return ordered.drop(_ROW), keys, groups
+    return ordered, keys, groups
 
 
 def _id_columns(df: pl.DataFrame) -> list[str]:
@@ -194,7 +202,7 @@ def open_catalogue(
     if path.is_dir():
         raise ContractError(path, "is a directory, expected a Parquet file")
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER)
     except Exception as exc:  # pyarrow raises several types for corrupt files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ContractError(path, f"is not a readable Parquet file ({first[:160]})") from None
@@ -214,9 +222,10 @@ def open_catalogue(
         id_frames.append(df.select(_id_columns(df)))
         offset += df.height
         del df
-    ids = pl.concat(id_frames, how="vertical_relaxed").with_row_index(_ROW)
-    ids = ids.with_columns(pl.col(_ROW).cast(pl.Int64))
+    ids = pl.concat(id_frames, how="vertical_relaxed")
+    del id_frames
     ordered, keys, groups = _canonical(ids, file)
+    del ids
     parts: list[Partition] = []
     run: list[int] = []
     run_start = run_rows = start = 0
@@ -259,9 +268,7 @@ def catalogue_from_frame(
     """A catalogue over an in-memory clips frame (validated here), partitioned by rows."""
     clips = validate_frame(clips, S.CLIPS, source, dim=dim)
     matrix = embedding_matrix(clips, source, S.CLIPS, dim=dim)
-    ids = clips.select(_id_columns(clips)).with_row_index(_ROW).with_columns(
-        pl.col(_ROW).cast(pl.Int64))
-    ordered, keys, groups = _canonical(ids, source)
+    ordered, keys, groups = _canonical(clips.select(_id_columns(clips)), source)
     parts = tuple(
         Partition(keys[lo:lo + partition_rows].copy(), matrix=matrix[lo:lo + partition_rows],
                   groups=None if groups is None else groups[lo:lo + partition_rows].copy())

@@ -22,7 +22,7 @@ import numpy as np
 from attribution.candidates import TopK
 
 #: Columns of the catalogue scored per GEMM call inside :func:`topk_block`.
-TILE = 8192
+TILE = 4096
 
 
 @dataclass(frozen=True)
