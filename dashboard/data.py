@@ -423,7 +423,7 @@ def catalogue_dir() -> Where:
     if where.path is None:
         return Where(None, f"No catalogue to show: {where.message}. Start the dashboard "
                      "with `--data DIR`.")
-    return Where(where.path, f"the data of batch {last[S.PERIOD][0]}")
+    return Where(where.path, f"the data of the latest batch, period {last[S.PERIOD][0]}")
 
 
 # Columns of the clip-detail frame that are not contract columns.

@@ -30,7 +30,7 @@ c3.metric("Creators", f"{m.creators:,}")
 paid = data.latest_paid()
 c4.metric("Paid to creators" + (f" ({paid.period})" if paid else ""),
           paid.text if paid else "no batch yet")
-st.caption(f"Catalogue: `{where.path}`" + (f" · {where.message}" if where.message else ""))
+st.caption(f"Catalogue: {where.message}" if where.message else f"Catalogue: `{where.path}`")
 
 st.subheader("Compliance: opted-out content in the catalogue")
 row = m.opted_out.row(0, named=True)

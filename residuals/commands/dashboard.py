@@ -43,6 +43,7 @@ def streamlit_command(port: int, host: str, headless: bool) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--theme.base", "light",
+        "--client.toolbarMode", "viewer",
     ]
 
 

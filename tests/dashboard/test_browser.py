@@ -88,7 +88,7 @@ def browser():
 
 
 def _page(browser):
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1440, "height": 2200})
     page = ctx.new_page()
     page.set_default_timeout(WAIT_MS)
     return ctx, page
