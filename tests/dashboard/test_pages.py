@@ -138,11 +138,21 @@ def test_forged_login_token_is_not_a_login(app, demo_db):
 
 
 def test_creator_pages_refuse_other_roles(app, demo_db):
+    """Not routed for an economist; and the page itself refuses if run anyway."""
+    from dashboard import data
+    from dashboard.auth import LoggedIn
+
     _as(app, demo_db, "economist")
-    app.switch_page("views/my_share.py").run()
-    assert not app.exception
-    assert any("needs a login with the role creator" in e.value for e in app.error)
-    assert not app.metric
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        app.switch_page("views/my_share.py")
+    page = AppTest.from_file(str(config.APP_PATH.parent / "views" / "my_share.py"),
+                             default_timeout=TIMEOUT)
+    data._logins()["economist-token"] = LoggedIn("economist", "economist", None)
+    page.session_state[data.TOKEN_KEY] = "economist-token"
+    page.run()
+    assert not page.exception
+    assert any("needs a login with the role creator" in e.value for e in page.error)
+    assert not page.metric
 
 
 def test_batches_page(app, demo_db):
