@@ -678,7 +678,7 @@ def fairness_of(lines: pl.DataFrame, label: str) -> Fairness:
         creators_paid=int(paid.len()),
         median_paid_minor=int(paid.median() or 0),
         largest_paid_minor=int(paid.max() or 0),
-        lorenz=F.lorenz(allocated).with_columns(pl.lit(label).alias(SERIES)),
+        lorenz=lab.thin(F.lorenz(allocated)).with_columns(pl.lit(label).alias(SERIES)),
     )
 
 

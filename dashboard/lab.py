@@ -170,6 +170,20 @@ def _rules_equal(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 # ---- comparison -------------------------------------------------------------
 
+#: Most points of a Lorenz curve sent to the browser (the curve is smooth; 100,000 points
+#: per curve would make the chart, not the allocation, the slow part).
+LORENZ_POINTS = 501
+
+
+def thin(points: pl.DataFrame, max_points: int = LORENZ_POINTS) -> pl.DataFrame:
+    """At most ``max_points`` rows, evenly spaced, always keeping the first and last."""
+    n = points.height
+    if n <= max_points:
+        return points
+    idx = pl.int_range(0, max_points, eager=True) * (n - 1) // (max_points - 1)
+    return points[idx.unique(maintain_order=True)]
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The lab's comparison of the current and the edited allocation of one period."""
@@ -192,7 +206,7 @@ def compare(current: Any, edited: Any, n: int = 10) -> Comparison:
     curves = []
     for label, alloc in ((CURRENT, current), (EDITED, edited)):
         amounts = alloc.frame.filter(pl.col(S.ELIGIBLE))[S.ALLOCATED_MINOR]
-        curves.append(F.lorenz(amounts).with_columns(pl.lit(label).alias(SERIES)))
+        curves.append(thin(F.lorenz(amounts)).with_columns(pl.lit(label).alias(SERIES)))
     return Comparison(metrics.rename(rename), movers.rename(rename),
                       pl.concat(curves, how="vertical_relaxed"))
 

@@ -88,3 +88,13 @@ def test_metrics_table_formats_every_metric():
     assert table.row(0) == ("Pool", "1,234.56 USD", "1,234.56 USD")
     assert table.row(1) == ("Creators paid", "3", "4")
     assert table.row(5) == ("Top 1% share", "10.00%", "8.00%")
+
+
+@given(st.integers(0, 3000), st.integers(2, 600))
+def test_thin_keeps_ends_and_order(n, max_points):
+    points = pl.DataFrame({"x": list(range(n))})
+    out = lab.thin(points, max_points)["x"].to_list()
+    assert len(out) == min(n, max_points)
+    assert out == sorted(set(out))
+    if n:
+        assert out[0] == 0 and out[-1] == n - 1
