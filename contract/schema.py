@@ -74,6 +74,17 @@ BALANCE_MINOR = "balance_minor"
 SHARE_OF_CREATOR = "share_of_creator"
 EARNED_MINOR_EST = "earned_minor_est"
 
+# ---- policy engine (ledger.components, ledger.fairness): working and report columns
+SCORE = "score"
+CREDIT = "credit"
+MULTIPLIER = "multiplier"
+N_CLIPS = "n_clips"
+VALUE = "value"
+METRIC = "metric"
+DELTA_MINOR = "delta_minor"
+POPULATION_SHARE = "population_share"
+AMOUNT_SHARE = "amount_share"
+
 # Kinds of column, checked by contract.io. "embedding" accepts a fixed-size
 # list or a plain list of floats; "int" accepts any integer width; "str"
 # accepts String/Categorical/Enum.
