@@ -130,18 +130,18 @@ def run_pandas(data: Path, out: Path) -> dict:
     df["eligible"] = ~df[S.OPTED_OUT] & (df["n_clips"] >= 1)
     df["attribution"] = attr.groupby(S.CREATOR_ID)[S.WEIGHT].sum().reindex(df.index).fillna(0)
     df.loc[~df["eligible"], ["attribution", "n_clips"]] = 0.0
-    df["share"] = (0.7 * df["attribution"] / df["attribution"].sum()
+    df[S.SHARE] = (0.7 * df["attribution"] / df["attribution"].sum()
                    + 0.3 * df["n_clips"] / df["n_clips"].sum())
     df = df.sort_index()
-    exact = df["share"] / df["share"].sum() * POOL_MINOR
+    exact = df[S.SHARE] / df[S.SHARE].sum() * POOL_MINOR
     base = np.floor(exact).astype("int64")
     left = POOL_MINOR - int(base.sum())
     keys = tie_keys(pl.Series(df.index.to_numpy(), dtype=pl.String), BATCH)
     ranks = pd.DataFrame({"rem": exact - base, "tie": keys}, index=df.index)
-    ranks = ranks[df["share"] > 0].sort_values(["rem", "tie"], ascending=False)
+    ranks = ranks[df[S.SHARE] > 0].sort_values(["rem", "tie"], ascending=False)
     base.loc[ranks.index[:left]] += 1
     seconds = time.perf_counter() - t0
-    pd.DataFrame({S.CREATOR_ID: df.index, "allocated_minor": base.to_numpy()}).to_parquet(out)
+    pd.DataFrame({S.CREATOR_ID: df.index, S.ALLOCATED_MINOR: base.to_numpy()}).to_parquet(out)
     return {"seconds": seconds, "paid_creators": int((base > 0).sum())}
 
 
@@ -200,9 +200,9 @@ def main() -> None:
     a = pl.read_parquet(data / "out-polars.parquet").sort(S.CREATOR_ID)
     b = pl.read_parquet(data / "out-pandas.parquet").sort(S.CREATOR_ID)
     assert a[S.CREATOR_ID].equals(b[S.CREATOR_ID]), "creator sets differ"
-    diff = int((a["allocated_minor"] != b["allocated_minor"]).sum())
+    diff = int((a[S.ALLOCATED_MINOR] != b[S.ALLOCATED_MINOR]).sum())
     assert diff == 0, f"{diff} payouts differ between ledger.allocate and pandas"
-    assert int(a["allocated_minor"].sum()) == POOL_MINOR
+    assert int(a[S.ALLOCATED_MINOR].sum()) == POOL_MINOR
     print(f"{'':10} {'time':>9} {'peak RSS':>10}")
     for name, r in (("ledger", ours), ("pandas", theirs)):
         print(f"{name:10} {r['seconds']:8.2f}s {r['peak_rss_mb']:8.0f} MB")

@@ -84,6 +84,8 @@ METRIC = "metric"
 DELTA_MINOR = "delta_minor"
 POPULATION_SHARE = "population_share"
 AMOUNT_SHARE = "amount_share"
+COMPARE_A = "a"  # ledger.fairness.compare: the value under policy A
+COMPARE_B = "b"  # ... and under policy B
 
 # Kinds of column, checked by contract.io. "embedding" accepts a fixed-size
 # list or a plain list of floats; "int" accepts any integer width; "str"

@@ -44,12 +44,12 @@ from ledger.components import (
 from ledger.money import AMOUNT_MINOR, EXACT_MINOR, SHARE, exact_sum, largest_remainder, to_minor
 from ledger.policy import Policy
 
-# Output columns of Allocation.frame (CREATOR_ID and SHARE come from elsewhere).
-ALLOCATED_MINOR = "allocated_minor"
-CARRIED_IN_MINOR = "carried_in_minor"
-PAID_MINOR = "paid_minor"
-CARRIED_OUT_MINOR = "carried_out_minor"
-CARRIED_MINOR = "carried_minor"  # column of AllocationInputs.carried_in
+# Output columns of Allocation.frame (names from contract.schema).
+ALLOCATED_MINOR = S.ALLOCATED_MINOR
+CARRIED_IN_MINOR = S.CARRIED_IN_MINOR
+PAID_MINOR = S.PAID_MINOR
+CARRIED_OUT_MINOR = S.CARRIED_OUT_MINOR
+CARRIED_MINOR = S.CARRIED_MINOR  # column of AllocationInputs.carried_in
 ELIGIBLE = R.ELIGIBLE
 REASON = R.REASON
 # Creator ids are non-empty (contract), so "" can stand for the withheld part.

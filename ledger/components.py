@@ -23,11 +23,11 @@ from contract import schema as S
 from contract.errors import ContractError
 from ledger.money import exact_group_sum, exact_sum
 
-SCORE = "score"
-CREDIT = "credit"
-MULTIPLIER = "multiplier"
-N_CLIPS = "n_clips"
-VALUE = "value"
+SCORE = S.SCORE
+CREDIT = S.CREDIT
+MULTIPLIER = S.MULTIPLIER
+N_CLIPS = S.N_CLIPS
+VALUE = S.VALUE
 
 
 @dataclass(frozen=True)

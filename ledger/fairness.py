@@ -20,10 +20,11 @@ import polars as pl
 from contract import schema as S
 from ledger.allocate import ALLOCATED_MINOR, ELIGIBLE, PAID_MINOR, Allocation
 
-POPULATION_SHARE = "population_share"
-AMOUNT_SHARE = "amount_share"
-METRIC = "metric"
-DELTA_MINOR = "delta_minor"
+POPULATION_SHARE = S.POPULATION_SHARE
+AMOUNT_SHARE = S.AMOUNT_SHARE
+METRIC = S.METRIC
+DELTA_MINOR = S.DELTA_MINOR
+A, B = S.COMPARE_A, S.COMPARE_B
 
 #: Metric keys of :func:`summary`, in display order.
 METRICS = ("pool", "creators_paid", "median_payout", "largest_payout", "gini", "top1", "top10")
@@ -113,14 +114,14 @@ def compare(a: Allocation, b: Allocation, n: int = 10) -> tuple[pl.DataFrame, pl
     sa, sb = summary(a), summary(b)
     metrics = pl.DataFrame({
         METRIC: list(METRICS),
-        "a": [float(sa[k]) for k in METRICS],
-        "b": [float(sb[k]) for k in METRICS],
+        A: [float(sa[k]) for k in METRICS],
+        B: [float(sb[k]) for k in METRICS],
     })
-    joined = (a.frame.select(S.CREATOR_ID, pl.col(ALLOCATED_MINOR).alias("a"))
-              .join(b.frame.select(S.CREATOR_ID, pl.col(ALLOCATED_MINOR).alias("b")),
+    joined = (a.frame.select(S.CREATOR_ID, pl.col(ALLOCATED_MINOR).alias(A))
+              .join(b.frame.select(S.CREATOR_ID, pl.col(ALLOCATED_MINOR).alias(B)),
                     on=S.CREATOR_ID, how="full", coalesce=True)
-              .with_columns(pl.col("a").fill_null(0), pl.col("b").fill_null(0))
-              .with_columns((pl.col("b") - pl.col("a")).alias(DELTA_MINOR)))
+              .with_columns(pl.col(A).fill_null(0), pl.col(B).fill_null(0))
+              .with_columns((pl.col(B) - pl.col(A)).alias(DELTA_MINOR)))
     gain = (joined.filter(pl.col(DELTA_MINOR) > 0)
             .sort([DELTA_MINOR, S.CREATOR_ID], descending=[True, False]).head(n))
     lose = (joined.filter(pl.col(DELTA_MINOR) < 0)

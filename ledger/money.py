@@ -49,11 +49,11 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 
 #: Column added by :func:`largest_remainder`.
-AMOUNT_MINOR = "amount_minor"
+AMOUNT_MINOR = S.AMOUNT_MINOR
 #: Column read by :func:`largest_remainder`.
-SHARE = "share"
-#: Column with the exact (real) amount, added by :func:`largest_remainder_exact`.
-EXACT_MINOR = "exact_minor"
+SHARE = S.SHARE
+#: Column with the exact (real) amount, added by :func:`largest_remainder`.
+EXACT_MINOR = S.EXACT_MINOR
 
 _FIXED_BITS = 62
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)

@@ -26,8 +26,8 @@ from contract import schema as S
 from contract.errors import ResidualsError
 from ledger.money import AMOUNT_MINOR, EXACT_MINOR, SHARE, exact_sum, largest_remainder
 
-ELIGIBLE = "eligible"
-REASON = "reason"
+ELIGIBLE = S.ELIGIBLE
+REASON = S.REASON
 
 REASON_OPTED_OUT = "opted out"
 REASON_MIN_SHARE = "below minimum share"
@@ -46,7 +46,7 @@ def license_multiplier(multipliers: Mapping[str, float], default: float) -> pl.E
 
 
 def eligibility(creators: pl.DataFrame, *, exclude_opted_out: bool, min_clips: int,
-                n_clips: str = "n_clips") -> pl.DataFrame:
+                n_clips: str = S.N_CLIPS) -> pl.DataFrame:
     """Add ``eligible`` and ``reason`` (why not) to a creators frame.
 
     Opted-out creators (when ``exclude_opted_out``) and creators with fewer

@@ -136,7 +136,7 @@ def compare(
         moves = Table(title=f"creators who gain or lose most (top {top} each way)")
         for col in ("creator", "A", "B", "change"):
             moves.add_column(col, justify="left" if col == "creator" else "right")
-        for cid, va, vb, delta in movers.select(S.CREATOR_ID, "a", "b", DELTA_MINOR).iter_rows():
+        for cid, va, vb, delta in movers.select(S.CREATOR_ID, S.COMPARE_A, S.COMPARE_B, DELTA_MINOR).iter_rows():
             moves.add_row(cid, format_minor(va, cur), format_minor(vb, cur),
                           ("+" if delta > 0 else "") + format_minor(delta, cur))
         console.print(moves)

@@ -55,7 +55,7 @@ def test_attribution_pro_rata() -> None:
     assert col(a, REASON) == [None, None, "opted out"]
     assert a.withheld_minor == 0 and a.pool_minor == 10000 and a.currency == "USD"
     assert a.frame.columns == list(FRAME_COLUMNS)
-    assert col(a, "share") == pytest.approx([0.875, 0.125, 0.0])
+    assert col(a, S.SHARE) == pytest.approx([0.875, 0.125, 0.0])
 
 
 def test_attribution_withhold_unattributed() -> None:

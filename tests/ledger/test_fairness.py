@@ -86,7 +86,7 @@ def test_compare() -> None:
     b = allocation('[components]\nequal = 1')
     metrics, movers = compare(a, b, n=5)
     assert metrics[METRIC].to_list() == list(METRICS)
-    row = dict(zip(metrics[METRIC], metrics["b"]))
+    row = dict(zip(metrics[METRIC], metrics[S.COMPARE_B]))
     assert row["gini"] == 0.0 and row["largest_payout"] == 5000
     assert movers[S.CREATOR_ID].to_list() == ["b", "a"]  # b gains, a loses; c unchanged
     assert movers[DELTA_MINOR].to_list() == [3750, -3750]
@@ -94,7 +94,7 @@ def test_compare() -> None:
     assert only_one.height == 0
     same_metrics, none_moved = compare(a, a)
     assert none_moved.height == 0
-    assert same_metrics["a"].equals(same_metrics["b"])
+    assert same_metrics[S.COMPARE_A].equals(same_metrics[S.COMPARE_B])
 
 
 def test_compare_orders_ties_by_id() -> None:
