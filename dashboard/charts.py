@@ -9,6 +9,10 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+#: Columns of the long frames the trend charts draw (display frames, not contract tables).
+WHAT = "what"
+AMOUNT = "amount"
+
 
 def bars(df: pl.DataFrame, *, label: str, value: str, title: str, value_title: str,
          limit: int = 25) -> alt.Chart:

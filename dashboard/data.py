@@ -626,19 +626,20 @@ def payout_file(batch_id: str) -> pl.DataFrame:
     return _payouts(config.db_url(), batch_id)
 
 
+#: The decimal amount column of ``payouts-PERIOD.csv``, as ``residuals batch run`` writes it.
+PAYOUT_AMOUNT = "amount"
+
+
 def payout_csv(batch_id: str) -> bytes:
-    """The payout file as CSV with decimal amounts, like the one ``batch run`` writes."""
+    """The payout file, byte for byte as ``residuals batch run`` writes ``payouts-PERIOD.csv``
+    (creator_id, amount in major units, amount_minor, currency, reference; tested)."""
+    from ledger.store.statements import major
+
     df = payout_file(batch_id)
-    if df.height == 0:
-        return df.write_csv().encode("utf-8")
-    currency = df[S.CURRENCY][0]
-    exp = exponent(currency)
-    whole = (pl.col(S.AMOUNT_MINOR) // 10**exp).cast(pl.String)
-    amount = whole if not exp else pl.concat_str(
-        [whole, pl.lit("."), (pl.col(S.AMOUNT_MINOR) % 10**exp).cast(pl.String).str.zfill(exp)])
-    return df.with_columns(amount.alias(S.AMOUNT_MINOR)).rename(
-        {S.AMOUNT_MINOR: "amount"}).select(S.CREATOR_ID, "amount", S.CURRENCY, S.REFERENCE
-                                           ).write_csv().encode("utf-8")
+    exp = exponent(df[S.CURRENCY][0]) if df.height else 0
+    return df.with_columns(major(S.AMOUNT_MINOR, exp).alias(PAYOUT_AMOUNT)).select(
+        S.CREATOR_ID, PAYOUT_AMOUNT, S.AMOUNT_MINOR, S.CURRENCY, S.REFERENCE,
+    ).write_csv().encode("utf-8")
 
 
 # ---- fairness of a batch -------------------------------------------------------

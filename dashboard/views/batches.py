@@ -40,8 +40,8 @@ if standing.height > 1:
         (pl.col(S.POOL_MINOR) / 10**exp).alias("Pool"),
         (pl.col(S.PAID_MINOR) / 10**exp).alias("Paid"),
         (pl.col(data.CARRIED_OUT_TOTAL) / 10**exp).alias("Carried forward"),
-    ).unpivot(index=S.PERIOD, variable_name="what", value_name="amount")
-    st.altair_chart(charts.trend(trend, x=S.PERIOD, y="amount", color="what",
+    ).unpivot(index=S.PERIOD, variable_name=charts.WHAT, value_name=charts.AMOUNT)
+    st.altair_chart(charts.trend(trend, x=S.PERIOD, y=charts.AMOUNT, color=charts.WHAT,
                                  title="Pool, paid and carried forward per period", y_title=cur),
                     width="stretch")
 

@@ -52,8 +52,8 @@ trend = lines.select(
     S.PERIOD,
     (pl.col(S.ALLOCATED_MINOR) / 10 ** data.exponent(cur)).alias("Earned"),
     (pl.col(S.PAID_MINOR) / 10 ** data.exponent(cur)).alias("Paid"),
-).unpivot(index=S.PERIOD, variable_name="what", value_name="amount")
-st.altair_chart(charts.trend(trend, x=S.PERIOD, y="amount", color="what",
+).unpivot(index=S.PERIOD, variable_name=charts.WHAT, value_name=charts.AMOUNT)
+st.altair_chart(charts.trend(trend, x=S.PERIOD, y=charts.AMOUNT, color=charts.WHAT,
                              title="Earned and paid per period", y_title=cur),
                 width="stretch")
 

@@ -26,6 +26,7 @@ class DemoDb:
     """A posted ledger and the logins of its users."""
 
     url: str
+    root: Path  # holds the payouts-PERIOD.csv files written by ``batch run``
     data_dirs: dict[str, Path]
     logins: dict[str, tuple[str, str]]  # username -> (password, role)
     creator_a: str
@@ -89,4 +90,4 @@ def demo_db(tmp_path_factory) -> DemoDb:
     with Session(engine) as session, session.begin():
         logins = create_demo_users(session, [a, b])
     engine.dispose()
-    return DemoDb(url, dirs, {u: (p, r) for u, p, r in logins}, a, b)
+    return DemoDb(url, root, dirs, {u: (p, r) for u, p, r in logins}, a, b)

@@ -264,3 +264,35 @@ def test_data_layer_refuses_without_the_right_login(demo_db, monkeypatch, role_u
     expect_allowed = {None: set(), "economist": {"batches"}, "creator": {"statement", "profile"}}
     for name, line in out.items():
         assert ("ALLOWED" in line) == (name in expect_allowed[role_user]), line
+
+
+def _script_payout_csv(batch_id: str, expected_file: str) -> None:
+    from pathlib import Path
+
+    import streamlit as st
+
+    from dashboard import data
+
+    same = data.payout_csv(batch_id) == Path(expected_file).read_bytes()
+    st.text("same" if same else "different")
+
+
+def test_payout_download_is_the_file_batch_run_wrote(demo_db, monkeypatch):
+    from dashboard import data
+    from dashboard.auth import LoggedIn
+    from ledger.store import open_store, read_session
+    from ledger.store.read import batches
+
+    monkeypatch.setenv(config.DB_ENV, demo_db.url)
+    with read_session(open_store(demo_db.url)) as session:
+        posted = batches(session)
+    data._logins()["admin-csv"] = LoggedIn("admin", "admin", None)
+    for row in posted.iter_rows(named=True):
+        written = demo_db.root / f"payouts-{row[S.PERIOD]}.csv"
+        assert written.is_file()
+        at = AppTest.from_function(_script_payout_csv, args=(row[S.BATCH_ID], str(written)),
+                                   default_timeout=TIMEOUT)
+        at.session_state[data.TOKEN_KEY] = "admin-csv"
+        at.run()
+        assert not at.exception
+        assert [t.value for t in at.text] == ["same"]
