@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from attribution import dask_engine
+from attribution.candidates import Candidates
 from attribution.catalogue import PARTITION_ROWS, Catalogue, catalogue_from_frame, open_catalogue
 from attribution.search import TILE, normalize
 from contract import schema as S
@@ -146,6 +147,26 @@ class KnnScorer:
             tile=self.tile, progress=progress, announce=announce,
         )
         return attributions_frame(cat, gens[S.GENERATION_ID], res)
+
+
+    def inexact_generations(self, frame: pl.DataFrame) -> int:
+        """How many generations' weights could change with a longer candidate list.
+
+        Only ``knn-shapley`` knows (its values are exactly zero past the last
+        candidate above ``tau``, so a list ending above ``tau`` may be short);
+        other methods report 0.
+        """
+        from attribution import weighting
+
+        check = getattr(weighting, "knn_shapley_exact", None)
+        if self.method_ != "knn-shapley" or check is None or frame.height == 0:
+            return 0
+        k = int(self.k)
+        sim = frame[S.SIMILARITY].to_numpy().reshape(-1, k)
+        tau = {"tau": self.method_params["tau"]} if "tau" in self.method_params else {}
+        exact = check(Candidates(sim, np.ones_like(sim, dtype=bool)),
+                      catalogue_size=self.catalogue_.n_clips, **tau)
+        return int((~exact).sum())
 
 
 def attributions_frame(cat: Catalogue, generation_ids: pl.Series,

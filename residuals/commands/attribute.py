@@ -64,6 +64,11 @@ def attribute(
         frame = scorer.score(generations, progress=progress, announce=console.print)
     write_attributions(frame, out)
     console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}) written to {out}")
+    short = scorer.inexact_generations(frame)
+    if short:
+        console.print(f"note: {short:,} generations still have candidates above the method's "
+                      f"threshold at rank {k}; their {scorer.method_} weights are not exact "
+                      "(more similar clips may exist beyond the list): raise --k")
 
 
 def _release_memory_promptly() -> None:

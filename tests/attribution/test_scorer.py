@@ -128,3 +128,17 @@ def test_bad_generations(data) -> None:
 def test_score_before_fit() -> None:
     with pytest.raises(ResidualsError, match="before fit"):
         KnnScorer().score(gens_frame(np.ones((1, 2), np.float32)))
+
+
+def test_inexact_knn_shapley_generations_are_counted() -> None:
+    clips = np.array([[1, 0], [1, 0.05], [1, 0.1], [0, 1]], dtype=np.float32)
+    gens = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    scorer = KnnScorer(k=2, method="knn-shapley", tau=0.6).fit(clips_frame(clips))
+    out = scorer.score(gens_frame(gens))
+    # generation 0: both listed clips above tau and a third one exists -> not exact
+    # generation 1: its second candidate is below tau -> exact
+    assert scorer.inexact_generations(out) == 1
+    assert KnnScorer(k=4, method="knn-shapley").fit(clips_frame(clips)).inexact_generations(
+        KnnScorer(k=4, method="knn-shapley").fit(clips_frame(clips)).score(gens_frame(gens))) == 0
+    soft = KnnScorer(k=2, method="softmax").fit(clips_frame(clips))
+    assert soft.inexact_generations(soft.score(gens_frame(gens))) == 0
