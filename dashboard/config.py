@@ -51,8 +51,9 @@ def redact(url: str) -> str:
 
 
 def db_url() -> str:
-    """The database URL the app was started with (default: the demo's SQLite file)."""
-    return os.environ.get(DB_ENV) or check_url(DEFAULT_DB)
+    """The database URL the app was started with: ``$RESIDUALS_DB`` (the variable the
+    ledger store also reads), else the demo's SQLite file."""
+    return check_url(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
 def data_override() -> Path | None:

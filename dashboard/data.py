@@ -34,6 +34,8 @@ from ledger.fairness import AMOUNT_SHARE, POPULATION_SHARE
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from ledger.allocate import Allocation, AllocationInputs
+
 FAILED_LOGIN = FAILED_MESSAGE
 TOKEN_KEY = "residuals_login_token"
 CACHE_TTL_S = 60
@@ -182,12 +184,12 @@ def store_problem(*, need_batch: bool = False) -> str | None:
     from ledger.store import models
     from ledger.store.engine import current_revision, head_revision, safe_url
 
-    url = config.db_url()
-    shown = safe_url(url)
     try:
-        path = _sqlite_file(url)
-    except Exception:  # an unparseable URL
-        return f"The database URL {shown!r} is not valid; start the dashboard with --db URL."
+        url = config.db_url()
+    except ResidualsError as exc:
+        return f"The database URL is not valid ({exc}); start the dashboard with --db URL."
+    shown = safe_url(url)
+    path = _sqlite_file(url)
     if path is not None and not path.is_file():
         return (f"There is no ledger database at {path}. Run `make demo`, or "
                 "`residuals batch run ... --db URL` and start the dashboard with `--db URL`.")
@@ -734,10 +736,10 @@ class LabPeriod:
     pool_minor: int
     currency: str
     creators: int
-    inputs: object  # ledger.allocate.AllocationInputs
+    inputs: AllocationInputs
 
 
-def load_inputs(root: Path, carried_in: pl.DataFrame | None) -> object:
+def load_inputs(root: Path, carried_in: pl.DataFrame | None) -> AllocationInputs:
     """:class:`ledger.allocate.AllocationInputs` from a data directory, validated, no embeddings."""
     from contract.io import check_attribution_weights, check_creators_known, read_table
     from ledger.allocate import AllocationInputs
@@ -801,7 +803,7 @@ def lab_period(batch_id: str) -> LabPeriod:
     return _lab_period(config.db_url(), batch_id, str(where.path.resolve()))
 
 
-def reallocate(period: LabPeriod, policy_text: str) -> object:
+def reallocate(period: LabPeriod, policy_text: str) -> Allocation:
     """Allocate ``period`` under ``policy_text`` with the batch's own pool, currency and id.
 
     Under the batch's own policy this reproduces the posted statement exactly
@@ -816,11 +818,11 @@ def reallocate(period: LabPeriod, policy_text: str) -> object:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _reallocated(url: str, batch_id: str, data_dir: str, policy_text: str) -> object:
+def _reallocated(url: str, batch_id: str, data_dir: str, policy_text: str) -> Allocation:
     return reallocate(_lab_period(url, batch_id, data_dir), policy_text)
 
 
-def lab_allocation(batch_id: str, policy_text: str) -> object:
+def lab_allocation(batch_id: str, policy_text: str) -> Allocation:
     """:func:`reallocate` for the lab, cached per (database, batch, policy text)."""
     _staff()
     where = batch_data_dir(batch_id)

@@ -13,7 +13,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -21,6 +21,9 @@ from contract import schema as S
 from ledger.fairness import DELTA_MINOR, METRIC
 from ledger.money import format_minor
 from ledger.policy import COMPONENTS, Policy
+
+if TYPE_CHECKING:
+    from ledger.allocate import Allocation
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -193,7 +196,7 @@ class Comparison:
     lorenz: pl.DataFrame  # population_share, amount_share, policy
 
 
-def compare(current: Any, edited: Any, n: int = 10) -> Comparison:
+def compare(current: Allocation, edited: Allocation, n: int = 10) -> Comparison:
     """Compare two :class:`ledger.allocate.Allocation` of the same period.
 
     Metrics and movers are :func:`ledger.fairness.compare`'s; the Lorenz curves

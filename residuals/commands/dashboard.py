@@ -48,7 +48,7 @@ def streamlit_command(port: int, host: str, headless: bool) -> list[str]:
 
 
 def dashboard(
-    db: str = typer.Option(None, "--db", help="Ledger database URL (default sqlite:///data/demo.db)."),
+    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     data: Path = typer.Option(
@@ -59,7 +59,7 @@ def dashboard(
     """Start the dashboard: creators' shares, batches, the policy lab, the training-data manifest."""
     from dashboard import config
 
-    url = config.check_url(db or config.DEFAULT_DB)
+    url = config.check_url(db) if db else config.db_url()
     if data is not None and not data.is_dir():
         raise ResidualsError(f"--data {data}: not a directory")
     _check_port(host, port)

@@ -32,7 +32,7 @@ def _engine(db: str | None):
     from dashboard import config
     from ledger.store import open_store
 
-    return open_store(config.check_url(db or config.DEFAULT_DB))
+    return open_store(config.check_url(db) if db else config.db_url())
 
 
 @users_app.command("add")
@@ -42,7 +42,7 @@ def add(
     creator: str = typer.Option(None, "--creator", help="The creator_id a creator user sees."),
     password: str = typer.Option(
         None, "--password", help="Password (default: one line from stdin, or a hidden prompt)."),
-    db: str = typer.Option(None, "--db", help="Ledger database URL (default sqlite:///data/demo.db)."),
+    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
 ) -> None:
     """Add a dashboard user with a hashed password."""
     from sqlalchemy.orm import Session
@@ -60,7 +60,7 @@ def add(
 
 @users_app.command("list")
 def list_users(
-    db: str = typer.Option(None, "--db", help="Ledger database URL (default sqlite:///data/demo.db)."),
+    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
 ) -> None:
     """List dashboard users and their roles (never their passwords)."""
     from sqlalchemy import select

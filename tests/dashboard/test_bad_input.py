@@ -116,3 +116,14 @@ def test_policy_lab_without_inputs_says_so(demo_db, monkeypatch, tmp_path, missi
     at.switch_page("views/policy_lab.py").run()
     assert not at.exception
     assert missing in _messages(at)
+
+
+def test_malformed_url_in_the_environment(monkeypatch):
+    at = _run("definitely not a url", monkeypatch, "views/login.py")
+    assert "database URL is not valid" in _messages(at)
+
+
+def test_dashboard_and_store_read_the_same_variable():
+    from ledger.store.engine import DEFAULT_URL, ENV_URL
+
+    assert (config.DB_ENV, config.DEFAULT_DB) == (ENV_URL, DEFAULT_URL)

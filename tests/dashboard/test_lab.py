@@ -98,3 +98,28 @@ def test_thin_keeps_ends_and_order(n, max_points):
     assert out == sorted(set(out))
     if n:
         assert out[0] == 0 and out[-1] == n - 1
+
+
+def test_clip_details_with_segments_and_prompts():
+    """Matches per clip, the strongest ones with prompts, the best segment with its span."""
+    earnings = pl.DataFrame({S.CLIP_ID: ["k1", "k2"], S.WEIGHT: [0.7, 0.3],
+                             S.SHARE_OF_CREATOR: [0.7, 0.3], S.EARNED_MINOR_EST: [70.0, 30.0]})
+    clips = pl.DataFrame({
+        S.CLIP_ID: ["k1", "k1", "k2"], S.CREATOR_ID: ["c", "c", "c"],
+        S.SEGMENT_ID: ["s0", "s1", "s0"], S.T_START: [0.0, 4.0, 0.0], S.T_END: [4.0, 9.5, 3.0],
+        S.CAPTION: ["sea at dawn", "sea at dawn", "city"],
+    })
+    attr = pl.DataFrame({
+        S.GENERATION_ID: ["g1", "g2", "g3", "g4"], S.CLIP_ID: ["k1", "k1", "k1", "k2"],
+        S.CREATOR_ID: ["c"] * 4, S.RANK: [1, 2, 1, 3], S.SIMILARITY: [0.8, 0.95, 0.7, 0.6],
+        S.WEIGHT: [0.5, 0.2, 0.9, 0.1], S.SEGMENT_ID: ["s0", "s1", "s0", "s0"],
+    })
+    gens = pl.DataFrame({S.GENERATION_ID: ["g1", "g2", "g3", "g4"],
+                         S.PROMPT: ["waves", "surf", "tide", "street"]})
+    out = data.clip_details(earnings, clips, attr, gens).sort(S.CLIP_ID)
+    assert out[data.MATCHES].to_list() == [3, 1]
+    assert out[data.TOP_MATCHES][0] == "g3: tide | g1: waves | g2: surf"  # by weight
+    assert out[data.SEGMENT].to_list() == ["s1 (4.0–9.5 s)", "s0 (0.0–3.0 s)"]  # by similarity
+    assert out[S.CAPTION].to_list() == ["sea at dawn", "city"]
+    # Without attributions the earnings come back as they are.
+    assert data.clip_details(earnings, None, None, None).equals(earnings)
