@@ -286,9 +286,9 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     if carried.height and (carried[CARRIED_MINOR] < 0).any():
         raise ResidualsError("carried_in: a carried balance is negative, expected >= 0")
     frame = (mixed.select(S.CREATOR_ID, R.ELIGIBLE, R.REASON)
-             .join(paid, on=S.CREATOR_ID, how="left")
+             .join(paid, on=S.CREATOR_ID, how="left", maintain_order="left")
              .join(carried.rename({CARRIED_MINOR: CARRIED_IN_MINOR}), on=S.CREATOR_ID,
-                   how="left")
+                   how="left", maintain_order="left")
              .with_columns(pl.col(EXACT_MINOR).fill_null(0.0),
                            pl.col(AMOUNT_MINOR).fill_null(0).alias(ALLOCATED_MINOR),
                            pl.col(CARRIED_IN_MINOR).fill_null(0))
@@ -302,7 +302,7 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
         .then(pl.lit(R.REASON_CARRIED))
         .when(pl.col(ALLOCATED_MINOR) == 0).then(pl.lit(R.REASON_ZERO))
         .otherwise(pl.lit(None, dtype=pl.String)).alias(R.REASON),
-    ).select(FRAME_COLUMNS).sort(S.CREATOR_ID)
+    ).select(FRAME_COLUMNS)  # still in prepare()'s creator_id order
     return Allocation(frame=frame, pool_minor=pool, currency=cur, withheld_minor=withheld,
                       batch_id=batch_id, policy_name=policy.name, policy_hash=policy.hash)
 

@@ -68,8 +68,9 @@ class Period:
 
 @dataclass(frozen=True)
 class Scores:
-    """A component's result: ``frame`` (creator_id, score >= 0) and the
-    ``unattributed`` mass in the same units as the scores."""
+    """A component's result: ``frame`` (creator_id, score >= 0; one row per
+    creator with a score, in no particular order) and the ``unattributed`` mass
+    in the same units as the scores."""
 
     frame: pl.DataFrame
     unattributed: float

@@ -56,6 +56,7 @@ SHARE = S.SHARE
 EXACT_MINOR = S.EXACT_MINOR
 
 _FIXED_BITS = 62
+_HALF = 1 << 31
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -146,19 +147,28 @@ def exact_sum(values: pl.Series | np.ndarray) -> float:
 def exact_group_sum(df: pl.DataFrame, by: str, value: str, out: str) -> pl.DataFrame:
     """``df.group_by(by).agg(sum(value))`` whose float result ignores row order.
 
-    Returns one row per key with column ``out`` (float64), sorted by key.
+    Returns one row per key with column ``out`` (float64), in no particular
+    row order (join it to what needs it).
     """
     col = df[value].cast(pl.Float64)
     if not col.is_finite().all():
         raise ResidualsError(f"{value}: found a non-finite value, expected finite numbers")
     top = float(col.abs().max() or 0.0)
     grid = _fixed_exponent(np.array([top]))
-    q = ((pl.col(value).cast(pl.Float64) * math.ldexp(1.0, -grid)).floor()
-         .cast(pl.Int64).cast(pl.Int128).alias("__q"))
-    return (df.lazy().select(pl.col(by), q).group_by(by).agg(pl.col("__q").sum())
+    if df.height >= 1 << 32:
+        raise ResidualsError(f"{value}: more than 2**32 rows in one sum")
+    # q = floor(v / 2**grid) < 2**62 in magnitude, split as hi * 2**31 + lo with
+    # 0 <= lo < 2**31: both halves sum in Int64 without overflow for < 2**32
+    # rows (faster than Int128 sums), and are recombined exactly per group.
+    q = (pl.col(value).cast(pl.Float64) * math.ldexp(1.0, -grid)).floor().cast(pl.Int64)
+    hi = q // _HALF
+    return (df.lazy()
+            .select(pl.col(by), hi.alias("__hi"), (q - hi * _HALF).alias("__lo"))
+            .group_by(by).agg(pl.col("__hi").sum(), pl.col("__lo").sum())
             .select(pl.col(by),
-                    (pl.col("__q").cast(pl.Float64) * math.ldexp(1.0, grid)).alias(out))
-            .sort(by).collect())
+                    ((pl.col("__hi").cast(pl.Int128) * _HALF + pl.col("__lo"))
+                     .cast(pl.Float64) * math.ldexp(1.0, grid)).alias(out))
+            .collect())
 
 
 def _check_finite(arr: np.ndarray, what: str) -> None:

@@ -128,7 +128,8 @@ def test_scores_ignore_row_order(name: str) -> None:
     fn = COMPONENT_FUNCTIONS[name]
     a = fn(prepare(policy, inp), by="duration", unattributed="withhold")
     b = fn(prepare(policy, rev), by="duration", unattributed="withhold")
-    assert a.frame.equals(b.frame) and a.unattributed == b.unattributed
+    assert a.frame.sort(S.CREATOR_ID).equals(b.frame.sort(S.CREATOR_ID))
+    assert a.unattributed == b.unattributed
 
 
 def test_corpus_count_shortcut_equals_the_per_clip_sum() -> None:
@@ -138,6 +139,6 @@ def test_corpus_count_shortcut_equals_the_per_clip_sum() -> None:
     assert p.uniform_multiplier == 0.3
     fast = corpus(p, by="clips")
     slow = corpus(replace(p, uniform_multiplier=None), by="clips")
-    assert fast.frame.equals(slow.frame)
+    assert fast.frame.sort(S.CREATOR_ID).equals(slow.frame.sort(S.CREATOR_ID))
     assert scores(fast) == pytest.approx({"a": 0.6, "b": 0.3, "c": 0.3})
     assert period('license_multipliers = { "x" = 2.0 }').uniform_multiplier is None
