@@ -699,24 +699,71 @@ class VerifyReport:
     ok: bool
     summary: str
     problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+#: Manifest key of the sha256 of each input file, by file name.
+MANIFEST_INPUTS = "inputs"
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recompute_batch(man: dict, carried: pl.DataFrame) -> pl.DataFrame | str:
+    """Re-run a batch's allocation from the inputs its manifest names (for ``verify``).
+
+    Returns the allocation lines, or why they cannot be recomputed here: the
+    data directory is gone, an input file's hash differs from the recorded
+    one, or the batch computed its attributions when posted (``residuals
+    ledger verify`` recomputes those; the dashboard never runs attribution).
+    """
+    from ledger.allocate import allocate
+    from ledger.policy import parse_policy
+
+    root = _data_dir_of(man)
+    if root is None or not root.is_dir():
+        return f"data directory {root} is not present"
+    recorded = man.get(MANIFEST_INPUTS) or {}
+    if S.ATTRIBUTIONS.filename not in recorded:
+        return "its attributions were computed when it was posted; `residuals ledger verify` " \
+               "recomputes them"
+    current = {name: _file_sha256(root / name) for name in recorded if (root / name).is_file()}
+    if current != recorded:
+        return f"inputs in {root} differ from the ones the batch was posted from"
+    try:
+        policy = parse_policy(_policy_text_of(man), source="policy of the batch")
+        inputs = load_inputs(root, carried)
+        alloc = allocate(policy, inputs, pool_minor=int(man[S.POOL_MINOR]),
+                         currency=man[S.CURRENCY], batch_id=man[S.BATCH_ID])
+    except ResidualsError as exc:
+        return str(exc)
+    return alloc.frame
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner="Verifying the ledger…")
-def _verify(url: str) -> VerifyReport:
+def _verify(url: str, recompute: bool) -> VerifyReport:
     from ledger.store import read_session
     from ledger.store.verify import verify
 
     with read_session(engine(url)) as session:
-        result = verify(session)
+        result = verify(session, recompute=recompute_batch if recompute else None)
     problems = tuple(str(v) for v in result.violations)
     summary = ", ".join(f"{n:,} {what}" for what, n in result.counts.items()) + " checked"
-    return VerifyReport(not problems, summary, problems)
+    return VerifyReport(not problems, summary, problems, tuple(result.notes))
 
 
-def verify_report() -> VerifyReport:
-    """Run the ledger's verification (balances, transactions, hash chain), cached briefly."""
+def verify_report(*, recompute: bool = True) -> VerifyReport:
+    """The ledger's verification (balances, transactions, hash chain, reversals and, with
+    ``recompute``, each batch's payouts from its inputs), cached briefly; staff only."""
     _staff()
-    return _verify(config.db_url())
+    return _verify(config.db_url(), recompute)
 
 
 # ---- policy lab -------------------------------------------------------------

@@ -16,12 +16,17 @@ if problem is not None:
     st.error(problem)
     st.stop()
 
-report = data.verify_report()
+recompute = st.toggle("Recompute every batch's payouts from its inputs", value=True,
+                      key="batches_recompute",
+                      help="Re-runs each batch's allocation from the files its manifest names.")
+report = data.verify_report(recompute=recompute)
 if report.ok:
     st.success(f"`residuals ledger verify`: OK — {report.summary}")
 else:
     st.error(f"`residuals ledger verify` found {len(report.problems)} problem(s): "
              + "; ".join(report.problems[:5]))
+for note in report.notes:
+    st.caption(f"Note: {note}")
 
 overview = data.batch_overview()
 standing = overview.filter(~pl.col(S.SUPERSEDED))

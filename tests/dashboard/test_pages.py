@@ -296,3 +296,39 @@ def test_payout_download_is_the_file_batch_run_wrote(demo_db, monkeypatch):
         at.run()
         assert not at.exception
         assert [t.value for t in at.text] == ["same"]
+
+
+def test_verify_recomputes_batches_from_their_inputs(demo_db, tmp_path):
+    """Recomputation reproduces each posted batch; changed inputs are a note, not a pass."""
+    import shutil
+
+    from sqlalchemy import select
+
+    from dashboard import data
+    from ledger.store import models, open_store, read_session
+    from ledger.store.verify import verify
+
+    engine = open_store(demo_db.url)
+    with read_session(engine) as session:
+        report = verify(session, recompute=data.recompute_batch)
+        assert report.ok and report.counts["batches recomputed"] == 2, report
+        batch = session.execute(select(models.Batch).order_by(models.Batch.seq)).scalars().first()
+        man = dict(batch.manifest)
+    changed = tmp_path / "changed"
+    shutil.copytree(demo_db.data_dirs[man[S.PERIOD]], changed)
+    accounts = pl.read_parquet(changed / S.ACCOUNTS.filename)
+    accounts.with_columns(pl.col(S.REVENUE_MINOR) + 1).write_parquet(changed / S.ACCOUNTS.filename)
+    man[data.MANIFEST_CONTEXT] = {data.MANIFEST_DATA_DIR: str(changed)}
+    empty = pl.DataFrame(schema={S.CREATOR_ID: pl.String, S.CARRIED_MINOR: pl.Int64})
+    assert "differ" in data.recompute_batch(man, empty)
+    man[data.MANIFEST_CONTEXT] = {data.MANIFEST_DATA_DIR: str(tmp_path / "gone")}
+    assert "not present" in data.recompute_batch(man, empty)
+
+
+def test_batches_page_reports_recomputation(app, demo_db):
+    _as(app, demo_db, "admin")
+    ok = [s.value for s in app.success]
+    assert ok and "2 batches recomputed" in ok[0]
+    app.toggle(key="batches_recompute").set_value(False).run()
+    assert not app.exception
+    assert "batches recomputed" not in app.success[0].value
