@@ -22,7 +22,7 @@ import numpy as np
 from attribution.candidates import TopK
 
 #: Columns of the catalogue scored per GEMM call inside :func:`topk_block`.
-TILE = 4096
+TILE = 8192
 
 
 @dataclass(frozen=True)
