@@ -332,3 +332,22 @@ def test_batches_page_reports_recomputation(app, demo_db):
     app.toggle(key="batches_recompute").set_value(False).run()
     assert not app.exception
     assert "batches recomputed" not in app.success[0].value
+
+
+def test_logout_forgets_the_login_on_the_server(app, demo_db):
+    from dashboard import data
+
+    _as(app, demo_db, demo_db.creator_a)
+    token = app.session_state[data.TOKEN_KEY]
+    assert token in data._logins()
+    app.switch_page("views/logout.py").run()
+    assert not app.exception
+    assert token not in data._logins()
+    assert data.TOKEN_KEY not in app.session_state
+    with pytest.raises(ValueError):  # no longer routed
+        app.switch_page("views/my_share.py")
+    # Reusing the old token does not bring the login back.
+    app.session_state[data.TOKEN_KEY] = token
+    app.run()
+    with pytest.raises(ValueError):
+        app.switch_page("views/my_share.py")
