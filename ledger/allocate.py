@@ -129,6 +129,7 @@ def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | N
             raise ResidualsError(f"--pool: {pool_minor!r} must be an integer >= 0 minor units")
         return int(pool_minor), cur
     if policy.pool_amount is not None:
+        policy.check_currency(cur, pool_amount=True)
         return to_minor(policy.pool_amount, cur, what=f"{policy.source}: key pool.amount"), cur
     if policy.revenue_share is not None:
         if accounts is None:

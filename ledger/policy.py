@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from decimal import Decimal, InvalidOperation
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -119,12 +120,16 @@ class Policy:
             return None
         return math.floor(Fraction(repr(self.rules.cap_share)) * pool_minor)
 
-    def check_currency(self, currency: str) -> None:
-        """Amounts in a policy are in its currency: refuse to read them in another."""
+    def check_currency(self, currency: str, *, pool_amount: bool = False) -> None:
+        """Amounts in a policy are in its currency: refuse to read them in another.
+
+        ``pool.amount`` is checked only when ``pool_amount`` (it is in use)."""
         if self.currency and currency.upper() != self.currency:
-            amounts = [k for k, v in (("pool.amount", self.pool_amount),
-                                      ("rules.min_payout", self.rules.min_payout != "0" or None),
-                                      ("rules.floor", self.rules.floor)) if v]
+            amounts = [k for k, v in (
+                ("pool.amount", pool_amount and self.pool_amount is not None),
+                ("rules.min_payout",
+                 Decimal(self.rules.min_payout.replace(",", "").replace("_", "")) != 0),
+                ("rules.floor", self.rules.floor is not None)) if v]
             if amounts:
                 raise ResidualsError(
                     f"{self.source}: key {amounts[0]}: is in {self.currency} but the pool is in "
@@ -185,8 +190,6 @@ def _amount(source: str, key: str, value: Any, currency: str | None) -> str:
 
 
 def _decimal_ok(source: str, key: str, text: str) -> None:
-    from decimal import Decimal, InvalidOperation
-
     try:
         value = Decimal(text.replace(",", "").replace("_", ""))
     except InvalidOperation:

@@ -186,6 +186,7 @@ def test_pool_from() -> None:
         pool_from(bare, accounts, pool_minor=5, currency="XXQ")
     with pytest.raises(ResidualsError, match="pool.amount: is in EUR"):
         pool_from(fixed, accounts, currency="USD")
+    assert pool_from(fixed, accounts, pool_minor=9, currency="USD") == (9, "USD")
     with pytest.raises(ResidualsError, match="--pool"):
         pool_from(fixed, accounts, pool_minor=-3)
 
