@@ -32,6 +32,7 @@ import polars as pl
 
 from contract import schema as S
 from contract.errors import ContractError, ResidualsError
+from contract.io import Dataset
 from ledger import rules as R
 from ledger.components import (
     COMPONENT_FUNCTIONS,
@@ -308,7 +309,7 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
                       batch_id=batch_id, policy_name=policy.name, policy_hash=policy.hash)
 
 
-def from_dataset(ds: object, attributions: pl.DataFrame,
+def from_dataset(ds: Dataset, attributions: pl.DataFrame,
                  carried_in: pl.DataFrame | None = None) -> AllocationInputs:
     """:class:`AllocationInputs` from a :class:`contract.io.Dataset` and its
     attributions (dropping embeddings, which allocation never reads)."""
@@ -316,6 +317,5 @@ def from_dataset(ds: object, attributions: pl.DataFrame,
         return df.drop(S.EMBEDDING) if S.EMBEDDING in df.columns else df
 
     return AllocationInputs(
-        creators=ds.creators, clips=slim(ds.clips), attributions=attributions,  # type: ignore[attr-defined]
-        generations=slim(ds.generations), accounts=ds.accounts,  # type: ignore[attr-defined]
-        carried_in=carried_in)
+        creators=ds.creators, clips=slim(ds.clips), attributions=attributions,
+        generations=slim(ds.generations), accounts=ds.accounts, carried_in=carried_in)

@@ -152,7 +152,8 @@ def bounded_amounts(shares: pl.DataFrame, total_minor: int, batch_id: str, *,
     at_floor = raw < floor_minor
     while True:
         middle = ~(at_cap | at_floor)
-        rest = total_minor - int(at_cap.sum()) * (cap_minor or 0) - int(at_floor.sum()) * floor_minor
+        rest = (total_minor - int(at_cap.sum()) * (cap_minor or 0)
+                - int(at_floor.sum()) * floor_minor)
         if not middle.any():
             if rest == 0:
                 amounts = np.where(at_cap, cap_minor or 0, floor_minor).astype(np.int64)

@@ -59,8 +59,6 @@ def check(path: Path = typer.Argument(..., help="Policy TOML file.")) -> None:
 
 def _allocate_both(policies: list, data: Path, pool: str | None,  # noqa: ANN001
                    currency: str | None):
-    import polars as pl  # noqa: F401 - heavy import kept inside the command
-
     from contract.io import load_dataset
     from ledger.allocate import allocate, from_dataset, pool_from
     from ledger.money import to_minor
@@ -136,7 +134,8 @@ def compare(
         moves = Table(title=f"creators who gain or lose most (top {top} each way)")
         for col in ("creator", "A", "B", "change"):
             moves.add_column(col, justify="left" if col == "creator" else "right")
-        for cid, va, vb, delta in movers.select(S.CREATOR_ID, S.COMPARE_A, S.COMPARE_B, DELTA_MINOR).iter_rows():
+        rows = movers.select(S.CREATOR_ID, S.COMPARE_A, S.COMPARE_B, DELTA_MINOR)
+        for cid, va, vb, delta in rows.iter_rows():  # at most 2 * top rows
             moves.add_row(cid, format_minor(va, cur), format_minor(vb, cur),
                           ("+" if delta > 0 else "") + format_minor(delta, cur))
         console.print(moves)
