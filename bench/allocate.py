@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contract import schema as S  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 POOL_MINOR = 2_500_000_000  # 25,000,000.00 USD
 BATCH = "bench-allocate"
@@ -94,6 +98,9 @@ def make_data(out: Path, creators: int, clips: int, generations: int, k: int,
     }).write_parquet(out / S.ACCOUNTS.filename)
 
 
+REPEAT = 3  # each implementation's time is the best of this many runs in its process
+
+
 def run_polars(data: Path, out: Path) -> dict:
     import polars as pl
 
@@ -103,46 +110,58 @@ def run_polars(data: Path, out: Path) -> dict:
     frames = {t.name: pl.read_parquet(data / t.filename)
               for t in (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.ATTRIBUTIONS)}
     policy = parse_policy(POLICY, source="hybrid-70-30")
-    t0 = time.perf_counter()
-    alloc = allocate(policy, AllocationInputs(
-        frames["creators"], frames["clips"], frames["attributions"], frames["generations"],
-        frames["accounts"]), pool_minor=POOL_MINOR, batch_id=BATCH)
-    seconds = time.perf_counter() - t0
+    inputs = AllocationInputs(frames["creators"], frames["clips"], frames["attributions"],
+                              frames["generations"], frames["accounts"])
+    times = []
+    for _ in range(REPEAT):
+        t0 = time.perf_counter()
+        alloc = allocate(policy, inputs, pool_minor=POOL_MINOR, batch_id=BATCH)
+        times.append(time.perf_counter() - t0)
     alloc.frame.select(S.CREATOR_ID, ALLOCATED_MINOR).write_parquet(out)
-    return {"seconds": seconds, "paid_creators": int((alloc.frame[ALLOCATED_MINOR] > 0).sum())}
+    return {"seconds": min(times), "first": times[0],
+            "paid_creators": int((alloc.frame[ALLOCATED_MINOR] > 0).sum())}
 
 
 def run_pandas(data: Path, out: Path) -> dict:
     """The same allocation written the obvious way in pandas."""
     import pandas as pd
-    import polars as pl
-
-    from ledger.money import tie_keys  # the tie-break must be the same function
 
     creators = pd.read_parquet(data / S.CREATORS.filename)
     clips = pd.read_parquet(data / S.CLIPS.filename)
     attr = pd.read_parquet(data / S.ATTRIBUTIONS.filename)
-    t0 = time.perf_counter()
+    times = []
+    for _ in range(REPEAT):
+        t0 = time.perf_counter()
+        base = _pandas_allocation(creators, clips, attr)
+        times.append(time.perf_counter() - t0)
+    pd.DataFrame({S.CREATOR_ID: base.index, S.ALLOCATED_MINOR: base.to_numpy()}).to_parquet(out)
+    return {"seconds": min(times), "first": times[0], "paid_creators": int((base > 0).sum())}
+
+
+def _pandas_allocation(creators: pd.DataFrame, clips: pd.DataFrame,
+                       attr: pd.DataFrame) -> pd.Series:
+    """Hybrid 70/30 in plain pandas: allocated minor units indexed by creator_id."""
+    import polars as pl
+
+    from ledger.money import tie_keys  # the tie-break must be the same function
+
     clips = clips.drop_duplicates(S.CLIP_ID)
-    n_clips = clips.groupby(S.CREATOR_ID).size()
-    df = creators[[S.CREATOR_ID, S.OPTED_OUT]].set_index(S.CREATOR_ID)
-    df["n_clips"] = n_clips.reindex(df.index).fillna(0)
-    df["eligible"] = ~df[S.OPTED_OUT] & (df["n_clips"] >= 1)
-    df["attribution"] = attr.groupby(S.CREATOR_ID)[S.WEIGHT].sum().reindex(df.index).fillna(0)
-    df.loc[~df["eligible"], ["attribution", "n_clips"]] = 0.0
-    df[S.SHARE] = (0.7 * df["attribution"] / df["attribution"].sum()
-                   + 0.3 * df["n_clips"] / df["n_clips"].sum())
-    df = df.sort_index()
-    exact = df[S.SHARE] / df[S.SHARE].sum() * POOL_MINOR
+    df = creators[[S.CREATOR_ID, S.OPTED_OUT]].set_index(S.CREATOR_ID).sort_index()
+    n_clips = clips.groupby(S.CREATOR_ID).size().reindex(df.index).fillna(0)
+    weight = attr.groupby(S.CREATOR_ID)[S.WEIGHT].sum().reindex(df.index).fillna(0)
+    eligible = ~df[S.OPTED_OUT] & (n_clips >= 1)
+    n_clips, weight = n_clips.where(eligible, 0.0), weight.where(eligible, 0.0)
+    share = 0.7 * weight / weight.sum() + 0.3 * n_clips / n_clips.sum()
+    exact = share / share.sum() * POOL_MINOR
     base = np.floor(exact).astype("int64")
     left = POOL_MINOR - int(base.sum())
     keys = tie_keys(pl.Series(df.index.to_numpy(), dtype=pl.String), BATCH)
-    ranks = pd.DataFrame({"rem": exact - base, "tie": keys}, index=df.index)
-    ranks = ranks[df[S.SHARE] > 0].sort_values(["rem", "tie"], ascending=False)
-    base.loc[ranks.index[:left]] += 1
-    seconds = time.perf_counter() - t0
-    pd.DataFrame({S.CREATOR_ID: df.index, S.ALLOCATED_MINOR: base.to_numpy()}).to_parquet(out)
-    return {"seconds": seconds, "paid_creators": int((base > 0).sum())}
+    rem = (exact - base).to_numpy()
+    candidates = np.flatnonzero(share.to_numpy() > 0)
+    # largest remainder first, then largest tie key (lexsort: last key is primary)
+    order = np.lexsort((keys[candidates], rem[candidates]))[::-1]
+    base.iloc[candidates[order[:left]]] += 1
+    return base
 
 
 def child(which: str, data: Path, out: Path) -> None:
@@ -203,10 +222,11 @@ def main() -> None:
     diff = int((a[S.ALLOCATED_MINOR] != b[S.ALLOCATED_MINOR]).sum())
     assert diff == 0, f"{diff} payouts differ between ledger.allocate and pandas"
     assert int(a[S.ALLOCATED_MINOR].sum()) == POOL_MINOR
-    print(f"{'':10} {'time':>9} {'peak RSS':>10}")
+    print(f"{'':10} {'best of ' + str(REPEAT):>11} {'first run':>10} {'peak RSS':>10}")
     for name, r in (("ledger", ours), ("pandas", theirs)):
-        print(f"{name:10} {r['seconds']:8.2f}s {r['peak_rss_mb']:8.0f} MB")
-    print(f"speed-up: {theirs['seconds'] / ours['seconds']:.1f}x; "
+        print(f"{name:10} {r['seconds']:10.2f}s {r['first']:9.2f}s {r['peak_rss_mb']:8.0f} MB")
+    print(f"speed-up: {theirs['seconds'] / ours['seconds']:.1f}x best of {REPEAT} "
+          f"({theirs['first'] / ours['first']:.1f}x first runs); "
           f"memory ratio (pandas / ledger): {theirs['peak_rss_mb'] / ours['peak_rss_mb']:.2f}; "
           f"payouts identical for all {a.height:,} creators, sum {POOL_MINOR:,} minor units")
 
