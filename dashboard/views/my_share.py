@@ -27,9 +27,10 @@ if lines.height == 0:
 
 periods = lines[S.PERIOD].to_list()
 period = st.selectbox("Period", periods[::-1], index=0, key="my_share_period")
-line = lines.filter(pl.col(S.PERIOD) == period).row(0, named=True)
+at = periods.index(period)  # lines are in chain order: the previous batch is the row before
+line = lines.row(at, named=True)
 cur = line[S.CURRENCY]
-prev = lines.filter(pl.col(S.PERIOD) < period).tail(1)
+prev = lines.slice(at - 1, 1) if at > 0 else lines.clear()
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Paid this period", data.money(line[S.PAID_MINOR], cur),
@@ -66,9 +67,7 @@ except data.ResidualsError as exc:
 if details.height == 0:
     st.info("No clip of yours was attributed in this period.")
 else:
-    shown = details.head(50).with_columns(data.money_expr(S.ALLOCATED_MINOR, cur)) \
-        if S.ALLOCATED_MINOR in details.columns else details.head(50)
-    shown = shown.with_columns(
+    shown = details.head(50).with_columns(
         (pl.col(S.EARNED_MINOR_EST).round(0).cast(pl.Int64)).alias(S.EARNED_MINOR_EST)
     ).with_columns(data.money_expr(S.EARNED_MINOR_EST, cur))
     cols = [c for c in (S.CLIP_ID, S.CAPTION, data.SEGMENT, S.SHARE_OF_CREATOR,

@@ -66,12 +66,14 @@ def server(demo_db):
             time.sleep(0.5)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: only the dashboard
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if log is not subprocess.DEVNULL:
+            log.close()
 
 
 @pytest.fixture(scope="module")
