@@ -100,6 +100,16 @@ def test_my_share_shows_my_numbers(app, demo_db):
     shown = texts(app)
     assert last[S.BATCH_HASH] in shown
     assert len(app.get("download_button")) >= 1
+    # Every period of the statement, picked in the period box.
+    for row in mine.iter_rows(named=True):
+        app.selectbox(key="my_share_period").set_value(row[S.PERIOD]).run()
+        assert not app.exception
+        metrics = {m.label: m.value for m in app.metric}
+        assert metrics["Earned this period"] == format_minor(row[S.ALLOCATED_MINOR],
+                                                             row[S.CURRENCY])
+        assert metrics["Carried forward"] == format_minor(row[S.CARRIED_OUT_MINOR],
+                                                          row[S.CURRENCY])
+        assert row[S.BATCH_HASH] in texts(app)
 
 
 def test_creator_sees_nothing_of_another_creator(app, demo_db):
