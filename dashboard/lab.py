@@ -25,7 +25,7 @@ from ledger.policy import COMPONENTS, Policy
 if TYPE_CHECKING:
     from ledger.allocate import Allocation
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 #: Series labels of the two policies in the comparison.
 CURRENT = "current"
@@ -54,7 +54,7 @@ def _quote(text: str) -> str:
 
 
 def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _quote(key)
+    return key if _BARE_KEY.fullmatch(key) else _quote(key)
 
 
 def _value(value: Any) -> str:

@@ -123,3 +123,8 @@ def test_clip_details_with_segments_and_prompts():
     assert out[S.CAPTION].to_list() == ["sea at dawn", "city"]
     # Without attributions the earnings come back as they are.
     assert data.clip_details(earnings, None, None, None).equals(earnings)
+
+
+@pytest.mark.parametrize("key", ["0\n", "a b", "", "é", "x.y", "[t]"])
+def test_dump_toml_quotes_keys_that_are_not_bare(key):
+    assert tomllib.loads(lab.dump_toml({key: 1, "t": {key: "v"}})) == {key: 1, "t": {key: "v"}}
