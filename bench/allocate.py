@@ -4,13 +4,15 @@ Rule: 1,000,000 creators, 3,000,000 clips and 10,000,000 attribution rows
 (1,000,000 generations x top-10), allocated under the hybrid policy (70%
 attribution, 30% corpus volume, opted-out creators excluded). Each
 implementation runs in its own child process, which reads the same Parquet
-files, times the allocation (reading excluded) and reports its own peak RSS
-(``resource.getrusage``, so the whole process, reading included). The pandas
+files, times the allocation three times (reading excluded) and reports its
+best time and its own peak RSS (``resource.getrusage``, so the whole process,
+reading included). The two alternate for ``--rounds`` rounds, and each keeps
+its best round, because load on a shared machine comes in bursts. The pandas
 version is the straightforward one (groupby sums, float largest remainder,
 the same tie-break keys); its payouts must equal ours, and the script asserts
 it. Prints times, peak memory and the ratios. Nothing else is asserted.
 
-    .venv/bin/python bench/allocate.py [--scale 1.0] [--cache DIR]
+    .venv/bin/python bench/allocate.py [--scale 1.0] [--rounds 3] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def make_data(out: Path, creators: int, clips: int, generations: int, k: int,
     }).write_parquet(out / S.ACCOUNTS.filename)
 
 
-REPEAT = 3  # each implementation's time is the best of this many runs in its process
+REPEAT = 3  # runs per child process; a child reports its best
 
 
 def run_polars(data: Path, out: Path) -> dict:
@@ -195,6 +197,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/residuals-bench/allocate"))
     ap.add_argument("--child", choices=["polars", "pandas"])
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternate the two implementations this many times; keep each one's best")
     args = ap.parse_args()
     if args.child:
         child(args.child, args.cache, args.out)
@@ -214,8 +218,17 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"data: {creators:,} creators, {3 * creators:,} clips, {rows:,} attribution rows; "
           "hybrid 70/30 policy")
-    ours = measure("polars", data, data / "out-polars.parquet")
-    theirs = measure("pandas", data, data / "out-pandas.parquet")
+    # On a shared machine load comes in bursts: alternate the implementations
+    # and keep each one's best round (its best of REPEAT runs in that round).
+    rounds = []
+    for _ in range(args.rounds):
+        rounds.append((measure("polars", data, data / "out-polars.parquet"),
+                       measure("pandas", data, data / "out-pandas.parquet")))
+    ours = min((r[0] for r in rounds), key=lambda r: r["seconds"])
+    theirs = min((r[1] for r in rounds), key=lambda r: r["seconds"])
+    ours["peak_rss_mb"] = max(r[0]["peak_rss_mb"] for r in rounds)
+    theirs["peak_rss_mb"] = max(r[1]["peak_rss_mb"] for r in rounds)
+    per_round = [r[1]["seconds"] / r[0]["seconds"] for r in rounds]
     a = pl.read_parquet(data / "out-polars.parquet").sort(S.CREATOR_ID)
     b = pl.read_parquet(data / "out-pandas.parquet").sort(S.CREATOR_ID)
     assert a[S.CREATOR_ID].equals(b[S.CREATOR_ID]), "creator sets differ"
@@ -225,8 +238,9 @@ def main() -> None:
     print(f"{'':10} {'best of ' + str(REPEAT):>11} {'first run':>10} {'peak RSS':>10}")
     for name, r in (("ledger", ours), ("pandas", theirs)):
         print(f"{name:10} {r['seconds']:10.2f}s {r['first']:9.2f}s {r['peak_rss_mb']:8.0f} MB")
-    print(f"speed-up: {theirs['seconds'] / ours['seconds']:.1f}x best of {REPEAT} "
-          f"({theirs['first'] / ours['first']:.1f}x first runs); "
+    print(f"speed-up per round: {', '.join(f'{x:.1f}x' for x in per_round)}; load average "
+          f"now {os.getloadavg()[0]:.2f}")
+    print(f"speed-up: {theirs['seconds'] / ours['seconds']:.1f}x (best against best); "
           f"memory ratio (pandas / ledger): {theirs['peak_rss_mb'] / ours['peak_rss_mb']:.2f}; "
           f"payouts identical for all {a.height:,} creators, sum {POOL_MINOR:,} minor units")
 
