@@ -184,7 +184,8 @@ def validate_frame(
         key = df.select(pl.struct(keycols)).to_series() if len(keycols) > 1 else df[keycols[0]]
         bad = _first(~key.is_first_distinct())
         if bad is not None:
-            first = _first(key == key[bad])
+            same = pl.all_horizontal([pl.col(c) == df[c][bad] for c in keycols])
+            first = _first(df.select(same).to_series())
             shown = key[bad] if len(keycols) == 1 else tuple(key[bad].values())
             raise ContractError(
                 file, f"duplicate id {shown!r} (first at row {row_offset + first}), "

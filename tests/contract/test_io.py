@@ -504,3 +504,23 @@ def test_a_planted_defect_is_reported_at_its_row(n: int, d: int, row: st.DataObj
     err = raises(validate_frame, df, S.CLIPS, "clips.parquet", row_offset=offset)
     fragment, column = DEFECTS[defect]
     assert_names(err, "clips.parquet", fragment, row=offset + r, column=column)
+
+
+def test_duplicate_composite_key_names_both_rows(tmp_path: Path) -> None:
+    """attributions are keyed by (generation_id, clip_id): a repeated pair is an error."""
+    from contract import schema as S
+    from contract.errors import ContractError
+    from contract.io import read_table
+
+    df = pl.DataFrame({
+        S.GENERATION_ID: ["g1", "g1", "g2", "g1"], S.CLIP_ID: ["c1", "c2", "c1", "c1"],
+        S.CREATOR_ID: ["a", "a", "a", "a"], S.RANK: [1, 2, 1, 3],
+        S.SIMILARITY: [0.9, 0.8, 0.7, 0.6], S.WEIGHT: [0.5, 0.5, 1.0, 0.0],
+    })
+    path = tmp_path / "attributions.parquet"
+    df.write_parquet(path)
+    with pytest.raises(ContractError) as err:
+        read_table(path, S.ATTRIBUTIONS)
+    msg = str(err.value)
+    assert "row 3" in msg and "first at row 0" in msg and "column clip_id" in msg
+    assert "('g1', 'c1')" in msg
