@@ -238,7 +238,7 @@ def _run_local(graph: Graph, workers: int | None,
                progress: ProgressFn | None, announce: Callable[[str], None] | None) -> Result:
     from distributed import Client, LocalCluster
 
-    n = workers or min(os.cpu_count() or 1, 4)
+    n = workers or os.cpu_count() or 1
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         if announce is not None:

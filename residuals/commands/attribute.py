@@ -28,7 +28,8 @@ def attribute(
         "--scheduler", help="'threads' (default), 'local' (start a LocalCluster) or "
         "tcp://HOST:PORT of an existing cluster [env: DASK_SCHEDULER_ADDRESS].")] = None,
     workers: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        "--workers", help="Threads, or LocalCluster worker processes [default: cores].")] = None,
+        "--workers", help="Threads, or LocalCluster worker processes [default: cores]; "
+        "an existing cluster uses all its workers.")] = None,
     block_size: Annotated[int, typer.Option(
         "--block-size", help="Generations per block.")] = 2048,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -49,6 +50,8 @@ def attribute(
         raise ResidualsError(f"{out}: cannot write, it is a directory")
     if not out.parent.is_dir():
         raise ResidualsError(f"{out}: cannot write, directory {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):  # fail before the work, not after it
+        raise ResidualsError(f"{out}: cannot write, directory {out.parent} is not writable")
     console = Console(stderr=True)
     _release_memory_promptly()
     scorer = KnnScorer(k=k, method=method, scheduler=scheduler, workers=workers,
