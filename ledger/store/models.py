@@ -106,7 +106,7 @@ class Account(Base):
     """
 
     __tablename__ = "accounts"
-    __table_args__ = (
+    __table_args__ = (  # append-only too: UPDATE/DELETE refused by triggers (migration 0002)
         CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
         CheckConstraint(
             f"(kind = '{CREATOR_PAYABLE}') = (creator_id IS NOT NULL)", name="payable_creator"
@@ -209,13 +209,17 @@ class TransactionSeal(Base):
 
 
 class Entry(Base):
-    """One leg of a transaction: ``amount_minor`` > 0 debits, < 0 credits ``account_id``."""
+    """One leg of a transaction: ``amount_minor`` > 0 debits, < 0 credits ``account_id``.
+
+    On PostgreSQL the references to ``transactions`` and ``accounts`` are
+    checked by a statement-level trigger (set-based, once per INSERT or COPY)
+    instead of declarative foreign keys (once per row); see migration 0002.
+    """
 
     __tablename__ = "entries"
     __table_args__ = (
         CheckConstraint("amount_minor <> 0", name="nonzero"),
         CheckConstraint("length(currency) = 3", name="currency_code"),
-        Index("ix_entries_account_currency", "account_id", "currency"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -58,10 +58,11 @@ def count(engine: Engine, table: str) -> int:
 
 
 @pytest.mark.parametrize("table", ["entries", "transactions", "transaction_seals", "batches",
-                                   "statements", "batch_clip_credits"])
+                                   "statements", "batch_clip_credits", "accounts"])
 def test_update_and_delete_refused(engine: Engine, table: str) -> None:
     col = {"entries": "currency", "transactions": "memo", "transaction_seals": "sealed_at",
-           "batches": "period", "statements": "reason", "batch_clip_credits": "clip_id"}[table]
+           "batches": "period", "statements": "reason", "batch_clip_credits": "clip_id",
+           "accounts": "code"}[table]
     before = count(engine, table)
     assert "append-only" in refused(engine, f"UPDATE {table} SET {col} = {col}")
     assert "append-only" in refused(engine, f"DELETE FROM {table}")
@@ -109,6 +110,13 @@ def test_entries_cannot_join_a_sealed_transaction(engine: Engine) -> None:
     assert "sealed" in msg
 
 
+def test_entry_needs_an_existing_account_and_transaction(engine: Engine) -> None:
+    fund, _ = accounts(engine)
+    refused(engine, new_tx(), entry(fund, -100), entry(987654, 100))
+    refused(engine, entry(fund, -100, tx=424242), entry(fund, 100, tx=424242))
+    assert count(engine, "entries") == 6
+
+
 def test_zero_amount_refused(engine: Engine) -> None:
     fund, alice = accounts(engine)
     refused(engine, new_tx(), entry(fund, 0), entry(alice, 0),
@@ -152,3 +160,30 @@ def test_verify_reports_broken_chain(engine: Engine) -> None:
         report = verify(s)
     checks = {v.check for v in report.violations}
     assert "hash chain" in checks and "entries vs statements" in checks
+
+
+def test_migrations_match_the_models(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The Alembic head creates exactly the tables, columns and indexes the models declare
+    (SQLite, where the schema keeps every declared foreign key)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from ledger.store.models import Base
+
+    eng = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    with eng.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_downgrade_and_upgrade_again(db_url: str) -> None:
+    from alembic import command
+
+    from ledger.store.engine import _alembic_config, current_revision, head_revision
+
+    eng = open_store(db_url)
+    with eng.begin() as conn:
+        command.downgrade(_alembic_config(conn), "base")
+    assert current_revision(eng) is None
+    open_store(db_url).dispose()
+    assert current_revision(eng) == head_revision()
