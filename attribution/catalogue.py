@@ -226,6 +226,7 @@ def open_catalogue(
     del id_frames
     ordered, keys, groups = _canonical(ids, file)
     del ids
+    resolved = str(path.resolve())  # workers elsewhere must find the same file
     parts: list[Partition] = []
     run: list[int] = []
     run_start = run_rows = start = 0
@@ -234,13 +235,13 @@ def open_catalogue(
         if n == 0:
             continue
         if run and run_rows + n > partition_rows:
-            parts.append(_file_partition(file, run, keys, groups, run_start, start))
+            parts.append(_file_partition(resolved, run, keys, groups, run_start, start))
             run, run_start, run_rows = [], start, 0
         run.append(rg)
         run_rows += n
         start += n
     if run:
-        parts.append(_file_partition(file, run, keys, groups, run_start, start))
+        parts.append(_file_partition(resolved, run, keys, groups, run_start, start))
     assert dim is not None
     return Catalogue(ordered, dim, tuple(parts), file)
 

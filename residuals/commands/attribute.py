@@ -18,7 +18,8 @@ from contract.errors import ResidualsError
 
 
 def attribute(
-    clips: Annotated[Path, typer.Option("--clips", help="Clips Parquet file (streamed by row group).")],
+    clips: Annotated[Path, typer.Option(
+        "--clips", help="Clips Parquet file (streamed by row group).")],
     generations: Annotated[Path, typer.Option("--generations", help="Generations Parquet file.")],
     out: Annotated[Path, typer.Option("--out", help="Attributions Parquet file to write.")],
     method: Annotated[Optional[str], typer.Option(  # noqa: UP045 (typer needs Optional)

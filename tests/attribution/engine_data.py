@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract import schema as S
@@ -19,8 +18,7 @@ def clips_frame(emb: np.ndarray, *, ids: list[str] | None = None,
     ids = ids if ids is not None else [f"c{i:03d}" for i in range(n)]
     cols: dict[str, object] = {
         S.CLIP_ID: ids,
-        S.CREATOR_ID: [f"cr{hash(c) % creators}" if segments else f"cr{i % creators}"
-                       for i, c in enumerate(ids)],
+        S.CREATOR_ID: [f"cr{i % creators}" for i in range(n)],
         S.EMBEDDING: pl.Series(S.EMBEDDING, emb.astype(np.float32)).cast(
             pl.Array(pl.Float32, emb.shape[1])),
     }
@@ -53,4 +51,4 @@ def random_emb(rng: np.random.Generator, n: int, d: int, *, ties: bool = False) 
     return x
 
 
-__all__ = ["clips_frame", "gens_frame", "random_emb", "write", "pa"]
+__all__ = ["clips_frame", "gens_frame", "random_emb", "write"]

@@ -149,3 +149,13 @@ def test_gather_returns_requested_vectors(tmp_path) -> None:
         filled[pos] = True
     assert filled.tolist() == [True, True, False, True, True, True]
     np.testing.assert_array_equal(got[[0, 1, 3, 4, 5]], normalize(emb)[[3, 19, 7, 0, 3]])
+
+
+def test_partitions_name_the_file_absolutely(tmp_path, monkeypatch) -> None:
+    """Workers of a cluster may run elsewhere: a relative --clips path must not leak."""
+    rng = np.random.default_rng(7)
+    write(clips_frame(random_emb(rng, 10, 3)), tmp_path / "c.parquet", 5)
+    monkeypatch.chdir(tmp_path)
+    cat = open_catalogue("c.parquet")
+    assert cat.source == "c.parquet"
+    assert all(p.path == str(tmp_path / "c.parquet") for p in cat.partitions)
