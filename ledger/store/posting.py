@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -168,6 +169,8 @@ class PostOutcome:
     pool_minor: int = 0
     withheld_minor: int = 0
     currency: str = ""
+    entries_seconds: float = 0.0
+    """Wall time spent writing (and sealing) entries, for throughput reports."""
 
 
 def _outcome_exists(session: Session, batch: M.Batch) -> PostOutcome:
@@ -466,6 +469,7 @@ def post_batch(
 
     n_entries = 0
     deltas: list[pl.DataFrame] = []
+    t_entries = time.perf_counter()
     if standing is not None:
         n, d = _reverse_batch(session, standing, batch_id)
         n_entries += n
@@ -491,6 +495,7 @@ def post_batch(
         tx = _new_transaction(session, M.PAYOUT, batch_id, f"payouts of period {request.period}")
         n_entries += _post_entries(session, tx, pay, request.currency)
         deltas.append(pay)
+    t_entries = time.perf_counter() - t_entries
 
     insert_frame(session, M.Statement.__tablename__,
                  lines.with_columns(pl.lit(batch_id).alias("batch_id")))
@@ -511,4 +516,5 @@ def post_batch(
         superseded=manifest["supersedes"], entries=n_entries, creators=lines.height,
         creators_paid=creators_paid, paid_minor=paid_total, pool_minor=request.pool_minor,
         withheld_minor=result.withheld_minor, currency=request.currency,
+        entries_seconds=t_entries,
     )
