@@ -143,3 +143,26 @@ def test_unwritable_output(files, tmp_path, capsys) -> None:
 def test_missing_input_file(files, tmp_path, capsys) -> None:
     out = tmp_path / "a.parquet"
     _expect_error(args(tmp_path / "nope.parquet", files[1], out), out, capsys, "file not found")
+
+
+def test_sample_data_with_segments_matches_brute_force(tmp_path, capsys) -> None:
+    from attribution.reference import brute_force_topk
+    from contract.io import embedding_matrix
+    from residuals.samples import make_samples
+
+    make_samples(tmp_path, creators=8, clips=60, generations=15, dim=8, seed=3, segments=True,
+                 row_group_size=40)
+    clips_path, gens_path = tmp_path / S.CLIPS.filename, tmp_path / S.GENERATIONS.filename
+    out = tmp_path / "a.parquet"
+    code, err = run(args(clips_path, gens_path, out, "--k", "4", "--method", "softmax"), capsys)
+    assert code == 0, err
+    got = read_table(out, S.ATTRIBUTIONS)
+    clips = read_table(clips_path, S.CLIPS).sort(S.CLIP_ID, S.SEGMENT_ID)  # catalogue order
+    gens = read_table(gens_path, S.GENERATIONS)
+    groups = clips[S.CLIP_ID].rank("dense").to_numpy() - 1
+    ref = brute_force_topk(embedding_matrix(gens, "g", S.GENERATIONS),
+                           embedding_matrix(clips, "c", S.CLIPS), 4, groups)
+    rows = ref.idx.ravel()
+    assert got[S.CLIP_ID].to_list() == clips[S.CLIP_ID].gather(rows).to_list()
+    assert got[S.SEGMENT_ID].to_list() == clips[S.SEGMENT_ID].gather(rows).to_list()
+    np.testing.assert_array_equal(got[S.SIMILARITY].to_numpy(), ref.topk.sim.ravel())
