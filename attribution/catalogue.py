@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from attribution.search import normalize
 from contract import schema as S
-from contract.errors import ContractError
+from contract.errors import ContractError, ResidualsError
 from contract.io import embedding_matrix, validate_frame
 
 #: Target rows per partition when grouping row groups.
@@ -123,8 +123,14 @@ def load_partition(part: Partition, dim: int) -> tuple[np.ndarray, np.ndarray, n
     if part.matrix is not None:
         raw = part.matrix
     else:
-        pf = pq.ParquetFile(part.path, pre_buffer=False, buffer_size=READ_BUFFER)
-        table = pf.read_row_groups(list(part.row_groups), columns=[S.EMBEDDING])
+        try:
+            pf = pq.ParquetFile(part.path, pre_buffer=False, buffer_size=READ_BUFFER)
+            table = pf.read_row_groups(list(part.row_groups), columns=[S.EMBEDDING])
+        except OSError as exc:  # e.g. a cluster worker that does not see the file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ResidualsError(
+                f"{part.path}: cannot read row groups {list(part.row_groups)} ({first[:160]}); "
+                "every Dask worker must see the clips file at this path") from None
         raw = _embeddings_from_arrow(table.column(S.EMBEDDING), dim)
     emb = normalize(raw)
     del raw

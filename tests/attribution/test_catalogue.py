@@ -159,3 +159,14 @@ def test_partitions_name_the_file_absolutely(tmp_path, monkeypatch) -> None:
     cat = open_catalogue("c.parquet")
     assert cat.source == "c.parquet"
     assert all(p.path == str(tmp_path / "c.parquet") for p in cat.partitions)
+
+
+def test_unreadable_partition_is_one_line_error(tmp_path) -> None:
+    from contract.errors import ResidualsError
+
+    rng = np.random.default_rng(8)
+    path = write(clips_frame(random_emb(rng, 10, 3)), tmp_path / "c.parquet", 5)
+    cat = open_catalogue(path)
+    path.unlink()
+    with pytest.raises(ResidualsError, match="every Dask worker must see the clips file"):
+        load_partition(cat.partitions[0], cat.dim)
