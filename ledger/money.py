@@ -284,6 +284,8 @@ def largest_remainder(shares: pl.DataFrame, pool_minor: int, batch_id: str) -> p
     pool_minor = int(pool_minor)
     if pool_minor < 0:
         raise ResidualsError(f"pool: {pool_minor} is negative, expected an amount >= 0")
+    if pool_minor >= 1 << 63:
+        raise ResidualsError(f"pool: {pool_minor} minor units is more than a 64-bit ledger holds")
     s = shares[SHARE].cast(pl.Float64).to_numpy()
     if s.size and (not np.isfinite(s).all() or (s < 0).any()):
         raise ResidualsError("shares: every share must be a finite number >= 0")

@@ -138,6 +138,9 @@ def test_duplicate_ids_and_negative_pool() -> None:
         largest_remainder(frame([1, 1], ["a", "a"]), 10, "b")
     with pytest.raises(ResidualsError, match="negative"):
         largest_remainder(frame([1]), -1, "b")
+    with pytest.raises(ResidualsError, match="64-bit"):
+        largest_remainder(frame([1]), 1 << 63, "b")
+    assert largest_remainder(frame([1, 1]), (1 << 63) - 1, "b")[AMOUNT_MINOR].sum() == (1 << 63) - 1
 
 
 def test_huge_pool_and_many_creators_stay_exact() -> None:
