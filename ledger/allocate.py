@@ -285,8 +285,7 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     carried = (inputs.carried_in.select(S.CREATOR_ID, pl.col(CARRIED_MINOR).cast(pl.Int64))
                if inputs.carried_in is not None
                else pl.DataFrame(schema={S.CREATOR_ID: pl.String, CARRIED_MINOR: pl.Int64}))
-    if carried.height and (carried[CARRIED_MINOR] < 0).any():
-        raise ResidualsError("carried_in: a carried balance is negative, expected >= 0")
+    _check_carried(carried, mixed)
     frame = (mixed.select(S.CREATOR_ID, R.ELIGIBLE, R.REASON)
              .join(paid, on=S.CREATOR_ID, how="left", maintain_order="left")
              .join(carried.rename({CARRIED_MINOR: CARRIED_IN_MINOR}), on=S.CREATOR_ID,
@@ -307,6 +306,22 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     ).select(FRAME_COLUMNS)  # still in prepare()'s creator_id order
     return Allocation(frame=frame, pool_minor=pool, currency=cur, withheld_minor=withheld,
                       batch_id=batch_id, policy_name=policy.name, policy_hash=policy.hash)
+
+
+def _check_carried(carried: pl.DataFrame, creators: pl.DataFrame) -> None:
+    """Carried balances are >= 0, one per creator, and only for known creators
+    (a balance for an unknown creator would silently vanish)."""
+    if not carried.height:
+        return
+    if (carried[CARRIED_MINOR] < 0).any() or carried[CARRIED_MINOR].is_null().any():
+        raise ResidualsError("carried_in: a carried balance is negative or null, expected >= 0")
+    dup = carried.filter(carried[S.CREATOR_ID].is_duplicated())
+    if dup.height:
+        raise ResidualsError(f"carried_in: creator {dup[S.CREATOR_ID].min()!r} appears twice")
+    stray = carried.join(creators.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
+    if stray.height:
+        raise ResidualsError(f"carried_in: creator {stray[S.CREATOR_ID].min()!r} is not in "
+                             "creators.parquet; their carried balance would be lost")
 
 
 def from_dataset(ds: Dataset, attributions: pl.DataFrame,

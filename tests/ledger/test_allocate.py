@@ -164,9 +164,17 @@ def test_unknown_clip_or_creator_in_attributions() -> None:
             inp.creators, inp.clips, stray, inp.generations, inp.accounts))
 
 
-def test_negative_carried_in() -> None:
+def test_bad_carried_in() -> None:
     with pytest.raises(ResidualsError, match="negative"):
         run("[components]\nattribution = 1", carried={"a": -1})
+    with pytest.raises(ResidualsError, match="'zed' is not in creators.parquet"):
+        run("[components]\nattribution = 1", carried={"a": 5, "zed": 10})
+    inp = inputs()
+    twice = AllocationInputs(inp.creators, inp.clips, inp.attributions, inp.generations,
+                             inp.accounts, pl.DataFrame({S.CREATOR_ID: ["a", "a"],
+                                                         CARRIED_MINOR: [1, 2]}))
+    with pytest.raises(ResidualsError, match="'a' appears twice"):
+        run("[components]\nattribution = 1", inp=twice)
 
 
 def test_pool_from() -> None:
