@@ -36,6 +36,8 @@ from attribution.search import TILE, Partial, merge_many, topk_block
 BLOCK_SIZE = 2048
 #: Partials merged per node of the reduction tree.
 FAN_IN = 8
+#: Bound on one block's gathered candidate embeddings, in bytes.
+CANDIDATE_BYTES = 1 << 28
 #: Seconds to wait for an existing scheduler before giving up.
 CONNECT_TIMEOUT = 5.0
 
@@ -183,11 +185,19 @@ def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, 
         ``"local"`` (a new LocalCluster) or a ``tcp://`` address.
     workers
         Threads (threaded scheduler) or worker processes (LocalCluster).
+    block_size, tile
+        Generations per block and clips per GEMM call. The result does not
+        depend on them (exact rescoring, order-independent merges); when
+        candidate embeddings are needed the block is capped so that they stay
+        under :data:`CANDIDATE_BYTES`.
     progress
         Called as ``progress(done, total)`` while tasks finish.
     announce
         Called with one-line messages (e.g. the LocalCluster dashboard address).
     """
+    if needs_embeddings:  # a block's candidate embeddings (b, k, d) stay near 256 MB at most
+        block_size = max(1, min(block_size, CANDIDATE_BYTES // (4 * k * cat.dim)))
+
     def graph(parallelism: int) -> tuple[dict[Any, Any], list[Any]]:
         return build_graph(cat, gen, k, method, params, needs_embeddings=needs_embeddings,
                            block_size=block_size, tile=tile, parallelism=parallelism)

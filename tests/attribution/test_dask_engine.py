@@ -147,3 +147,23 @@ def test_unreachable_scheduler_fails_fast() -> None:
     with pytest.raises(ResidualsError, match="cannot reach a Dask scheduler"):
         _run(cat, random_emb(rng, 2, 3), 2, "softmax", scheduler="tcp://127.0.0.1:9")
     assert time.monotonic() - t0 < 10
+
+
+def test_large_k_with_embeddings_caps_the_block(monkeypatch) -> None:
+    rng = np.random.default_rng(18)
+    gen, clips = random_emb(rng, 50, 4), random_emb(rng, 120, 4)
+    cat = catalogue_from_frame(clips_frame(clips), partition_rows=50)
+    want = _run(cat, gen, 100, "nnls", block_size=64, params={"min_similarity": -1.0})
+    seen: list[int] = []
+    real = dask_engine.build_graph
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["block_size"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dask_engine, "CANDIDATE_BYTES", 4 * 100 * 4 * 7)  # 7 generations
+    monkeypatch.setattr(dask_engine, "build_graph", spy)
+    got = _run(cat, gen, 100, "nnls", block_size=64, params={"min_similarity": -1.0})
+    assert seen == [7]
+    assert got.idx.tobytes() == want.idx.tobytes() and got.sim.tobytes() == want.sim.tobytes()
+    np.testing.assert_allclose(got.weight, want.weight, rtol=0, atol=1e-12)
