@@ -161,6 +161,8 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
                 .with_columns(pl.col(N_CLIPS).fill_null(0))
                 .sort(S.CREATOR_ID))
     attr = inputs.attributions
+    _non_negative(attr, S.WEIGHT, S.ATTRIBUTIONS.filename)
+    _non_negative(inputs.accounts, S.REVENUE_MINOR, S.ACCOUNTS.filename)
     weight = pl.col(S.WEIGHT).cast(pl.Float64)
     if rules.license_multipliers or rules.license_default != 1.0:
         credits = attr.join(clips.select(S.CLIP_ID, MULTIPLIER), on=S.CLIP_ID, how="left")
@@ -188,6 +190,19 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
     uniform = None if rules.license_multipliers else float(rules.license_default)
     return Period(creators, clips, credits, gen_ids, gen_accounts,
                   inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR), uniform)
+
+
+def _non_negative(df: pl.DataFrame, column: str, file: str) -> None:
+    """Frames reach allocate() from callers too, not only from contract.io: a
+    negative or non-finite weight or revenue is refused here as well."""
+    col = df[column]
+    bad = col.is_null() | (col < 0)
+    if col.dtype.is_float():
+        bad = bad | ~col.is_finite()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise ContractError(file, f"is {col[row]!r}, expected a finite number >= 0", row=row,
+                            column=column)
 
 
 def mix(policy: Policy, period: Period, eligible: pl.DataFrame) -> tuple[pl.DataFrame, float]:

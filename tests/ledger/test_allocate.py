@@ -204,3 +204,19 @@ def test_policy_pool_used_when_not_overridden() -> None:
                           "revenue_share = 0.5")
     a = allocate(policy, inputs(), batch_id="b")
     assert a.pool_minor == 2000 and sum(col(a, ALLOCATED_MINOR)) == 2000
+
+
+@pytest.mark.parametrize(("table", "column", "value"), [
+    ("attributions", S.WEIGHT, -0.5), ("attributions", S.WEIGHT, float("nan")),
+    ("accounts", S.REVENUE_MINOR, -1),
+])
+def test_negative_inputs_are_refused(table: str, column: str, value: float) -> None:
+    inp = inputs()
+    frames = {"attributions": inp.attributions, "accounts": inp.accounts}
+    frames[table] = frames[table].with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(value).otherwise(pl.col(column))
+        .alias(column))
+    bad = AllocationInputs(inp.creators, inp.clips, frames["attributions"], inp.generations,
+                           frames["accounts"])
+    with pytest.raises(ContractError, match=f"{table}.parquet, row 0, column {column}"):
+        run("[components]\nattribution = 1", inp=bad)
