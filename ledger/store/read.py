@@ -21,23 +21,31 @@ from ledger.store import models as M
 
 
 _PLAIN = (pl.String, pl.Int64, pl.Float64)
+FETCH_ROWS = 100_000
+"""Rows fetched per round trip when reading large frames (bounds memory)."""
 
 
 def frame(session: Session, stmt: Select[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Run ``stmt`` and return its rows as a frame with ``schema`` (in select order).
 
     When every column is a string, integer or float, rows come straight from
-    the DB-API cursor (no per-row SQLAlchemy processing: 3x faster on large
-    reads); other types go through SQLAlchemy's result processing.
+    the DB-API cursor in chunks of :data:`FETCH_ROWS` (no per-row SQLAlchemy
+    processing, 3x faster; at most one chunk of Python tuples alive); other
+    types go through SQLAlchemy's result processing.
     """
     result = session.connection().execute(stmt)
-    rows: Sequence[Any]
-    if all(isinstance(t, _PLAIN) for t in schema.values()):
-        rows = result.cursor.fetchall()
-        result.close()
-    else:
-        rows = result.all()
-    return pl.DataFrame(rows if rows else None, schema=schema, orient="row")
+    if not all(isinstance(t, _PLAIN) for t in schema.values()):
+        rows: Sequence[Any] = result.all()
+        return pl.DataFrame(rows if rows else None, schema=schema, orient="row")
+    cursor = result.cursor
+    parts = []
+    while True:  # chunks bound the Python objects alive at once
+        rows = cursor.fetchmany(FETCH_ROWS)
+        if not rows:
+            break
+        parts.append(pl.DataFrame(rows, schema=schema, orient="row"))
+    result.close()
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
 
 
 def _superseded_ids() -> Any:
