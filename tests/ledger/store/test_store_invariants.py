@@ -117,6 +117,31 @@ def test_entry_needs_an_existing_account_and_transaction(engine: Engine) -> None
     assert count(engine, "entries") == 6
 
 
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO statements (batch_id, creator_id, share, exact_minor, allocated_minor, "
+    "carried_in_minor, paid_minor, carried_out_minor, eligible) SELECT batch_id, 'ghost', 0, 0, "
+    "0, 0, 0, 0, true FROM batches",
+    "INSERT INTO statements (batch_id, creator_id, share, exact_minor, allocated_minor, "
+    "carried_in_minor, paid_minor, carried_out_minor, eligible) VALUES ('nobatch', 'alice', 0, "
+    "0, 0, 0, 0, 0, true)",
+    "INSERT INTO batch_clip_credits (batch_id, clip_id, creator_id, weight) "
+    "SELECT batch_id, 'k9', 'ghost', 1.0 FROM batches",
+    "INSERT INTO accounts (code, kind, creator_id) VALUES ('payable/ghost', 'creator_payable', "
+    "'ghost')",
+    "INSERT INTO balances (account_id, currency, balance_minor) VALUES (987654, 'USD', 1)",
+    "DELETE FROM creators WHERE creator_id = 'alice'",
+    "UPDATE creators SET creator_id = 'alicia' WHERE creator_id = 'alice'",
+])
+def test_references_are_enforced(engine: Engine, sql: str) -> None:
+    refused(engine, sql)
+
+
+def test_creator_display_name_can_change(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE creators SET display_name = 'Alice B.' "
+                          "WHERE creator_id = 'alice'"))
+
+
 def test_zero_amount_refused(engine: Engine) -> None:
     fund, alice = accounts(engine)
     refused(engine, new_tx(), entry(fund, 0), entry(alice, 0),
