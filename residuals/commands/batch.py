@@ -15,6 +15,7 @@ policy's ``[pool]`` applies.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -206,7 +207,7 @@ def run(
     if known is None:
         attributions = attribution_for(ds, k=k, method=method)
         check_attribution_creators(attributions, ds.creators, str(ds.path(S.ATTRIBUTIONS)))
-        request_ = BatchRequest(**{**request_.__dict__, "clip_credits": clip_credits(attributions)})
+        request_ = dataclasses.replace(request_, clip_credits=clip_credits(attributions))
         allocator = make_allocator(policy, ds, attributions, pool_minor, cur, batch_id)
     else:
         def allocator(carried: Any) -> Any:  # never called: the batch exists
