@@ -14,6 +14,7 @@ the second sees what the first committed.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
@@ -63,6 +64,28 @@ def safe_url(url: str | URL) -> str:
         return str(url)
 
 
+def _set_wal(cur) -> None:  # type: ignore[no-untyped-def]
+    """Switch a SQLite database to WAL, waiting while another process holds a write lock.
+
+    SQLite refuses the switch at once (no busy wait) while another connection
+    writes to a database still in rollback-journal mode, which happens when
+    two processes open a new ledger file together (one of them migrating).
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + 120.0
+    delay = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -71,7 +94,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA busy_timeout = 120000")
         if engine.url.database not in (None, "", ":memory:"):
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous = FULL")
         cur.close()
 
