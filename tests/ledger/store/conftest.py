@@ -11,6 +11,7 @@ the Debian package creates (or ``nobody``). ``db_url`` is parametrised over
 
 from __future__ import annotations
 
+import atexit
 import glob
 import itertools
 import os
@@ -115,10 +116,12 @@ def pg_server() -> Iterator[PgServer | None]:
         yield None
         return
     server, stop = start_pg()
+    atexit.register(stop)  # also when the session is interrupted; stopping twice is harmless
     try:
         yield server
     finally:
         stop()  # type: ignore[operator]
+        atexit.unregister(stop)
 
 
 _counter = itertools.count()
