@@ -1,4 +1,4 @@
-"""A scikit-learn-style attribution scorer: ``KnnScorer(k=10).fit(clips).score(generations)``.
+"""A scikit-learn-style attribution scorer: ``KnnScorer(k=15).fit(clips).score(generations)``.
 
 Rule: ``__init__`` only stores its arguments; :meth:`KnnScorer.fit` validates
 the clips and plans their partitions (learned state ends in ``_``);
@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from attribution import dask_engine
-from attribution.candidates import Candidates
+from attribution.candidates import DEFAULT_K, Candidates
 from attribution.catalogue import PARTITION_ROWS, Catalogue, catalogue_from_frame, open_catalogue
 from attribution.search import TILE, normalize
 from contract import schema as S
@@ -82,7 +82,7 @@ class KnnScorer:
         The weighting method in use (after :meth:`fit`).
     """
 
-    def __init__(self, k: int = 10, method: str | None = None, scheduler: str | None = None,
+    def __init__(self, k: int = DEFAULT_K, method: str | None = None, scheduler: str | None = None,
                  workers: int | None = None, block_size: int = dask_engine.BLOCK_SIZE,
                  partition_rows: int = PARTITION_ROWS, tile: int = TILE,
                  **method_params: Any) -> None:

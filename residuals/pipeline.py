@@ -10,10 +10,11 @@ from __future__ import annotations
 import polars as pl
 
 from contract import schema as S
+from attribution.candidates import DEFAULT_K
 from contract.io import Dataset
 
 
-def attribution_for(ds: Dataset, *, k: int = 10, method: str | None = None) -> pl.DataFrame:
+def attribution_for(ds: Dataset, *, k: int = DEFAULT_K, method: str | None = None) -> pl.DataFrame:
     """The attributions of a data directory: its own file, or computed now.
 
     Parameters

@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
 
 
@@ -24,7 +25,7 @@ def attribute(
     out: Annotated[Path, typer.Option("--out", help="Attributions Parquet file to write.")],
     method: Annotated[Optional[str], typer.Option(  # noqa: UP045 (typer needs Optional)
         "--method", help="Weighting method [default: the project default].")] = None,
-    k: Annotated[int, typer.Option("--k", help="Clips kept per generation.")] = 10,
+    k: Annotated[int, typer.Option("--k", help="Clips kept per generation.")] = DEFAULT_K,
     scheduler: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--scheduler", help="'threads' (default), 'local' (start a LocalCluster) or "
         "tcp://HOST:PORT of an existing cluster [env: DASK_SCHEDULER_ADDRESS].")] = None,

@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
 
 DEFAULT_PERIOD = "2026-10"
@@ -179,12 +180,12 @@ def demo(
         console.print(f"{attributions} exists; using it")
     else:
         attribute(clips=workdir / "clips.parquet", generations=workdir / "generations.parquet",
-                  out=attributions, method=method, k=10, scheduler=None, workers=None,
+                  out=attributions, method=method, k=DEFAULT_K, scheduler=None, workers=None,
                   block_size=2048, quiet=False)
 
     _stage(console, 2, f"payout batch for {period} under {policy}")
     batch_run(period=period, policy_path=policy, data=workdir, pool=None, currency=None, db=db,
-              supersede=False, out=workdir, k=10, method=method)
+              supersede=False, out=workdir, k=DEFAULT_K, method=method)
 
     _stage(console, 3, "ledger verify")
     verify_cmd(db=db, recompute=True)

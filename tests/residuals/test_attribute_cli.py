@@ -45,13 +45,14 @@ def test_writes_attributions(files, tmp_path, capsys) -> None:
 
 
 def test_default_k_and_method(files, tmp_path, capsys) -> None:
+    from attribution.candidates import DEFAULT_K
     from attribution.scorer import default_method
 
     out = tmp_path / "a.parquet"
     code, err = run(args(*files, out), capsys)
     assert code == 0, err
-    assert pl.read_parquet(out)[S.RANK].max() == 10
-    assert f"({default_method()}, k = 10)" in err
+    assert pl.read_parquet(out)[S.RANK].max() == DEFAULT_K == 15
+    assert f"({default_method()}, k = {DEFAULT_K})" in err
 
 
 def test_same_bytes_every_run_and_scheduler(files, tmp_path, capsys) -> None:
