@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
 import polars as pl
 
 from contract import schema as S
@@ -40,6 +41,7 @@ from ledger.components import (
     MULTIPLIER,
     N_CLIPS,
     SCORE,
+    KeyIndex,
     Period,
 )
 from ledger.money import AMOUNT_MINOR, EXACT_MINOR, SHARE, exact_sum, largest_remainder, to_minor
@@ -155,11 +157,26 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
                      .agg(pl.col(S.CREATOR_ID).min(), *[pl.col(c).max() for c in clips_cols]))
     clips = raw_clips.select(S.CLIP_ID, S.CREATOR_ID, *clips_cols).with_columns(
         R.license_multiplier(rules.license_multipliers, rules.license_default).alias(MULTIPLIER))
-    counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
-    creators = (inputs.creators.select(S.CREATOR_ID, S.OPTED_OUT)
-                .join(counts, on=S.CREATOR_ID, how="left")
-                .with_columns(pl.col(N_CLIPS).fill_null(0))
-                .sort(S.CREATOR_ID))
+    # Creators sorted once; with a KeyIndex of their ids, a clip's creator is a
+    # position (counts by bincount), else the group-by and join below.
+    creators = inputs.creators.select(S.CREATOR_ID, S.OPTED_OUT)
+    if not creators[S.CREATOR_ID].is_sorted():  # (a sorted frame, e.g. from the store)
+        creators = creators.sort(S.CREATOR_ID)
+    index = KeyIndex.build(creators[S.CREATOR_ID])
+    clip_positions = index.positions(clips[S.CREATOR_ID]) if index is not None else None
+    if clip_positions is not None:
+        creators = creators.with_columns(pl.Series(
+            N_CLIPS, np.bincount(clip_positions, minlength=creators.height), dtype=pl.Int64))
+    elif index is not None:  # unique ids: joining to the sorted frame keeps its order
+        counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
+        creators = (creators.join(counts, on=S.CREATOR_ID, how="left", maintain_order="left")
+                    .with_columns(pl.col(N_CLIPS).fill_null(0)))
+    else:
+        counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
+        creators = (inputs.creators.select(S.CREATOR_ID, S.OPTED_OUT)
+                    .join(counts, on=S.CREATOR_ID, how="left")
+                    .with_columns(pl.col(N_CLIPS).fill_null(0))
+                    .sort(S.CREATOR_ID))
     attr = inputs.attributions
     _non_negative(attr, S.WEIGHT, S.ATTRIBUTIONS.filename)
     _non_negative(inputs.accounts, S.REVENUE_MINOR, S.ACCOUNTS.filename)
@@ -189,7 +206,8 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
                             column=S.ACCOUNT_ID)
     uniform = None if rules.license_multipliers else float(rules.license_default)
     return Period(creators, clips, credits, gen_ids, gen_accounts,
-                  inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR), uniform)
+                  inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR), uniform,
+                  index=index, clip_positions=clip_positions)
 
 
 def _non_negative(df: pl.DataFrame, column: str, file: str) -> None:
@@ -212,30 +230,46 @@ def mix(policy: Policy, period: Period, eligible: pl.DataFrame) -> tuple[pl.Data
     the pool) and the withheld fraction of the pool.
     """
     withhold = policy.rules.unattributed == "withhold"
-    frame = eligible.with_columns(pl.lit(0.0).alias(SHARE))
+    frame = eligible
+    # Dense scores (Scores.dense) are aligned with period.creators: usable
+    # when ``eligible`` has the same rows in the same order.
+    aligned = (frame.height == period.creators.height
+               and frame[S.CREATOR_ID].equals(period.creators[S.CREATOR_ID]))
+    is_eligible = frame[R.ELIGIBLE].to_numpy()
+    share = np.zeros(frame.height, dtype=np.float64)
     withheld = 0.0
     for name, weight in policy.components.items():  # a handful of components, not rows
         scores = COMPONENT_FUNCTIONS[name](period, by=policy.corpus_by,
                                            unattributed=policy.rules.unattributed)
-        joined = frame.select(S.CREATOR_ID, R.ELIGIBLE).join(
-            scores.frame, on=S.CREATOR_ID, how="left", maintain_order="left")
-        if joined[SCORE].is_not_null().sum() < scores.frame.height:  # a creator not in creators
-            stray = scores.frame.join(frame.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
-            raise ContractError(S.ATTRIBUTIONS.filename, f"creator "
-                                f"{stray[S.CREATOR_ID].min()!r} is not in creators.parquet",
-                                column=S.CREATOR_ID)
-        joined = joined.with_columns(
-            pl.when(pl.col(R.ELIGIBLE)).then(pl.col(SCORE).fill_null(0.0)).otherwise(0.0)
-            .alias(SCORE))
-        eligible_total = exact_sum(joined[SCORE])
+        if aligned and scores.dense is not None:
+            score = np.where(is_eligible, scores.dense, 0.0)
+        else:
+            score = _joined_scores(frame, scores.frame)
+        eligible_total = exact_sum(score)
         total = eligible_total + (scores.unattributed if withhold else 0.0)
         if total <= 0 or eligible_total <= 0:
             withheld += weight
             continue
         withheld += weight * (1.0 - eligible_total / total) if withhold else 0.0
-        frame = frame.with_columns(
-            (pl.col(SHARE) + weight * joined[SCORE] / total).alias(SHARE))
-    return frame, min(max(withheld, 0.0), 1.0)
+        share = share + weight * score / total
+    return (frame.with_columns(pl.Series(SHARE, share, dtype=pl.Float64)),
+            min(max(withheld, 0.0), 1.0))
+
+
+def _joined_scores(frame: pl.DataFrame, scores: pl.DataFrame) -> np.ndarray:
+    """A component's scores for the rows of ``frame`` (0 where not eligible or
+    without a score), by joining on creator_id; a scored creator that is not in
+    ``frame`` is an error."""
+    joined = frame.select(S.CREATOR_ID, R.ELIGIBLE).join(
+        scores, on=S.CREATOR_ID, how="left", maintain_order="left")
+    if joined[SCORE].is_not_null().sum() < scores.height:  # a creator not in creators
+        stray = scores.join(frame.select(S.CREATOR_ID), on=S.CREATOR_ID, how="anti")
+        raise ContractError(S.ATTRIBUTIONS.filename, f"creator "
+                            f"{stray[S.CREATOR_ID].min()!r} is not in creators.parquet",
+                            column=S.CREATOR_ID)
+    return joined.select(
+        pl.when(pl.col(R.ELIGIBLE)).then(pl.col(SCORE).fill_null(0.0)).otherwise(0.0)
+    ).to_series().to_numpy()
 
 
 def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None = None,
@@ -272,7 +306,8 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
         withheld_frac, allocatable = 1.0, 0.0
     cap = policy.cap_minor_in(pool)
     floor = policy.floor_minor_in(cur, pool)
-    receivers = mixed.filter(pl.col(R.ELIGIBLE) & (pl.col(SHARE) > 0)).select(S.CREATOR_ID, SHARE)
+    receiving = mixed.select(pl.col(R.ELIGIBLE) & (pl.col(SHARE) > 0)).to_series()
+    receivers = mixed.filter(receiving).select(S.CREATOR_ID, SHARE)
     if cap is None and not floor:
         # One rounding over the creators and the withheld remainder together, so
         # each payout is within one unit of share * pool.
@@ -301,14 +336,28 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
                if inputs.carried_in is not None
                else pl.DataFrame(schema={S.CREATOR_ID: pl.String, CARRIED_MINOR: pl.Int64}))
     _check_carried(carried, mixed)
-    frame = (mixed.select(S.CREATOR_ID, R.ELIGIBLE, R.REASON)
-             .join(paid, on=S.CREATOR_ID, how="left", maintain_order="left")
-             .join(carried.rename({CARRIED_MINOR: CARRIED_IN_MINOR}), on=S.CREATOR_ID,
-                   how="left", maintain_order="left")
-             .with_columns(pl.col(EXACT_MINOR).fill_null(0.0),
-                           pl.col(AMOUNT_MINOR).fill_null(0).alias(ALLOCATED_MINOR),
-                           pl.col(CARRIED_IN_MINOR).fill_null(0))
-             .with_columns((pl.col(EXACT_MINOR) / max(pool, 1)).alias(SHARE)))
+    frame = mixed.select(S.CREATOR_ID, R.ELIGIBLE, R.REASON)
+    if paid[S.CREATOR_ID].equals(receivers[S.CREATOR_ID]):
+        # paid has the receivers' rows in their order: put them back in place
+        # (the same as the left join below, without hashing a million ids).
+        where = receiving.arg_true().to_numpy()
+        exact = np.zeros(frame.height, dtype=np.float64)
+        exact[where] = paid[EXACT_MINOR].to_numpy()
+        amount = np.zeros(frame.height, dtype=np.int64)
+        amount[where] = paid[AMOUNT_MINOR].to_numpy()
+        frame = frame.with_columns(pl.Series(EXACT_MINOR, exact, dtype=pl.Float64),
+                                   pl.Series(ALLOCATED_MINOR, amount, dtype=pl.Int64))
+    else:
+        frame = (frame.join(paid, on=S.CREATOR_ID, how="left", maintain_order="left")
+                 .with_columns(pl.col(EXACT_MINOR).fill_null(0.0),
+                               pl.col(AMOUNT_MINOR).fill_null(0).alias(ALLOCATED_MINOR)))
+    if carried.height:
+        frame = (frame.join(carried.rename({CARRIED_MINOR: CARRIED_IN_MINOR}),
+                            on=S.CREATOR_ID, how="left", maintain_order="left")
+                 .with_columns(pl.col(CARRIED_IN_MINOR).fill_null(0)))
+    else:
+        frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias(CARRIED_IN_MINOR))
+    frame = frame.with_columns((pl.col(EXACT_MINOR) / max(pool, 1)).alias(SHARE))
     frame = R.carry_forward(frame, policy.min_payout_in(cur), allocated=ALLOCATED_MINOR,
                             carried_in=CARRIED_IN_MINOR, paid=PAID_MINOR,
                             carried_out=CARRIED_OUT_MINOR)

@@ -153,12 +153,7 @@ def exact_group_sum(df: pl.DataFrame, by: str, value: str, out: str) -> pl.DataF
     col = df[value].cast(pl.Float64)
     if not col.is_finite().all():
         raise ResidualsError(f"{value}: found a non-finite value, expected finite numbers")
-    top = float(col.abs().max() or 0.0)
-    # Every |q| <= 2**(62 - b) with 2**b >= rows, so any group's Int64 sum fits:
-    # the grid is 2**-(62 - b) of the largest |value| (2**-38 for 10M rows),
-    # still far below float64's own error in the values being summed.
-    spare = max(1, df.height).bit_length()
-    grid = _fixed_exponent(np.array([top])) + spare
+    grid = _group_grid(float(col.abs().max() or 0.0), df.height)
     q = (pl.col(value).cast(pl.Float64) * math.ldexp(1.0, -grid)).floor().cast(pl.Int64)
     return (df.lazy()
             .select(pl.col(by), q.alias("__q"))
@@ -166,6 +161,43 @@ def exact_group_sum(df: pl.DataFrame, by: str, value: str, out: str) -> pl.DataF
             .select(pl.col(by), (pl.col("__q").cast(pl.Float64) * math.ldexp(1.0, grid))
                     .alias(out))
             .collect())
+
+
+def _group_grid(top: float, rows: int) -> int:
+    """The grid of :func:`exact_group_sum` for ``rows`` values of largest |value| ``top``.
+
+    Every ``|q| <= 2**(62 - b)`` with ``2**b >= rows``, so any group's Int64
+    sum fits: the grid is 2**-(62 - b) of the largest |value| (2**-38 for 10M
+    rows), still far below float64's own error in the values being summed.
+    """
+    return _fixed_exponent(np.array([top])) + max(1, rows).bit_length()
+
+
+_CHUNK = 1 << 17  # rows per step of the dense sums: the temporaries stay in cache
+
+
+def exact_position_sum(positions: np.ndarray, values: np.ndarray, n: int, *,
+                       name: str = "values") -> np.ndarray:
+    """:func:`exact_group_sum` for keys already given as positions ``0..n-1``.
+
+    Returns the float64 sum of ``values`` for each position (0.0 where no row
+    has it), bit for bit what :func:`exact_group_sum` returns for the same
+    groups: the same grid, the same integer sums (``np.add.at`` on int64,
+    exact and so independent of row order), the same conversion back.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    pos = np.asarray(positions, dtype=np.intp)
+    acc = np.zeros(n, dtype=np.int64)
+    if not vals.size:
+        return acc.astype(np.float64)
+    if not np.isfinite(vals).all():
+        raise ResidualsError(f"{name}: found a non-finite value, expected finite numbers")
+    grid = _group_grid(float(np.abs(vals).max()), vals.size)
+    scale = math.ldexp(1.0, -grid)
+    for start in range(0, vals.size, _CHUNK):
+        chunk = vals[start:start + _CHUNK] * scale
+        np.add.at(acc, pos[start:start + _CHUNK], np.floor(chunk, out=chunk).astype(np.int64))
+    return acc.astype(np.float64) * math.ldexp(1.0, grid)
 
 
 def _check_finite(arr: np.ndarray, what: str) -> None:
