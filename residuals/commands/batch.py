@@ -23,6 +23,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from attribution.candidates import DEFAULT_K
 from contract.errors import ContractError, ResidualsError
 
 batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
@@ -165,7 +166,7 @@ def run(
     out: Annotated[Path, typer.Option(
         "--out", help="Directory for payouts-PERIOD.csv.")] = Path("."),
     k: Annotated[int, typer.Option("--k", help="Clips per generation when attribution is "
-                                   "computed (no attributions.parquet).")] = 10,
+                                   "computed (no attributions.parquet).")] = DEFAULT_K,
     method: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--method", help="Weighting method when attribution is computed.")] = None,
 ) -> None:

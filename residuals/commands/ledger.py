@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
 from residuals.commands.batch import DB_HELP
 
@@ -47,7 +48,7 @@ def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
     except ResidualsError as exc:
         return str(exc)
     params = manifest.get("params", {})
-    attributions = attribution_for(ds, k=int(params.get("k", 10)), method=params.get("method"))
+    attributions = attribution_for(ds, k=int(params.get("k", DEFAULT_K)), method=params.get("method"))
     alloc = allocate(policy, from_dataset(ds, attributions, carried_in=carried),
                      pool_minor=int(manifest["pool_minor"]), currency=manifest["currency"],
                      batch_id=manifest["batch_id"])
