@@ -48,7 +48,8 @@ def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
     except ResidualsError as exc:
         return str(exc)
     params = manifest.get("params", {})
-    attributions = attribution_for(ds, k=int(params.get("k", DEFAULT_K)), method=params.get("method"))
+    attributions = attribution_for(ds, k=int(params.get("k", DEFAULT_K)),
+                                   method=params.get("method"))
     alloc = allocate(policy, from_dataset(ds, attributions, carried_in=carried),
                      pool_minor=int(manifest["pool_minor"]), currency=manifest["currency"],
                      batch_id=manifest["batch_id"])
