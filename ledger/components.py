@@ -271,26 +271,32 @@ class Scores:
     ``frame`` is then built from it on first use.
     """
 
-    __slots__ = ("_frame", "unattributed", "dense", "_ids", "_present")
+    __slots__ = ("_frame", "unattributed", "dense", "_ids", "_present", "_positions")
 
     def __init__(self, frame: pl.DataFrame | None, unattributed: float, *,
                  dense: np.ndarray | None = None, ids: pl.Series | None = None,
-                 present: np.ndarray | None = None) -> None:
+                 present: np.ndarray | None = None,
+                 positions: np.ndarray | None = None) -> None:
         if frame is None and (dense is None or ids is None):
             raise ValueError("Scores needs a frame, or dense scores and their creator ids")
         self._frame = frame
         self.unattributed = unattributed
         self.dense = dense
         self._ids = ids
-        self._present = present
+        self._present = present  # creators with a score; None: all of them ...
+        self._positions = positions  # ... or those at these positions
 
     @property
     def frame(self) -> pl.DataFrame:
         if self._frame is None:
             frame = pl.DataFrame([self._ids.alias(S.CREATOR_ID),
                                   pl.Series(SCORE, self.dense, dtype=pl.Float64)])
-            if self._present is not None:
-                frame = frame.filter(pl.Series(self._present))
+            present = self._present
+            if present is None and self._positions is not None:
+                present = np.zeros(frame.height, dtype=np.bool_)
+                present[self._positions] = True
+            if present is not None:
+                frame = frame.filter(pl.Series(present))
             self._frame = frame
         return self._frame
 
@@ -305,12 +311,10 @@ def _summed(period: Period, df: pl.DataFrame, value: str, positions: np.ndarray 
     creators are known (``positions``), else by the group-by; the same floats."""
     if positions is None:
         return Scores(_scores(df, value), unattributed)
-    n = period.creators.height
-    dense = exact_position_sum(positions, df[value].cast(pl.Float64).to_numpy(), n, name=value)
-    present = np.zeros(n, dtype=np.bool_)
-    present[positions] = True
+    dense = exact_position_sum(positions, df[value].cast(pl.Float64).to_numpy(),
+                               period.creators.height, name=value)
     return Scores(None, unattributed, dense=dense, ids=period.creators[S.CREATOR_ID],
-                  present=present)
+                  positions=positions)
 
 
 def attribution(period: Period, *, unattributed: str = "redistribute", **_: object) -> Scores:

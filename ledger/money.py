@@ -190,9 +190,10 @@ def exact_position_sum(positions: np.ndarray, values: np.ndarray, n: int, *,
     acc = np.zeros(n, dtype=np.int64)
     if not vals.size:
         return acc.astype(np.float64)
-    if not np.isfinite(vals).all():
+    low, high = float(vals.min()), float(vals.max())  # NaN or inf shows in one of them
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise ResidualsError(f"{name}: found a non-finite value, expected finite numbers")
-    grid = _group_grid(float(np.abs(vals).max()), vals.size)
+    grid = _group_grid(max(-low, high), vals.size)
     scale = math.ldexp(1.0, -grid)
     for start in range(0, vals.size, _CHUNK):
         chunk = vals[start:start + _CHUNK] * scale
