@@ -95,6 +95,7 @@ def _views(keys: pl.Series) -> list[np.ndarray] | None:
 
 
 def _bucket(hashes: np.ndarray, level: int, bits: int) -> np.ndarray:
+    """Slot of each hash in level ``level``'s table of ``2**bits`` slots."""
     with np.errstate(over="ignore"):
         mixed = hashes * np.uint64(_MIXERS[level]) if level else hashes
     # < 2**63 after the shift: the same value as an intp

@@ -18,7 +18,9 @@ far below the rounding error of any float computation that produced them), and
 that must not depend on row order (:func:`exact_sum`, :func:`exact_group_sum`)
 use the same fixed-point trick: float addition is not associative, integer
 addition is. (:func:`exact_group_sum` uses a grid ``log2(rows)`` bits coarser,
-so that its sums fit in 64 bits: 2**-38 of the largest value for 10M rows.)
+so that its sums fit in 64 bits: 2**-38 of the largest value for 10M rows;
+:func:`exact_position_sum` is the same sum for keys already turned into
+positions, with ``np.add.at`` on int64 instead of a group-by.)
 """
 
 from __future__ import annotations
