@@ -63,7 +63,7 @@ class KnnScorer:
         ``None`` (threads in this process), ``"local"`` (start a
         ``LocalCluster``) or ``"tcp://host:port"`` (an existing cluster).
     workers : int or None
-        Threads or LocalCluster worker processes (default: the cores).
+        Threads, here or in the LocalCluster's one worker process (default: the cores).
     block_size : int
         Generations per block: rows of one GEMM and the unit of weighting.
     partition_rows : int
@@ -127,11 +127,15 @@ class KnnScorer:
 
     def score(self, generations: pl.DataFrame | str | Path, *,
               progress: dask_engine.ProgressFn | None = None,
-              announce: Any = None) -> pl.DataFrame:
+              announce: Any = None,
+              local_cluster: dask_engine.LocalClusterStart | None = None) -> pl.DataFrame:
         """The attributions table for ``generations`` (a frame or a Parquet file).
 
         Rows are sorted by generation (input order), then rank; padding slots
-        (never present when ``k`` <= clips) are dropped.
+        (never present when ``k`` <= clips) are dropped. With
+        ``scheduler="local"``, ``local_cluster`` is a cluster the caller
+        started ahead (:class:`attribution.dask_engine.LocalClusterStart`)
+        and closes; without it one is started and closed here.
         """
         if not hasattr(self, "catalogue_"):
             raise ResidualsError("KnnScorer.score called before fit")
@@ -144,7 +148,7 @@ class KnnScorer:
             cat, gen, int(self.k), self.method_, params,
             needs_embeddings=_needs_embeddings(self.method_, params),
             scheduler=self.scheduler, workers=self.workers, block_size=self.block_size,
-            tile=self.tile, progress=progress, announce=announce,
+            tile=self.tile, progress=progress, announce=announce, local_cluster=local_cluster,
         )
         return attributions_frame(cat, gens[S.GENERATION_ID], res)
 

@@ -8,6 +8,7 @@ file behind, and deterministically, so every scheduler writes the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -30,8 +31,8 @@ def attribute(
         "--scheduler", help="'threads' (default), 'local' (start a LocalCluster) or "
         "tcp://HOST:PORT of an existing cluster [env: DASK_SCHEDULER_ADDRESS].")] = None,
     workers: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        "--workers", help="Threads, or LocalCluster worker processes [default: cores]; "
-        "an existing cluster uses all its workers.")] = None,
+        "--workers", help="Threads, here or in the LocalCluster's worker process "
+        "[default: cores]; an existing cluster uses all its workers.")] = None,
     block_size: Annotated[int, typer.Option(
         "--block-size", help="Generations per block.")] = 2048,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -40,6 +41,7 @@ def attribute(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from attribution.dask_engine import LocalClusterStart
     from attribution.scorer import KnnScorer, write_attributions
 
     if scheduler is None:
@@ -56,18 +58,25 @@ def attribute(
         raise ResidualsError(f"{out}: cannot write, directory {out.parent} is not writable")
     console = Console(stderr=True)
     _release_memory_promptly()
-    scorer = KnnScorer(k=k, method=method, scheduler=scheduler, workers=workers,
-                       block_size=block_size).fit(clips)
-    show = not quiet and console.is_terminal
-    with Progress(TextColumn("attribute"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, disable=not show) as bar:
-        task = bar.add_task("attribute", total=None)
+    if workers is not None and workers < 1:
+        raise ResidualsError(f"--workers {workers}: expected an integer >= 1")
+    # A LocalCluster's processes start while the inputs are validated.
+    with (LocalClusterStart(workers) if scheduler == "local"
+          else contextlib.nullcontext()) as local_cluster:
+        scorer = KnnScorer(k=k, method=method, scheduler=scheduler, workers=workers,
+                           block_size=block_size).fit(clips)
+        show = not quiet and console.is_terminal
+        with Progress(TextColumn("attribute"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, disable=not show) as bar:
+            task = bar.add_task("attribute", total=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
 
-        frame = scorer.score(generations, progress=progress, announce=console.print)
-    write_attributions(frame, out)
+            frame = scorer.score(generations, progress=progress, announce=console.print,
+                                 local_cluster=local_cluster)
+        write_attributions(frame, out)  # while the cluster shuts down
     console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}) written to {out}")
     short = scorer.inexact_generations(frame)
     if short:
