@@ -12,8 +12,8 @@ identical bits. Where the graph runs is chosen by :func:`run`:
 * ``scheduler=None``: the threaded scheduler in this process;
 * ``scheduler="local"``: a ``LocalCluster`` started here (its dashboard
   address is reported). A caller can start it ahead with
-  :class:`LocalClusterStart` so that its worker processes come up (and
-  import the engine) while the inputs are still being validated;
+  :class:`LocalClusterStart` so that its worker process comes up (and
+  imports the engine) while the inputs are still being validated;
 * ``scheduler="tcp://host:port"``: an existing cluster (also taken from
   ``DASK_SCHEDULER_ADDRESS`` by the CLI); its workers must be able to read the
   clips file at the same path.
