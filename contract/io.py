@@ -17,6 +17,7 @@ non-zero norm; every ``clips.creator_id`` in ``creators``; amounts integers
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -78,15 +79,22 @@ def _ident(df: pl.DataFrame, table: S.Table, row: int) -> str | None:
     return None if value is None or value == "" else f"{table.key[0]} {value!r}"
 
 
-def open_parquet(path: str | Path, table: S.Table) -> pl.DataFrame:
-    """Read a Parquet file, turning I/O and format failures into ContractErrors."""
+def open_parquet(path: str | Path, table: S.Table, *, embeddings: bool = True) -> pl.DataFrame:
+    """Read a Parquet file, turning I/O and format failures into ContractErrors.
+
+    With ``embeddings=False`` the ``embedding`` column is not read at all, which
+    keeps a large catalogue cheap for readers that never use it.
+    """
     path = Path(path)
     if not path.exists():
         raise ContractError(path, f"file not found (expected the {table.name} table)")
     if path.is_dir():
         raise ContractError(path, "is a directory, expected a Parquet file")
     try:
-        return pl.read_parquet(path)
+        if embeddings:
+            return pl.read_parquet(path)
+        columns = [c for c in pl.read_parquet_schema(path) if c != S.EMBEDDING]
+        return pl.read_parquet(path, columns=columns)
     except Exception as exc:  # polars raises several types for corrupt files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ContractError(path, f"is not a readable Parquet file ({first[:160]})") from None
@@ -267,9 +275,16 @@ def read_table(
     *,
     dim: int | None = None,
     dim_source: str | None = None,
+    embeddings: bool = True,
 ) -> pl.DataFrame:
-    """Read and validate one contract table from a Parquet file."""
-    df = open_parquet(path, table)
+    """Read and validate one contract table from a Parquet file.
+
+    ``embeddings=False`` reads and validates every column but ``embedding``.
+    """
+    df = open_parquet(path, table, embeddings=embeddings)
+    if not embeddings and S.EMBEDDING in table.required:
+        required = {k: v for k, v in table.required.items() if k != S.EMBEDDING}
+        table = S.Table(table.name, required=required, optional=table.optional, key=table.key)
     return validate_frame(df, table, path, dim=dim, dim_source=dim_source)
 
 
@@ -302,14 +317,15 @@ def parquet_embedding_dim(path: str | Path) -> int | None:
     return len(value)
 
 
-def check_creators_known(clips: pl.DataFrame, creators: pl.DataFrame, clips_file: str) -> None:
-    """Every ``clips.creator_id`` must exist in ``creators``."""
+def check_creators_known(frame: pl.DataFrame, creators: pl.DataFrame, file: str,
+                         table: S.Table = S.CLIPS) -> None:
+    """Every ``creator_id`` of ``frame`` (clips, attributions) must exist in ``creators``."""
     known = creators[S.CREATOR_ID]
-    bad = _first(~clips[S.CREATOR_ID].is_in(known.implode()))
+    bad = _first(~frame[S.CREATOR_ID].is_in(known.implode()))
     if bad is not None:
         raise ContractError(
-            clips_file, f"creator {clips[S.CREATOR_ID][bad]!r} is not in creators.parquet",
-            row=bad, column=S.CREATOR_ID, ident=_ident(clips, S.CLIPS, bad))
+            file, f"creator {frame[S.CREATOR_ID][bad]!r} is not in creators.parquet",
+            row=bad, column=S.CREATOR_ID, ident=_ident(frame, table, bad))
 
 
 @dataclass(frozen=True)
@@ -331,27 +347,54 @@ class Dataset:
         return self.root / table.filename
 
 
-def load_dataset(root: str | Path, *, generations: bool = True) -> Dataset:
-    """Read and cross-check every contract table in a data directory."""
+def load_dataset(root: str | Path, *, generations: bool = True,
+                 embeddings: bool = True) -> Dataset:
+    """Read and cross-check every contract table in a data directory.
+
+    ``embeddings=False`` skips the embedding columns (and so the check that
+    clips and generations share ``d``) for readers that only allocate money.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ResidualsError(f"{root}: data directory not found")
     creators = read_table(root / S.CREATORS.filename, S.CREATORS)
     clips_path = root / S.CLIPS.filename
-    clips = read_table(clips_path, S.CLIPS)
+    clips = read_table(clips_path, S.CLIPS, embeddings=embeddings)
     check_creators_known(clips, creators, str(clips_path))
-    dim = embedding_dim(clips)
+    dim = embedding_dim(clips) if embeddings else None
     gens = (
         read_table(root / S.GENERATIONS.filename, S.GENERATIONS, dim=dim,
-                   dim_source=str(clips_path))
+                   dim_source=str(clips_path), embeddings=embeddings)
         if generations else pl.DataFrame()
     )
     accounts = read_table(root / S.ACCOUNTS.filename, S.ACCOUNTS)
     attr_path = root / S.ATTRIBUTIONS.filename
     attributions = read_table(attr_path, S.ATTRIBUTIONS) if attr_path.exists() else None
     if attributions is not None:
+        check_creators_known(attributions, creators, str(attr_path), S.ATTRIBUTIONS)
         check_attribution_weights(attributions, str(attr_path))
     return Dataset(root, creators, clips, gens, accounts, attributions)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_hashes(root: str | Path) -> dict[str, str]:
+    """sha256 of each contract table present in a data directory, by file name.
+
+    A batch manifest records these; comparing them later tells whether a
+    period's inputs are still the ones it was posted from.
+    """
+    root = Path(root)
+    tables = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.ATTRIBUTIONS)
+    return {t.filename: file_sha256(root / t.filename) for t in tables
+            if (root / t.filename).is_file()}
 
 
 def check_attribution_weights(attr: pl.DataFrame, file: str, tol: float = 1e-6) -> None:

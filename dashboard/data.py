@@ -107,31 +107,6 @@ def _staff() -> LoggedIn:
 
 # ---- the data directory (catalogue) ---------------------------------------
 
-def read_without_embeddings(path: Path, table: S.Table) -> pl.DataFrame:
-    """Read a contract table minus its embedding column, validated like every reader.
-
-    The dashboard never needs embeddings; skipping them keeps a large
-    catalogue cheap to load.
-    """
-    from contract.io import validate_frame
-
-    if not path.is_file():
-        raise ResidualsError(f"{path}: file not found (expected the {table.name} table)")
-    try:
-        columns = [c for c in pl.read_parquet_schema(path) if c != S.EMBEDDING]
-        df = pl.read_parquet(path, columns=columns)
-    except Exception as exc:  # polars raises several types for unreadable files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ResidualsError(f"{path}: is not a readable Parquet file ({first[:160]})") from None
-    meta = S.Table(
-        table.name,
-        required={k: v for k, v in table.required.items() if k != S.EMBEDDING},
-        optional=table.optional,
-        key=table.key,
-    )
-    return validate_frame(df, meta, path)
-
-
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _manifest(data_dir: str) -> manifest.Manifest:
     from contract.io import check_creators_known, read_table
@@ -139,7 +114,8 @@ def _manifest(data_dir: str) -> manifest.Manifest:
     root = Path(data_dir)
     creators = read_table(root / S.CREATORS.filename, S.CREATORS)
     clips_path = root / S.CLIPS.filename
-    clips = read_without_embeddings(clips_path, S.CLIPS)
+    # The dashboard never needs embeddings: skipping them keeps a large catalogue cheap.
+    clips = read_table(clips_path, S.CLIPS, embeddings=False)
     check_creators_known(clips, creators, str(clips_path))
     return manifest.build_manifest(creators, clips)
 
@@ -706,16 +682,6 @@ class VerifyReport:
 MANIFEST_INPUTS = "inputs"
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def recompute_batch(man: dict, carried: pl.DataFrame) -> pl.DataFrame | str:
     """Re-run a batch's allocation from the inputs its manifest names (for ``verify``).
 
@@ -724,6 +690,7 @@ def recompute_batch(man: dict, carried: pl.DataFrame) -> pl.DataFrame | str:
     one, or the batch computed its attributions when posted (``residuals
     ledger verify`` recomputes those; the dashboard never runs attribution).
     """
+    from contract.io import input_hashes
     from ledger.allocate import allocate
     from ledger.policy import parse_policy
 
@@ -734,8 +701,7 @@ def recompute_batch(man: dict, carried: pl.DataFrame) -> pl.DataFrame | str:
     if S.ATTRIBUTIONS.filename not in recorded:
         return "its attributions were computed when it was posted; `residuals ledger verify` " \
                "recomputes them"
-    current = {name: _file_sha256(root / name) for name in recorded if (root / name).is_file()}
-    if current != recorded:
+    if input_hashes(root) != recorded:
         return f"inputs in {root} differ from the ones the batch was posted from"
     try:
         policy = parse_policy(_policy_text_of(man), source="policy of the batch")
@@ -788,24 +754,15 @@ class LabPeriod:
 
 def load_inputs(root: Path, carried_in: pl.DataFrame | None) -> AllocationInputs:
     """:class:`ledger.allocate.AllocationInputs` from a data directory, validated, no embeddings."""
-    from contract.io import check_attribution_weights, check_creators_known, read_table
-    from ledger.allocate import AllocationInputs
+    from contract.io import load_dataset
+    from ledger.allocate import from_dataset
 
-    creators = read_table(root / S.CREATORS.filename, S.CREATORS)
-    clips_path = root / S.CLIPS.filename
-    clips = read_without_embeddings(clips_path, S.CLIPS)
-    check_creators_known(clips, creators, str(clips_path))
     attr_path = root / S.ATTRIBUTIONS.filename
     if not attr_path.is_file():
         raise ResidualsError(f"{attr_path}: not found; the lab needs the period's attributions "
                              "(run `residuals attribute` into the data directory)")
-    attributions = read_table(attr_path, S.ATTRIBUTIONS)
-    check_attribution_weights(attributions, str(attr_path))
-    gen_path = root / S.GENERATIONS.filename
-    generations = read_without_embeddings(gen_path, S.GENERATIONS)
-    accounts = read_table(root / S.ACCOUNTS.filename, S.ACCOUNTS)
-    return AllocationInputs(creators=creators, clips=clips, attributions=attributions,
-                            generations=generations, accounts=accounts, carried_in=carried_in)
+    ds = load_dataset(root, embeddings=False)
+    return from_dataset(ds, ds.attributions, carried_in)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the period's inputs…")

@@ -16,7 +16,6 @@ policy's ``[pool]`` applies.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -24,31 +23,13 @@ from typing import Annotated, Any, Optional
 import typer
 
 from attribution.candidates import DEFAULT_K
-from contract.errors import ContractError, ResidualsError
+from contract.errors import ResidualsError
 
 batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
                         no_args_is_help=True)
 
 _PERIOD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def input_hashes(root: Path) -> dict[str, str]:
-    """sha256 of each contract table present in a data directory, by file name."""
-    from contract import schema as S
-
-    tables = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.ATTRIBUTIONS)
-    return {t.filename: file_sha256(root / t.filename) for t in tables
-            if (root / t.filename).is_file()}
 
 
 def code_version() -> str:
@@ -67,19 +48,6 @@ def check_period(period: str) -> str:
         raise ResidualsError(f"--period {period!r}: expected a label such as 2026-10 "
                              "(letters, digits, '.', '_', '-'; at most 64 characters)")
     return period
-
-
-def check_attribution_creators(attributions: Any, creators: Any, file: str) -> None:
-    """Every ``attributions.creator_id`` must be a known creator."""
-    import polars as pl
-
-    from contract import schema as S
-
-    known = creators[S.CREATOR_ID].implode()
-    bad = attributions.with_row_index("_row").filter(~pl.col(S.CREATOR_ID).is_in(known))
-    if bad.height:
-        raise ContractError(file, f"creator {bad[S.CREATOR_ID][0]!r} is not in creators.parquet",
-                            row=int(bad["_row"][0]), column=S.CREATOR_ID)
 
 
 def clip_credits(attributions: Any) -> Any:
@@ -173,7 +141,7 @@ def run(
     """Allocate a period's pool under a policy and post it as one batch, exactly once."""
     from rich.console import Console
 
-    from contract.io import load_dataset
+    from contract.io import input_hashes, load_dataset
     from ledger.policy import load_policy
     from ledger.store.engine import open_store, read_session, write_session
     from ledger.store.posting import BatchRequest, find_batch, post_batch
@@ -207,7 +175,6 @@ def run(
         known = find_batch(s, batch_id)
     if known is None:
         attributions = attribution_for(ds, k=k, method=method)
-        check_attribution_creators(attributions, ds.creators, str(ds.path(S.ATTRIBUTIONS)))
         request_ = dataclasses.replace(request_, clip_credits=clip_credits(attributions))
         allocator = make_allocator(policy, ds, attributions, pool_minor, cur, batch_id)
     else:

@@ -30,10 +30,9 @@ def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
     Returns the recomputed lines, or a string saying why that is not possible
     (data directory gone, an input's hash differs, policy no longer parses).
     """
-    from contract.io import load_dataset
+    from contract.io import input_hashes, load_dataset
     from ledger.allocate import allocate, from_dataset
     from ledger.policy import parse_policy
-    from residuals.commands.batch import input_hashes
     from residuals.pipeline import attribution_for
 
     root = Path(manifest.get("context", {}).get("data_dir", ""))
