@@ -569,18 +569,11 @@ def batch_overview() -> pl.DataFrame:
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _batch_lines(url: str, batch_id: str) -> pl.DataFrame:
-    from sqlalchemy import select
+    from ledger.store import read_session
+    from ledger.store.read import batch_lines as read_batch_lines
 
-    from ledger.store import models, read_session
-    from ledger.store.read import frame
-
-    st_ = models.Statement
-    stmt = select(st_.creator_id, st_.allocated_minor, st_.paid_minor, st_.carried_out_minor,
-                  st_.eligible).where(st_.batch_id == batch_id).order_by(st_.creator_id)
     with read_session(engine(url)) as session:
-        return frame(session, stmt, {S.CREATOR_ID: pl.String(), S.ALLOCATED_MINOR: pl.Int64(),
-                                     S.PAID_MINOR: pl.Int64(), S.CARRIED_OUT_MINOR: pl.Int64(),
-                                     S.ELIGIBLE: pl.Boolean()})
+        return read_batch_lines(session, batch_id)
 
 
 def batch_lines(batch_id: str) -> pl.DataFrame:

@@ -46,7 +46,7 @@ from contract import schema as S
 from contract.errors import ResidualsError
 from ledger.store import models as M
 from ledger.store.bulk import insert_frame
-from ledger.store.read import frame
+from ledger.store.read import batch_lines, frame
 
 MANIFEST_FORMAT = 1
 FUND_CODE = "fund"
@@ -232,13 +232,6 @@ def payable_balances(session: Session, currency: str) -> pl.DataFrame:
     return frame(session, stmt, {S.CREATOR_ID: pl.String(), S.CARRIED_MINOR: pl.Int64()})
 
 
-def _statement_lines(session: Session, batch_id: str) -> pl.DataFrame:
-    st = M.Statement
-    stmt = select(st.creator_id, st.allocated_minor, st.paid_minor).where(st.batch_id == batch_id)
-    return frame(session, stmt, {S.CREATOR_ID: pl.String(), S.ALLOCATED_MINOR: pl.Int64(),
-                                 S.PAID_MINOR: pl.Int64()})
-
-
 def check_lines(lines: pl.DataFrame, *, pool_minor: int, withheld_minor: int,
                 carried_in: pl.DataFrame, creators: pl.DataFrame) -> pl.DataFrame:
     """Validate an allocation's lines before posting; returns them with canonical dtypes.
@@ -421,7 +414,7 @@ def post_batch(
 
     carried = payable_balances(session, request.currency)
     if standing is not None:  # what creators carried before the batch being replaced
-        old = _statement_lines(session, standing.batch_id).select(
+        old = batch_lines(session, standing.batch_id).select(
             S.CREATOR_ID, (pl.col(S.ALLOCATED_MINOR) - pl.col(S.PAID_MINOR)).alias("undo"))
         carried = carried.join(old, on=S.CREATOR_ID, how="full", coalesce=True).select(
             S.CREATOR_ID, (pl.col(S.CARRIED_MINOR).fill_null(0) - pl.col("undo").fill_null(0))

@@ -153,6 +153,30 @@ def creator_clip_earnings(
     ).select(list(CLIP_SCHEMA))
 
 
+LINE_SCHEMA: dict[str, pl.DataType] = {
+    S.CREATOR_ID: pl.String(), S.ALLOCATED_MINOR: pl.Int64(), S.CARRIED_IN_MINOR: pl.Int64(),
+    S.PAID_MINOR: pl.Int64(), S.CARRIED_OUT_MINOR: pl.Int64(), S.ELIGIBLE: pl.Boolean(),
+}
+
+
+def batch_lines(session: Session, batch_id: str) -> pl.DataFrame:
+    """Every creator's statement line in one batch (earned, carried in, paid, carried
+    out, eligible), sorted by creator id. Staff views and the posting of a
+    superseding batch read this; a creator's own view is :func:`creator_statement`."""
+    st = M.Statement
+    stmt = (select(st.creator_id, st.allocated_minor, st.carried_in_minor, st.paid_minor,
+                   st.carried_out_minor, st.eligible)
+            .where(st.batch_id == batch_id).order_by(st.creator_id))
+    return frame(session, stmt, LINE_SCHEMA)
+
+
+def display_names(session: Session) -> pl.DataFrame:
+    """``creator_id`` and ``display_name`` of every creator in the ledger."""
+    c = M.Creator
+    return frame(session, select(c.creator_id, c.display_name),
+                 {S.CREATOR_ID: pl.String(), S.DISPLAY_NAME: pl.String()})
+
+
 PAYOUT_SCHEMA: dict[str, pl.DataType] = {
     S.CREATOR_ID: pl.String(), S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: pl.String(),
     S.REFERENCE: pl.String(),

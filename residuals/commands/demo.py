@@ -53,13 +53,11 @@ def prepare_workdir(data: Path, work: Path) -> Path:
 def batch_summary(db: str, period: str, top: int = 10) -> dict:
     """The standing batch of ``period`` read back from the ledger: totals, top payouts, Gini."""
     import polars as pl
-    from sqlalchemy import select
 
     from contract import schema as S
     from ledger.fairness import gini
-    from ledger.store import models as M
     from ledger.store.engine import open_store, read_session
-    from ledger.store.read import batches, frame
+    from ledger.store.read import batch_lines, batches, display_names
 
     engine = open_store(db)
     try:
@@ -69,17 +67,8 @@ def batch_summary(db: str, period: str, top: int = 10) -> dict:
             if standing.height == 0:
                 raise ResidualsError(f"no batch for period {period} in {db}")
             batch = standing.row(0, named=True)
-            st, cr = M.Statement, M.Creator
-            lines = frame(
-                s,
-                select(st.creator_id, cr.display_name, st.allocated_minor, st.paid_minor,
-                       st.carried_out_minor)
-                .join(cr, cr.creator_id == st.creator_id)
-                .where(st.batch_id == batch[S.BATCH_ID]),
-                {S.CREATOR_ID: pl.String(), S.DISPLAY_NAME: pl.String(),
-                 S.ALLOCATED_MINOR: pl.Int64(), S.PAID_MINOR: pl.Int64(),
-                 S.CARRIED_OUT_MINOR: pl.Int64()},
-            )
+            lines = batch_lines(s, batch[S.BATCH_ID]).join(
+                display_names(s), on=S.CREATOR_ID, how="left")
     finally:
         engine.dispose()
     earned = lines.filter(pl.col(S.ALLOCATED_MINOR) > 0)
