@@ -363,24 +363,15 @@ def batch_manifest(batch_id: str) -> dict:
     return _manifest_of(config.db_url(), batch_id)
 
 
-#: Where in a batch manifest the data directory of its inputs is recorded.
-MANIFEST_CONTEXT = "context"
-MANIFEST_DATA_DIR = "data_dir"
-
-
-def _data_dir_of(man: dict) -> Path | None:
-    context = man.get(MANIFEST_CONTEXT)
-    value = context.get(MANIFEST_DATA_DIR) if isinstance(context, dict) else None
-    return Path(value) if isinstance(value, str) and value else None
-
-
 def batch_data_dir(batch_id: str) -> Where:
     """The data directory a batch was computed from, if it is still on this machine."""
     override = config.data_override()
     if override is not None:
         return Where(override if override.is_dir() else None,
                      "" if override.is_dir() else f"{override} is not a directory")
-    recorded = _data_dir_of(batch_manifest(batch_id))
+    from ledger.store.posting import manifest_data_dir
+
+    recorded = manifest_data_dir(batch_manifest(batch_id))
     if recorded is None:
         return Where(None, "the batch's manifest does not record its data directory")
     if not recorded.is_dir():
@@ -671,39 +662,15 @@ class VerifyReport:
     notes: tuple[str, ...] = ()
 
 
-#: Manifest key of the sha256 of each input file, by file name.
-MANIFEST_INPUTS = "inputs"
-
-
 def recompute_batch(man: dict, carried: pl.DataFrame) -> pl.DataFrame | str:
     """Re-run a batch's allocation from the inputs its manifest names (for ``verify``).
 
-    Returns the allocation lines, or why they cannot be recomputed here: the
-    data directory is gone, an input file's hash differs from the recorded
-    one, or the batch computed its attributions when posted (``residuals
-    ledger verify`` recomputes those; the dashboard never runs attribution).
+    The dashboard never runs attribution: a batch that computed its attributions
+    when posted is left to ``residuals ledger verify``, with the reason returned.
     """
-    from contract.io import input_hashes
-    from ledger.allocate import allocate
-    from ledger.policy import parse_policy
+    from ledger.store.verify import recompute_from_inputs
 
-    root = _data_dir_of(man)
-    if root is None or not root.is_dir():
-        return f"data directory {root} is not present"
-    recorded = man.get(MANIFEST_INPUTS) or {}
-    if S.ATTRIBUTIONS.filename not in recorded:
-        return "its attributions were computed when it was posted; `residuals ledger verify` " \
-               "recomputes them"
-    if input_hashes(root) != recorded:
-        return f"inputs in {root} differ from the ones the batch was posted from"
-    try:
-        policy = parse_policy(_policy_text_of(man), source="policy of the batch")
-        inputs = load_inputs(root, carried)
-        alloc = allocate(policy, inputs, pool_minor=int(man[S.POOL_MINOR]),
-                         currency=man[S.CURRENCY], batch_id=man[S.BATCH_ID])
-    except ResidualsError as exc:
-        return str(exc)
-    return alloc.frame
+    return recompute_from_inputs(man, carried)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner="Verifying the ledger…")
@@ -726,11 +693,6 @@ def verify_report(*, recompute: bool = True) -> VerifyReport:
 
 
 # ---- policy lab -------------------------------------------------------------
-
-#: Where in a batch manifest the policy text is recorded: manifest["policy"]["text"].
-MANIFEST_POLICY = "policy"
-MANIFEST_POLICY_TEXT = "text"
-
 
 @dataclass(frozen=True)
 class LabPeriod:
@@ -763,6 +725,7 @@ def _lab_period(url: str, batch_id: str, data_dir: str) -> LabPeriod:
     from sqlalchemy import select
 
     from ledger.store import models, read_session
+    from ledger.store.posting import manifest_policy_text
     from ledger.store.read import frame
 
     st_ = models.Statement
@@ -771,18 +734,10 @@ def _lab_period(url: str, batch_id: str, data_dir: str) -> LabPeriod:
         carried = frame(session, select(st_.creator_id, st_.carried_in_minor)
                         .where(st_.batch_id == batch_id, st_.carried_in_minor > 0),
                         {S.CREATOR_ID: pl.String(), S.CARRIED_MINOR: pl.Int64()})
-        text = _policy_text_of(dict(batch.manifest))
+        text = manifest_policy_text(batch.manifest)
         pool, currency, period = batch.pool_minor, batch.currency, batch.period
     inputs = load_inputs(Path(data_dir), carried)
     return LabPeriod(batch_id, period, text, pool, currency, inputs.creators.height, inputs)
-
-
-def _policy_text_of(man: dict) -> str:
-    policy = man.get(MANIFEST_POLICY)
-    text = policy.get(MANIFEST_POLICY_TEXT) if isinstance(policy, dict) else None
-    if not isinstance(text, str):
-        raise ResidualsError("the batch's manifest does not record its policy text")
-    return text
 
 
 def lab_period(batch_id: str) -> LabPeriod:

@@ -36,6 +36,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -49,6 +50,9 @@ from ledger.store.bulk import insert_frame
 from ledger.store.read import batch_lines, frame
 
 MANIFEST_FORMAT = 1
+#: Where a manifest records the data directory of its inputs: manifest["context"]["data_dir"].
+MANIFEST_CONTEXT = "context"
+MANIFEST_DATA_DIR = "data_dir"
 FUND_CODE = "fund"
 TRANSIT_CODE = "transit"
 PLATFORM_CODE = "platform"
@@ -80,6 +84,22 @@ def lines_digest(lines: pl.DataFrame) -> str:
     """
     df = lines.select(DIGEST_COLUMNS).sort(S.CREATOR_ID)
     return hashlib.sha256(df.write_csv(include_header=True).encode("utf-8")).hexdigest()
+
+
+def manifest_data_dir(manifest: Mapping[str, Any]) -> Path | None:
+    """The data directory a batch's inputs were read from, as its manifest records it."""
+    context = manifest.get(MANIFEST_CONTEXT)
+    value = context.get(MANIFEST_DATA_DIR) if isinstance(context, Mapping) else None
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def manifest_policy_text(manifest: Mapping[str, Any]) -> str:
+    """The policy text a batch was allocated under, as its manifest records it."""
+    policy = manifest.get("policy")
+    text = policy.get("text") if isinstance(policy, Mapping) else None
+    if not isinstance(text, str):
+        raise ResidualsError("the batch's manifest does not record its policy text")
+    return text
 
 
 def manifest_hash(manifest: Mapping[str, Any]) -> str:
@@ -445,7 +465,7 @@ def post_batch(
                    "text": request.policy_text},
         "inputs": dict(request.input_hashes),
         "params": dict(request.params),
-        "context": dict(request.context),
+        MANIFEST_CONTEXT: dict(request.context),
         "code_version": code_version,
         "lines_sha256": lines_digest(lines),
     }

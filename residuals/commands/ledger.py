@@ -24,35 +24,19 @@ ledger_app = typer.Typer(help="Check the ledger of record.", no_args_is_help=Tru
 db_app = typer.Typer(help="Manage the ledger database schema.", no_args_is_help=True)
 
 
-def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
-    """Re-run a batch's allocation from the inputs its manifest names.
-
-    Returns the recomputed lines, or a string saying why that is not possible
-    (data directory gone, an input's hash differs, policy no longer parses).
-    """
-    from contract.io import input_hashes, load_dataset
-    from ledger.allocate import allocate, from_dataset
-    from ledger.policy import parse_policy
+def attributions_for_manifest(ds: Any, params: Any) -> Any:
+    """The attributions a batch computed when posted, computed again the same way."""
     from residuals.pipeline import attribution_for
 
-    root = Path(manifest.get("context", {}).get("data_dir", ""))
-    if not root.is_dir():
-        return f"data directory {root} is not present"
-    if input_hashes(root) != manifest.get("inputs"):
-        return f"inputs in {root} differ from the ones the batch was posted from"
-    try:
-        policy = parse_policy(manifest["policy"]["text"],
-                              source=f"policy of batch {manifest['batch_id'][:12]}")
-        ds = load_dataset(root)
-    except ResidualsError as exc:
-        return str(exc)
-    params = manifest.get("params", {})
-    attributions = attribution_for(ds, k=int(params.get("k", DEFAULT_K)),
-                                   method=params.get("method"))
-    alloc = allocate(policy, from_dataset(ds, attributions, carried_in=carried),
-                     pool_minor=int(manifest["pool_minor"]), currency=manifest["currency"],
-                     batch_id=manifest["batch_id"])
-    return alloc.frame
+    return attribution_for(ds, k=int(params.get("k", DEFAULT_K)), method=params.get("method"))
+
+
+def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
+    """Re-run a batch's allocation from the inputs its manifest names, computing its
+    attributions again when it computed them (the same code path as ``batch run``)."""
+    from ledger.store.verify import recompute_from_inputs
+
+    return recompute_from_inputs(manifest, carried, attributions_for_manifest)
 
 
 @ledger_app.command("verify")

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from contract import schema as S
 from dashboard import config
 from dashboard.auth import FAILED_MESSAGE
+from ledger.store.posting import MANIFEST_CONTEXT, MANIFEST_DATA_DIR
 
 APP = str(config.APP_PATH)
 TIMEOUT = 60
@@ -328,10 +329,10 @@ def test_verify_recomputes_batches_from_their_inputs(demo_db, tmp_path):
     shutil.copytree(demo_db.data_dirs[man[S.PERIOD]], changed)
     accounts = pl.read_parquet(changed / S.ACCOUNTS.filename)
     accounts.with_columns(pl.col(S.REVENUE_MINOR) + 1).write_parquet(changed / S.ACCOUNTS.filename)
-    man[data.MANIFEST_CONTEXT] = {data.MANIFEST_DATA_DIR: str(changed)}
+    man[MANIFEST_CONTEXT] = {MANIFEST_DATA_DIR: str(changed)}
     empty = pl.DataFrame(schema={S.CREATOR_ID: pl.String, S.CARRIED_MINOR: pl.Int64})
     assert "differ" in data.recompute_batch(man, empty)
-    man[data.MANIFEST_CONTEXT] = {data.MANIFEST_DATA_DIR: str(tmp_path / "gone")}
+    man[MANIFEST_CONTEXT] = {MANIFEST_DATA_DIR: str(tmp_path / "gone")}
     assert "not present" in data.recompute_batch(man, empty)
 
 
