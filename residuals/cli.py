@@ -1,8 +1,9 @@
 """The ``residuals`` console script.
 
 Rule: every user-caused failure is a :class:`contract.ResidualsError`, printed
-as one line on stderr with exit status 1; usage errors exit 2 (click's
-convention); nothing else is caught, so a real bug still shows its traceback.
+as one line on stderr with exit status 1; a usage error (unknown command or
+flag, missing or malformed value) is one line naming the flag as typed, with
+exit status 2; nothing else is caught, so a real bug still shows its traceback.
 """
 
 from __future__ import annotations
@@ -10,13 +11,22 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from contract.errors import ResidualsError
+from residuals.commands import attribute, batch, dashboard, demo, ledger, policy, samples, users
+
+PROG = "residuals"
+
+# typer >= 0.29 ships its own copy of click, whose exceptions are not those of
+# ``import click``: take them from the module typer's own BadParameter lives in.
+_CLICK_ERRORS = importlib.import_module(typer.BadParameter.__module__)
+_CLICK_EXCEPTION: type[Exception] = _CLICK_ERRORS.ClickException
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    getattr(_CLICK_ERRORS, name) for name in ("NoArgsIsHelpError",) if hasattr(_CLICK_ERRORS, name))
 
 app = typer.Typer(
-    name="residuals",
+    name=PROG,
     help="Pay the creators whose clips trained a generative video model.",
     no_args_is_help=True,
     add_completion=False,
@@ -24,45 +34,40 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Each module exposes register(app). Keep one line per module.
-COMMAND_MODULES = [
-    "residuals.commands.samples",
-    "residuals.commands.attribute",
-    "residuals.commands.policy",
-    "residuals.commands.batch",
-    "residuals.commands.ledger",
-    "residuals.commands.users",
-    "residuals.commands.dashboard",
-    "residuals.commands.demo",
-]
-
-for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:  # a command group not written yet
-        if _exc.name != _name:
-            raise
-        continue
+# Each command module exposes register(app); a module that fails to import fails the CLI.
+for _module in (samples, attribute, policy, batch, ledger, users, dashboard, demo):
     _module.register(app)
 
 
+def usage_line(exc: Exception) -> str:
+    """A click usage error as one line: its message and where to find help."""
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"error: {message}{hint}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning ResidualsError into one line and exit 1."""
+    """Entry point: run the app; a ResidualsError is one line and exit 1, a usage error
+    one line and exit 2."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, prog_name=PROG, standalone_mode=False)
     except ResidualsError as exc:
-        click.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except _NO_ARGS_IS_HELP as exc:  # a bare command group: its help, as click prints it
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except _CLICK_EXCEPTION as exc:
+        typer.echo(usage_line(exc), err=True)
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except typer.Abort:
+        typer.echo("aborted", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        typer.echo("interrupted", err=True)
         sys.exit(130)
     sys.exit(result if isinstance(result, int) else 0)
 
