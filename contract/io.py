@@ -412,11 +412,27 @@ def check_attribution_weights(attr: pl.DataFrame, file: str, tol: float = 1e-6) 
                             ident=f"generation_id {g!r}", column=S.WEIGHT)
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where the system shows it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore it
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place on success.
 
     On any exception the temporary file is removed and ``path`` is untouched.
+    The file gets the permissions of any new file (``0666`` less the umask),
+    not the private ``0600`` of a temporary file.
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
@@ -427,9 +443,12 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     if path.is_dir():
         raise ResidualsError(f"{path}: cannot write, it is a directory")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
+        try:
+            os.fchmod(fd, 0o666 & ~umask())
+        finally:
+            os.close(fd)
         yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:

@@ -13,6 +13,7 @@ the second sees what the first committed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -111,6 +112,34 @@ def _postgres_setup(engine: Engine) -> None:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
 
 
+def keep_private(path: Path) -> None:
+    """Make a SQLite ledger file readable and writable by its owner only (``0600``).
+
+    The ledger holds password hashes. A new file is created ``0600`` before
+    SQLite first writes to it (SQLite gives its ``-wal``, ``-shm`` and journal
+    files the database file's permissions); an existing file of ours, or one of
+    those beside it, that others may read is tightened to ``0600``.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ResidualsError(f"--db {path}: cannot create the database file "
+                             f"({exc.strerror})") from None
+    else:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        os.close(fd)
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            st = file.stat()
+        except OSError:
+            continue
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            with contextlib.suppress(OSError):  # a read-only file system: leave it
+                file.chmod(0o600)
+
+
 def make_engine(url: str | None = None) -> Engine:
     """An engine for ``url`` (see :func:`resolve_url`), checked to be reachable.
 
@@ -130,6 +159,7 @@ def make_engine(url: str | None = None) -> Engine:
             if not parent.is_dir():
                 raise ResidualsError(f"--db {raw}: cannot open database, directory "
                                      f"{parent} does not exist")
+            keep_private(Path(db))
     else:
         kwargs["connect_args"] = {"connect_timeout": 10}
     try:

@@ -10,7 +10,10 @@ its batch hash so a creator can check it against the published chain
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
+import string
 
 import polars as pl
 
@@ -113,3 +116,42 @@ such as caps and floors can move the allocation away from pure attribution).</p>
 {_table_html(clip_view, {S.WEIGHT, "share_of_creator_pct", "earned_est"})}
 </body></html>
 """
+
+
+
+_ID_SAFE = frozenset(string.ascii_letters + string.digits + "_.")
+_PERIOD_SAFE = _ID_SAFE | {"-"}
+_CLIPS = "-clips"
+_MAX_STEM = 200  # bytes: room for the longest suffix within a file system's 255
+
+
+def _escape(text: str, safe: frozenset[str]) -> str:
+    """``text`` with every character outside ``safe`` as ``%XX`` per UTF-8 byte (reversible)."""
+    return "".join(ch if ch in safe else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+                   for ch in text)
+
+
+def statement_file_names(creator_id: str, period: str | None = None) -> tuple[str, str, str]:
+    """The names of a statement's three files: lines CSV, clips CSV, HTML page.
+
+    ``statement-ID[-PERIOD].csv``, ``statement-ID[-PERIOD]-clips.csv`` and
+    ``statement-ID[-PERIOD].html``, where ID keeps ASCII letters, digits, ``_``
+    and ``.`` and writes any other character as ``%XX`` per UTF-8 byte (so
+    ``a/b`` is ``a%2Fb``, ``a-b`` is ``a%2Db``, ``%`` is ``%25``), and PERIOD
+    keeps ``-`` too; a PERIOD that is ``clips`` or ends in ``-clips`` has its
+    final ``s`` written ``%73``. The names are injective: different (id,
+    period) pairs never share a file, and a name decodes back to its pair.
+    When the escaped stem would exceed 200 bytes, it is cut and ends with
+    ``~`` and 16 hex digits of the SHA-256 of the exact pair (``~`` never
+    appears otherwise).
+    """
+    stem = "statement-" + _escape(creator_id, _ID_SAFE)
+    if period is not None:
+        escaped = _escape(period, _PERIOD_SAFE)
+        if escaped == _CLIPS[1:] or escaped.endswith(_CLIPS):
+            escaped = escaped[:-1] + "%73"
+        stem += "-" + escaped
+    if len(stem) > _MAX_STEM:  # escaped text is ASCII: characters are bytes
+        digest = hashlib.sha256(json.dumps([creator_id, period]).encode("utf-8")).hexdigest()
+        stem = f"{stem[:_MAX_STEM - 17]}~{digest[:16]}"
+    return f"{stem}.csv", f"{stem}{_CLIPS}.csv", f"{stem}.html"

@@ -17,6 +17,7 @@ import typer
 
 from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
+from residuals.commands._files import refuse_overwrite
 
 
 def attribute(
@@ -50,6 +51,7 @@ def attribute(
             and "://" not in scheduler:
         raise ResidualsError(f"--scheduler {scheduler!r}: expected 'threads', 'local' or "
                              "an address like tcp://HOST:PORT")
+    refuse_overwrite([("--out", out)], [("--clips", clips), ("--generations", generations)])
     if out.exists() and out.is_dir():
         raise ResidualsError(f"{out}: cannot write, it is a directory")
     if not out.parent.is_dir():

@@ -24,6 +24,8 @@ import typer
 
 from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
+from residuals.commands._files import (check_on_empty_ledger, check_output_dir, data_inputs,
+                                       existing_ledger, ledger_inputs, refuse_overwrite)
 
 batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
                         no_args_is_help=True)
@@ -148,14 +150,16 @@ def run(
     from residuals.pipeline import attribution_for
 
     check_period(period)
-    if not out.is_dir():
-        raise ResidualsError(f"--out {out}: directory does not exist")
+    check_output_dir("--out", out)
+    path = payouts_file(out, period)
+    refuse_overwrite([("--out", path)],
+                     [("--policy", policy_path), *data_inputs(data), *ledger_inputs(db)])
     if k < 1:
         raise ResidualsError(f"--k {k}: expected an integer >= 1")
     policy = load_policy(policy_path)
     ds = load_dataset(data)
     pool_minor, cur = resolve_pool(policy, ds, pool, currency)
-    engine = open_store(db)
+    engine = existing_ledger(db)  # None: a new ledger, created once the batch is valid
     console = Console(highlight=False)
     hashes = input_hashes(data)
     has_file = ds.attributions is not None
@@ -171,12 +175,17 @@ def run(
         context={"data_dir": str(data.resolve()), "policy_file": str(policy_path)},
     )
     batch_id = request_.batch_id
-    with read_session(engine) as s:
-        known = find_batch(s, batch_id)
+    known = None
+    if engine is not None:
+        with read_session(engine) as s:
+            known = find_batch(s, batch_id)
     if known is None:
         attributions = attribution_for(ds, k=k, method=method)
         request_ = dataclasses.replace(request_, clip_credits=clip_credits(attributions))
         allocator = make_allocator(policy, ds, attributions, pool_minor, cur, batch_id)
+        if engine is None:
+            check_on_empty_ledger(request_, allocator)
+            engine = open_store(db)
     else:
         def allocator(carried: Any) -> Any:  # never called: the batch exists
             raise AssertionError("allocation requested for a posted batch")
@@ -191,7 +200,6 @@ def run(
         raise ResidualsError(f"batch for period {period} not posted: another run changed the "
                              f"ledger at the same time ({str(exc.orig).splitlines()[0]}); "
                              "run again") from None
-    path = payouts_file(out, period)
     with read_session(engine) as s:
         lines = None
         if outcome.superseded_by is None:

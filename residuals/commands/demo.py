@@ -19,6 +19,7 @@ import typer
 
 from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
+from residuals.commands._files import data_inputs, ledger_inputs, refuse_overwrite
 
 DEFAULT_PERIOD = "2026-10"
 
@@ -151,8 +152,9 @@ def demo(
     """Attribute the sample, post a payout batch, verify the ledger, print a summary, serve it."""
     from rich.console import Console
 
+    from contract import schema as S
     from residuals.commands.attribute import attribute
-    from residuals.commands.batch import run as batch_run
+    from residuals.commands.batch import check_period, payouts_file, run as batch_run
     from residuals.commands.dashboard import dashboard
     from residuals.commands.ledger import verify_cmd
 
@@ -161,6 +163,11 @@ def demo(
         raise ResidualsError(f"--data {data}: data directory not found")
     if not policy.is_file():
         raise ResidualsError(f"--policy {policy}: file not found")
+    check_period(period)
+    written = [work / period / t.filename for t in (S.CREATORS, S.CLIPS, S.GENERATIONS,
+                                                    S.ACCOUNTS, S.ATTRIBUTIONS)]
+    refuse_overwrite([("--work", p) for p in (*written, payouts_file(work / period, period))],
+                     [*data_inputs(data), ("--policy", policy), *ledger_inputs(db)])
     workdir = prepare_workdir(data, work / period)
 
     _stage(console, 1, f"attribution: generations of {data} against its clips")
@@ -184,8 +191,6 @@ def demo(
     print_summary(console, summary)
 
     _stage(console, 5, "dashboard logins")
-    from contract import schema as S
-
     top_creators = summary["top"][S.CREATOR_ID].head(2).to_list()
     for user, password, role in demo_logins(db, top_creators):
         console.print(f"  {role:<10} user [bold]{user}[/bold]  password {password}")

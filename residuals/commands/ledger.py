@@ -18,6 +18,8 @@ import typer
 
 from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
+from residuals.commands._files import (check_output_dir, ledger_inputs, refuse_overwrite,
+                                       require_ledger)
 from residuals.commands.batch import DB_HELP
 
 ledger_app = typer.Typer(help="Check the ledger of record.", no_args_is_help=True)
@@ -47,10 +49,10 @@ def verify_cmd(
         help="Recompute each batch's payouts from its manifest's inputs where present.")] = True,
 ) -> None:
     """Recompute balances, transaction sums, the hash chain and payouts; OK or each violation."""
-    from ledger.store.engine import open_store, read_session
+    from ledger.store.engine import read_session
     from ledger.store.verify import verify
 
-    engine = open_store(db)
+    engine = require_ledger(db)
     with read_session(engine) as s:
         report = verify(s, recompute=recompute_from_manifest if recompute else None)
     engine.dispose()
@@ -95,13 +97,14 @@ def statement(
 
     from contract.io import atomic_output
     from ledger.store import models as M
-    from ledger.store.engine import open_store, read_session
+    from ledger.store.engine import read_session
     from ledger.store.read import creator_clip_earnings, creator_statement
-    from ledger.store.statements import statement_html, statement_table
+    from ledger.store.statements import statement_file_names, statement_html, statement_table
 
-    if not out.is_dir():
-        raise ResidualsError(f"--out {out}: directory does not exist")
-    engine = open_store(db)
+    check_output_dir("--out", out)
+    paths = [out / name for name in statement_file_names(creator, period)]
+    refuse_overwrite([("--out", p) for p in paths], ledger_inputs(db))
+    engine = require_ledger(db)
     with read_session(engine) as s:
         name = s.execute(select(M.Creator.display_name)
                          .where(M.Creator.creator_id == creator)).scalar_one_or_none()
@@ -113,9 +116,6 @@ def statement(
     if lines.height == 0:
         raise ResidualsError(f"--creator {creator!r}: no statement lines"
                              + (f" for period {period!r}" if period else ""))
-    stem = f"statement-{creator}" + (f"-{period}" if period else "")
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in stem)
-    paths = [out / f"{safe}.csv", out / f"{safe}-clips.csv", out / f"{safe}.html"]
     with atomic_output(paths[0]) as t0, atomic_output(paths[1]) as t1, \
             atomic_output(paths[2]) as t2:
         statement_table(lines).write_csv(t0)

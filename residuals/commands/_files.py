@@ -1,0 +1,129 @@
+"""What the commands check about the files they write, before writing any.
+
+Rule: a command names every file it will write and every file it reads, and
+:func:`refuse_overwrite` refuses (one line naming both flags) an output that
+is an input, however it is spelled: the same path, another spelling of it, a
+symbolic link on either side, or a hard link. A ledger is only created once
+the batch to post is known to be valid: :func:`existing_ledger` opens a
+ledger without creating one, and readers (``statement``, ``ledger verify``)
+refuse a database that does not exist rather than create an empty one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from contract.errors import ResidualsError
+
+Named = tuple[str, Path]
+"""A file and the flag it came from: ``("--clips", Path("data/clips.parquet"))``."""
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (symbolic links resolved; hard links too)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def refuse_overwrite(outputs: Iterable[Named], inputs: Iterable[Named]) -> None:
+    """Raise :class:`ResidualsError` when an output is one of the inputs."""
+    sources = list(inputs)
+    for out_flag, out in outputs:
+        for in_flag, src in sources:
+            if same_file(out, src):
+                raise ResidualsError(f"{out_flag} {out}: is the file read as {in_flag} "
+                                     f"({src}); choose an output that is not an input")
+
+
+def data_inputs(data: Path) -> list[Named]:
+    """The contract tables of a data directory (``--data``) as inputs."""
+    from contract import schema as S
+
+    tables = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.ATTRIBUTIONS)
+    return [("--data", data / t.filename) for t in tables]
+
+
+def check_output_dir(flag: str, out: Path) -> None:
+    """A directory the command writes into exists and is writable (checked before any work)."""
+    if not out.is_dir():
+        raise ResidualsError(f"{flag} {out}: directory does not exist")
+    if not os.access(out, os.W_OK):
+        raise ResidualsError(f"{flag} {out}: directory is not writable")
+
+
+def sqlite_file(url: str | None) -> Path | None:
+    """The file of a SQLite ledger URL (``--db`` or its default), else None."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from ledger.store.engine import resolve_url
+
+    try:
+        parsed = make_url(resolve_url(url))
+    except ArgumentError:
+        return None  # opening it says what is wrong
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" \
+            or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def ledger_inputs(url: str | None) -> list[Named]:
+    """The ledger's own files as inputs (a SQLite file and its -wal/-shm), for
+    :func:`refuse_overwrite`."""
+    path = sqlite_file(url)
+    if path is None:
+        return []
+    return [("--db", Path(f"{path}{suffix}")) for suffix in ("", "-wal", "-shm")]
+
+
+def existing_ledger(url: str | None) -> Any:
+    """An engine on the ledger at ``url`` when it exists (brought to the newest schema),
+    or None when there is none yet: no SQLite file, or a PostgreSQL database without
+    the ledger's tables. Creates nothing."""
+    from ledger.store.engine import current_revision, make_engine, open_store
+
+    path = sqlite_file(url)
+    if path is not None:
+        return open_store(url) if path.exists() else None
+    engine = make_engine(url)
+    try:
+        if current_revision(engine) is None:
+            return None
+    finally:
+        engine.dispose()
+    return open_store(url)
+
+
+def require_ledger(url: str | None) -> Any:
+    """:func:`existing_ledger`, or a one-line error when there is no ledger at ``url``."""
+    from ledger.store.engine import resolve_url, safe_url
+
+    engine = existing_ledger(url)
+    if engine is None:
+        raise ResidualsError(f"--db {safe_url(resolve_url(url))}: no ledger database there "
+                             "(`residuals batch run` creates one)")
+    return engine
+
+
+def check_on_empty_ledger(request: Any, allocator: Any) -> None:
+    """Run a batch's allocation and line checks as on a new, empty ledger (nothing carried
+    in), so that a batch that would fail is refused before its ledger is created."""
+    import polars as pl
+
+    from contract import schema as S
+    from ledger.store.posting import check_lines
+
+    carried = pl.DataFrame(schema={S.CREATOR_ID: pl.String, S.CARRIED_MINOR: pl.Int64})
+    result = allocator(carried)
+    check_lines(result.lines, pool_minor=request.pool_minor,
+                withheld_minor=result.withheld_minor, carried_in=carried,
+                creators=request.creators)
