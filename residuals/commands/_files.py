@@ -114,9 +114,13 @@ def require_ledger(url: str | None) -> Any:
     return engine
 
 
-def check_on_empty_ledger(request: Any, allocator: Any) -> None:
+def check_on_empty_ledger(request: Any, allocator: Any) -> Any:
     """Run a batch's allocation and line checks as on a new, empty ledger (nothing carried
-    in), so that a batch that would fail is refused before its ledger is created."""
+    in), so that a batch that would fail is refused before its ledger is created.
+
+    Returns the allocator to post with: it gives the result already computed when
+    called again with nothing carried in, so the allocation runs once.
+    """
     import polars as pl
 
     from contract import schema as S
@@ -127,3 +131,8 @@ def check_on_empty_ledger(request: Any, allocator: Any) -> None:
     check_lines(result.lines, pool_minor=request.pool_minor,
                 withheld_minor=result.withheld_minor, carried_in=carried,
                 creators=request.creators)
+
+    def run(carried_in: Any) -> Any:
+        return result if carried_in.height == 0 else allocator(carried_in)
+
+    return run

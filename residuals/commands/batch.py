@@ -184,7 +184,7 @@ def run(
         request_ = dataclasses.replace(request_, clip_credits=clip_credits(attributions))
         allocator = make_allocator(policy, ds, attributions, pool_minor, cur, batch_id)
         if engine is None:
-            check_on_empty_ledger(request_, allocator)
+            allocator = check_on_empty_ledger(request_, allocator)
             engine = open_store(db)
     else:
         def allocator(carried: Any) -> Any:  # never called: the batch exists
