@@ -320,3 +320,24 @@ def test_an_existing_ledger_readable_by_others_is_made_private(
     os.chmod(db_file, 0o644)
     assert batch_run(capsys, data, f"sqlite:///{db_file}", tmp_path)[0] == 0
     assert mode(db_file) == 0o600
+
+
+def test_demo_refuses_a_work_directory_that_is_its_data(capsys: pytest.CaptureFixture[str],
+                                                        data: Path, tmp_path: Path) -> None:
+    period_dir = tmp_path / "work" / "2026-10"
+    shutil.move(data, period_dir.parent.mkdir() or period_dir)
+    before = _snapshot(period_dir)
+    db_file = tmp_path / "demo.db"
+    code, _, err = cli(capsys, "demo", "--data", period_dir, "--work", tmp_path / "work",
+                       "--period", "2026-10", "--db", f"sqlite:///{db_file}", "--headless")
+    one_error(code, err, "--work", "--data")
+    assert _snapshot(period_dir) == before and not db_file.exists()
+
+
+def test_demo_checks_its_period_before_making_directories(capsys: pytest.CaptureFixture[str],
+                                                          data: Path, tmp_path: Path) -> None:
+    code, _, err = cli(capsys, "demo", "--data", data, "--work", tmp_path / "work",
+                       "--period", "../escape", "--db", f"sqlite:///{tmp_path / 'd.db'}",
+                       "--headless")
+    one_error(code, err, "--period")
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "work").exists()
