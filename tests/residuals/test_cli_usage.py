@@ -180,3 +180,11 @@ def test_a_missing_command_module_fails_loudly(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delattr(residuals.commands, "users")
     with pytest.raises(ImportError):
         importlib.import_module("residuals.cli")
+
+
+@pytest.mark.parametrize("argv", [["--bad\nflag"], ["batch", "run", "--period\r\nX"],
+                                  ["attribute", "--k", "1\n2"], ["no\nsuch"]])
+def test_a_hostile_value_still_gives_one_line(capsys: pytest.CaptureFixture[str],
+                                              argv: list[str]) -> None:
+    usage(capsys, *argv)
+
