@@ -207,14 +207,14 @@ class NonlinearParams:
     topics: int = 20
     zipf_exponent: float = 0.8
     favourite_topic_p: float = 0.7
-    topic_scale: float = 0.4
-    style_scale: float = 0.4
-    clip_noise: float = 1.0
+    topic_scale: float = 0.3
+    style_scale: float = 0.8
+    clip_noise: float = 0.5
     novel_share: float = 0.15
     sources_p: tuple[float, ...] = (0.5, 0.3, 0.2)
     dirichlet_alpha: float = 5.0
-    warp: float = 0.6  # strength of the fixed non-linear map
-    warp_gain: float = 3.0
+    warp: float = 0.5  # norm of the fixed non-linear map's part (about)
+    warp_gain: float = 2.0
     mask_share: float = 0.25  # dimensions zeroed per generation
     noise_over_nn: float = 1.2  # noise norm / median distance from a clip to its nearest clip
 
@@ -230,16 +230,19 @@ def nonlinear(p: NonlinearParams, seed: int) -> Planted:
     novel[g.permutation(p.generations)[:int(round(p.generations * p.novel_share))]] = True
     sourced = np.flatnonzero(~novel)
     src, w, used = _mixtures(g, len(sourced), np.arange(p.clips), p.sources_p, p.dirichlet_alpha)
-    mix = _normalize(np.einsum("gs,gsd->gd", w.astype(np.float32), emb[src]))
-    warped = _normalize(mix + p.warp * np.tanh(p.warp_gain * mix @ rot))
-    keep = g.random((len(sourced), p.dim)) >= p.mask_share
-    noise = _noise(g, len(sourced), p.dim, p.noise_over_nn * _median_nn_distance(emb))
-    gen = np.empty((p.generations, p.dim), np.float32)
-    gen[sourced] = _normalize(warped * keep + noise)
-    n_novel = int(novel.sum())
-    gen[novel] = _normalize(p.topic_scale * tvec[g.integers(0, p.topics, n_novel)]
-                            + p.style_scale * svec[g.integers(0, p.creators, n_novel)]
-                            + _noise(g, n_novel, p.dim, p.clip_noise))
+    content = np.empty((p.generations, p.dim), np.float32)
+    content[sourced] = np.einsum("gs,gsd->gd", w.astype(np.float32), emb[src])
+    n_novel = int(novel.sum())  # novel content: a new clip of a topic, in a creator's style
+    content[novel] = (p.topic_scale * tvec[g.integers(0, p.topics, n_novel)]
+                      + p.style_scale * svec[g.integers(0, p.creators, n_novel)]
+                      + _noise(g, n_novel, p.dim, p.clip_noise))
+    # every generation, sourced or novel, passes through the same transform
+    x = _normalize(content)
+    root = np.float32(np.sqrt(p.dim))  # tanh saturates: a non-linear, not a rotated, copy
+    warped = _normalize(x + p.warp * np.tanh(p.warp_gain * root * (x @ rot)) / root)
+    keep = g.random((p.generations, p.dim)) >= p.mask_share
+    noise = _noise(g, p.generations, p.dim, p.noise_over_nn * _median_nn_distance(emb))
+    gen = _normalize(warped * keep + noise)
     tg, tc, tw = _truth_rows(sourced, src, w, used)
     none = np.zeros(0, dtype=np.int64)
     return Planted(emb, creator, p.creators, gen, tg, tc, tw, none, none)
@@ -380,28 +383,28 @@ class RealParams:
     clips: int = 3000
     generations: int = 1000
     dim: int = 64
-    side: int = 160  # images resized to side x side grayscale
-    patch: int = 24  # crop size in pixels
+    side: int = 192  # images resized to side x side grayscale
+    patch: int = 32  # crop size in pixels
     grid: int = 2  # each image is grid x grid regions, one creator per region
     held_out_images: int = 3  # images kept out of the catalogue: their crops are novel
     zipf_exponent: float = 0.8
     blend_share: float = 0.3  # generations blending two crops
     blend_alpha: tuple[float, float] = (0.5, 0.8)
-    max_shift: int = 4  # a generation's crop is shifted by up to this many pixels
+    max_shift: int = 3  # a generation's crop is shifted by up to this many pixels
     contrast: tuple[float, float] = (0.6, 1.4)
     brightness: float = 0.1
-    pixel_noise: tuple[float, float] = (0.02, 0.08)
+    pixel_noise: tuple[float, float] = (0.1, 0.4)  # noise std over the crop's pixel std
 
 
 @functools.lru_cache(maxsize=2)
 def _images(side: int) -> np.ndarray:
     """(n_images, side, side) grayscale float32 in [0, 1] of :data:`BUNDLED_IMAGES`."""
-    from skimage import color, data, transform
+    from skimage import color, data, transform, util
 
     out = []
     for name in BUNDLED_IMAGES:  # a fixed handful of files
-        im = np.asarray(getattr(data, name)(), dtype=np.float64)
-        im = color.rgb2gray(im[..., :3]) if im.ndim == 3 else im / 255.0
+        im = util.img_as_float(getattr(data, name)())  # uint8 -> [0, 1]
+        im = color.rgb2gray(im[..., :3]) if im.ndim == 3 else im
         out.append(transform.resize(im, (side, side), anti_aliasing=True, order=1))
     return np.stack(out).astype(np.float32)
 
@@ -455,8 +458,8 @@ def real(p: RealParams, seed: int) -> Planted:
     hw = held[g.integers(0, len(held), n_novel)]
     hy, hx = g.integers(0, p.side - p.patch + 1, (2, n_novel))
     gen_px[novel] = _edited(imgs, hw, hy, hx, p, g)
-    gen_px += _noise(g, p.generations, p.patch * p.patch, 1.0) * g.uniform(
-        *p.pixel_noise, (p.generations, 1)).astype(np.float32) * np.float32(p.patch)
+    sigma = gen_px.std(axis=1, keepdims=True) * g.uniform(*p.pixel_noise, (p.generations, 1))
+    gen_px += _noise(g, p.generations, p.patch * p.patch, p.patch) * sigma.astype(np.float32)
     w = np.stack([alpha, 1 - alpha], axis=1)
     used = np.stack([np.ones(n_src, bool), blend], axis=1)
     tg, tc, tw = _truth_rows(sourced, src, w, used)
