@@ -28,8 +28,6 @@ source slots.
 from __future__ import annotations
 
 import functools
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -116,9 +114,14 @@ def _truth_rows(gen_rows: np.ndarray, src: np.ndarray, w: np.ndarray,
     return g[used], src[used], w[used].astype(np.float64)
 
 
-def _topic_catalogue(rng: np.random.Generator, creators: int, clips: int, dim: int, topics: int,
-                     exponent: float, favourite_p: float, scales: tuple[float, float, float]):
-    """Topic + style + noise clips: (emb, creator, topic, topic vectors, style vectors)."""
+def _topic_catalogue(rng: np.random.Generator, p: Any):
+    """Topic + style + noise clips of a params object with the topic fields.
+
+    Returns (emb, creator, topic, topic vectors, style vectors).
+    """
+    creators, clips, dim, topics = p.creators, p.clips, p.dim, p.topics
+    exponent, favourite_p = p.zipf_exponent, p.favourite_topic_p
+    scales = (p.topic_scale, p.style_scale, p.clip_noise)
     topic_vec = _gaussian_units(rng, topics, dim)
     style_vec = _gaussian_units(rng, creators, dim)
     favourite = rng.integers(0, topics, creators)
@@ -129,6 +132,28 @@ def _topic_catalogue(rng: np.random.Generator, creators: int, clips: int, dim: i
     a, b, c = scales
     emb = _normalize(a * topic_vec[topic] + b * style_vec[creator] + _noise(rng, clips, dim, c))
     return emb, creator, topic, topic_vec, style_vec
+
+
+def _split(g: np.random.Generator, n: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(novel mask, sourced rows): round(n * share) generations drawn novel."""
+    novel = np.zeros(n, dtype=bool)
+    novel[g.permutation(n)[:int(round(n * share))]] = True
+    return novel, np.flatnonzero(~novel)
+
+
+def _fresh(g: np.random.Generator, p: Any, tvec: np.ndarray, svec: np.ndarray,
+           n: int) -> np.ndarray:
+    """``n`` new clip-like vectors (not unit): a random topic, a random creator's style, noise."""
+    return (p.topic_scale * tvec[g.integers(0, p.topics, n)]
+            + p.style_scale * svec[g.integers(0, p.creators, n)]
+            + _noise(g, n, p.dim, p.clip_noise))
+
+
+def _noisy_mix(g: np.random.Generator, emb: np.ndarray, src: np.ndarray, w: np.ndarray,
+               noise: float) -> np.ndarray:
+    """normalize(normalize(sum_j w_j emb[src_j]) + noise of norm ``noise``) per row."""
+    mix = np.einsum("gs,gsd->gd", w.astype(np.float32), emb[src])
+    return _normalize(_normalize(mix) + _noise(g, len(src), emb.shape[1], noise))
 
 
 # ---- the families ------------------------------------------------------------------------------
@@ -156,13 +181,9 @@ class TopicsParams:
 
 def topics(p: TopicsParams, seed: int) -> Planted:
     rng = _rng(seed, _CATALOGUE)
-    emb, creator, topic, tvec, svec = _topic_catalogue(
-        rng, p.creators, p.clips, p.dim, p.topics, p.zipf_exponent, p.favourite_topic_p,
-        (p.topic_scale, p.style_scale, p.clip_noise))
+    emb, creator, topic, tvec, svec = _topic_catalogue(rng, p)
     g = _rng(seed, _GENERATION)
-    novel = np.zeros(p.generations, dtype=bool)
-    novel[g.permutation(p.generations)[:int(round(p.generations * p.novel_share))]] = True
-    sourced = np.flatnonzero(~novel)
+    novel, sourced = _split(g, p.generations, p.novel_share)
     src, w, used = _mixtures(g, len(sourced), np.arange(p.clips), p.sources_p, p.dirichlet_alpha)
     # further sources: with probability same_topic_p, a clip of the first source's topic
     by_topic = np.argsort(topic, kind="stable")
@@ -172,28 +193,33 @@ def topics(p: TopicsParams, seed: int) -> Planted:
     pick = by_topic[start[t0][:, None] + (g.random(src.shape) * count[t0][:, None]).astype(int)]
     same = (g.random(src.shape) < p.same_topic_p) & (np.arange(src.shape[1]) > 0)
     src = np.where(same, pick, src)
-    src, used = _dedupe_slots(src, used)
     gen = np.empty((p.generations, p.dim), np.float32)
-    mix = np.einsum("gs,gsd->gd", w.astype(np.float32), emb[src])
-    gen[sourced] = _normalize(_normalize(mix) + _noise(g, len(sourced), p.dim, p.gen_noise))
+    gen[sourced] = _noisy_mix(g, emb, src, w, p.gen_noise)
     # novel: a fresh clip of a topic, in the style of a creator who works in it
     nt = g.integers(0, p.topics, int(novel.sum()))
     ns = creator[by_topic[start[nt] + (g.random(len(nt)) * count[nt]).astype(int)]]
     gen[novel] = _normalize(p.topic_scale * tvec[nt] + p.style_scale * svec[ns]
                             + _noise(g, len(nt), p.dim, p.clip_noise))
-    w = np.where(used, w, 0.0)
-    w /= w.sum(axis=1, keepdims=True)
-    tg, tc, tw = _truth_rows(sourced, src, w, used)
+    tg, tc, tw = _truth_rows(sourced, src, *_merge_repeats(src, w, used))
     none = np.zeros(0, dtype=np.int64)
     return Planted(emb, creator, p.creators, gen, tg, tc, tw, none, none)
 
 
-def _dedupe_slots(src: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop (mark unused) a slot repeating an earlier slot's clip in the same row."""
-    dup = np.zeros_like(used)
+def _merge_repeats(src: np.ndarray, w: np.ndarray,
+                   used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(w, used) where a slot repeating an earlier used slot's clip gives it its weight.
+
+    The mixture is unchanged (the clip was mixed in twice); the truth then lists
+    the clip once with its whole weight.
+    """
+    w, used = w.copy(), used.copy()
     for j in range(1, src.shape[1]):  # slots, not rows
-        dup[:, j] = (src[:, :j] == src[:, j:j + 1]).any(axis=1)
-    return src, used & ~dup
+        same = (src[:, :j] == src[:, j:j + 1]) & used[:, :j] & used[:, j:j + 1]
+        rows = np.flatnonzero(same.any(axis=1))
+        first = same[rows].argmax(axis=1)
+        w[rows, first] += w[rows, j]
+        w[rows, j], used[rows, j] = 0.0, False
+    return w, used
 
 
 @dataclass(frozen=True)
@@ -221,21 +247,14 @@ class NonlinearParams:
 
 def nonlinear(p: NonlinearParams, seed: int) -> Planted:
     rng = _rng(seed, _CATALOGUE)
-    emb, creator, _, tvec, svec = _topic_catalogue(
-        rng, p.creators, p.clips, p.dim, p.topics, p.zipf_exponent, p.favourite_topic_p,
-        (p.topic_scale, p.style_scale, p.clip_noise))
+    emb, creator, _, tvec, svec = _topic_catalogue(rng, p)
     rot = np.linalg.qr(rng.standard_normal((p.dim, p.dim)))[0].astype(np.float32)
     g = _rng(seed, _GENERATION)
-    novel = np.zeros(p.generations, dtype=bool)
-    novel[g.permutation(p.generations)[:int(round(p.generations * p.novel_share))]] = True
-    sourced = np.flatnonzero(~novel)
+    novel, sourced = _split(g, p.generations, p.novel_share)
     src, w, used = _mixtures(g, len(sourced), np.arange(p.clips), p.sources_p, p.dirichlet_alpha)
     content = np.empty((p.generations, p.dim), np.float32)
     content[sourced] = np.einsum("gs,gsd->gd", w.astype(np.float32), emb[src])
-    n_novel = int(novel.sum())  # novel content: a new clip of a topic, in a creator's style
-    content[novel] = (p.topic_scale * tvec[g.integers(0, p.topics, n_novel)]
-                      + p.style_scale * svec[g.integers(0, p.creators, n_novel)]
-                      + _noise(g, n_novel, p.dim, p.clip_noise))
+    content[novel] = _fresh(g, p, tvec, svec, int(novel.sum()))
     # every generation, sourced or novel, passes through the same transform
     x = _normalize(content)
     root = np.float32(np.sqrt(p.dim))  # tanh saturates: a non-linear, not a rotated, copy
@@ -281,9 +300,7 @@ class DuplicatesParams:
 
 def duplicates(p: DuplicatesParams, seed: int) -> Planted:
     rng = _rng(seed, _CATALOGUE)
-    emb, creator, _, tvec, svec = _topic_catalogue(
-        rng, p.creators, p.clips, p.dim, p.topics, p.zipf_exponent, p.favourite_topic_p,
-        (p.topic_scale, p.style_scale, p.clip_noise))
+    emb, creator, _, tvec, svec = _topic_catalogue(rng, p)
     sizes = np.bincount(creator, minlength=p.creators)
     eligible = rng.permutation(np.flatnonzero(sizes >= 3))
     dupers = np.zeros(p.creators, dtype=bool)
@@ -300,18 +317,12 @@ def duplicates(p: DuplicatesParams, seed: int) -> Planted:
     emb[copy_rows] = _normalize(emb[orig_rows]
                                 + scale * _noise(rng, len(copy_rows), p.dim, 1.0))
     g = _rng(seed, _GENERATION)
-    novel = np.zeros(p.generations, dtype=bool)
-    novel[g.permutation(p.generations)[:int(round(p.generations * p.novel_share))]] = True
-    sourced = np.flatnonzero(~novel)
+    novel, sourced = _split(g, p.generations, p.novel_share)
     src, w, used = _mixtures(g, len(sourced), np.flatnonzero(~is_copy), p.sources_p,
                              p.dirichlet_alpha)
     gen = np.empty((p.generations, p.dim), np.float32)
-    mix = np.einsum("gs,gsd->gd", w.astype(np.float32), emb[src])
-    gen[sourced] = _normalize(_normalize(mix) + _noise(g, len(sourced), p.dim, p.gen_noise))
-    n_novel = int(novel.sum())
-    gen[novel] = _normalize(p.topic_scale * tvec[g.integers(0, p.topics, n_novel)]
-                            + p.style_scale * svec[g.integers(0, p.creators, n_novel)]
-                            + _noise(g, n_novel, p.dim, p.clip_noise))
+    gen[sourced] = _noisy_mix(g, emb, src, w, p.gen_noise)
+    gen[novel] = _normalize(_fresh(g, p, tvec, svec, int(novel.sum())))
     tg, tc, tw = _truth_rows(sourced, src, w, used)
     return Planted(emb, creator, p.creators, gen, tg, tc, tw, copy_rows, orig_rows)
 
@@ -340,9 +351,7 @@ class AnisotropicParams:
 
 def anisotropic(p: AnisotropicParams, seed: int) -> Planted:
     rng = _rng(seed, _CATALOGUE)
-    raw, creator, _, tvec, svec = _topic_catalogue(
-        rng, p.creators, p.clips, p.dim, p.topics, p.zipf_exponent, p.favourite_topic_p,
-        (p.topic_scale, p.style_scale, p.clip_noise))
+    raw, creator, _, tvec, svec = _topic_catalogue(rng, p)
     common = _gaussian_units(rng, 1, p.dim)[0]
     basis = np.linalg.qr(rng.standard_normal((p.dim, p.dim)))[0].astype(np.float32)
     decay = (np.arange(1, p.dim + 1, dtype=np.float32) ** -p.spectrum)
@@ -352,17 +361,11 @@ def anisotropic(p: AnisotropicParams, seed: int) -> Planted:
         return _normalize(p.common * common + spread)
 
     g = _rng(seed, _GENERATION)
-    novel = np.zeros(p.generations, dtype=bool)
-    novel[g.permutation(p.generations)[:int(round(p.generations * p.novel_share))]] = True
-    sourced = np.flatnonzero(~novel)
+    novel, sourced = _split(g, p.generations, p.novel_share)
     src, w, used = _mixtures(g, len(sourced), np.arange(p.clips), p.sources_p, p.dirichlet_alpha)
     gen = np.empty((p.generations, p.dim), np.float32)
-    mix = np.einsum("gs,gsd->gd", w.astype(np.float32), raw[src])
-    gen[sourced] = _normalize(_normalize(mix) + _noise(g, len(sourced), p.dim, p.gen_noise))
-    n_novel = int(novel.sum())
-    gen[novel] = _normalize(p.topic_scale * tvec[g.integers(0, p.topics, n_novel)]
-                            + p.style_scale * svec[g.integers(0, p.creators, n_novel)]
-                            + _noise(g, n_novel, p.dim, p.clip_noise))
+    gen[sourced] = _noisy_mix(g, raw, src, w, p.gen_noise)
+    gen[novel] = _normalize(_fresh(g, p, tvec, svec, int(novel.sum())))
     tg, tc, tw = _truth_rows(sourced, src, w, used)
     none = np.zeros(0, dtype=np.int64)
     return Planted(encode(raw), creator, p.creators, encode(gen), tg, tc, tw, none, none)
@@ -568,14 +571,8 @@ def make_family(out: str | Path, name: str, seed: int, params: Any = None) -> No
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ResidualsError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".samples.", dir=out))
-    try:
+    with base.staged(out) as stage:
         write_planted(stage, planted, seed)
-        for f in sorted(stage.iterdir()):
-            f.replace(out / f.name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _required(table: S.Table, dim: int | None = None, keep: tuple[str, ...] = ()):
