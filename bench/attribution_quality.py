@@ -318,7 +318,7 @@ def _fmt(v: float) -> str:
 
 def run_suite(names: list[str], configs: list[Config], seed_of: str, scale: float,
               work: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """{config: {family: metrics}} on each family's ``seed_of`` seed ("tune_seed"/"held_out_seed")."""
+    """{config: {family: metrics}} at each family's ``seed_of`` ("tune_seed", "held_out_seed")."""
     results: dict[str, dict[str, dict[str, float]]] = {c.name: {} for c in configs}
     for name in names:
         fam = family(name)

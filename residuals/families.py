@@ -592,8 +592,8 @@ def write_planted(stage: Path, p: Planted, seed: int) -> None:
                              S.DISPLAY_NAME: "Creator " + creator_ids.str.slice(8),
                              S.OPTED_OUT: np.zeros(p.n_creators, dtype=bool)})
     clip_ids = _ids("clip_", 0, n, kw)
-    clips = pl.DataFrame({S.CLIP_ID: clip_ids,
-                          S.CREATOR_ID: creator_ids.gather(pl.Series(p.clip_creator.astype(np.int64)))})
+    owner = creator_ids.gather(pl.Series(p.clip_creator.astype(np.int64)))
+    clips = pl.DataFrame({S.CLIP_ID: clip_ids, S.CREATOR_ID: owner})
     account_ids = _ids("acct_", 0, accounts, aw)
     gens = pl.DataFrame({S.GENERATION_ID: _ids("gen_", 0, m, gw),
                          S.ACCOUNT_ID: account_ids.gather(pl.Series(rng.integers(0, accounts, m)))})

@@ -177,3 +177,16 @@ def test_cli_bad_family_flags_are_one_line(tmp_path: Path, flags: list[str],
     proc = run("samples", "make", "--out", out, "--seed", "1", *flags)
     assert_one_error_line(proc, message)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["topics", "real"])
+def test_residuals_attribute_runs_on_a_family(made: dict[str, Path], name: str,
+                                              tmp_path: Path) -> None:
+    root, out = made[name], tmp_path / "attributions.parquet"
+    proc = run("attribute", "--clips", root / S.CLIPS.filename, "--generations",
+               root / S.GENERATIONS.filename, "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    att = read_table(out, S.ATTRIBUTIONS)
+    sums = att.group_by(S.GENERATION_ID).agg(pl.col(S.WEIGHT).sum())[S.WEIGHT].to_numpy()
+    assert att[S.GENERATION_ID].n_unique() == 120
+    assert np.all((np.abs(sums - 1) < 1e-9) | (sums == 0))
