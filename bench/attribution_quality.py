@@ -157,20 +157,29 @@ def load(data: Path) -> Planted:
 
 
 def _long(g: np.ndarray, clip: np.ndarray, w: np.ndarray, canon: np.ndarray,
-          clip_creator: np.ndarray) -> pl.DataFrame:
-    """An attributions-like frame in rows: g, c (canonical clip), creator, rank, w."""
+          clip_creator: np.ndarray, rank: np.ndarray | None = None) -> pl.DataFrame:
+    """An attributions-like frame in rows: g, c (canonical clip), creator, rank, w.
+
+    Without ``rank``, rows are taken as grouped by sorted g, best first.
+    """
     g = np.asarray(g, dtype=np.int64)
-    rank = np.arange(len(g)) - np.searchsorted(g, g)  # rows arrive grouped by g, best first
+    if rank is None:
+        rank = np.arange(len(g)) - np.searchsorted(g, g)
     return pl.DataFrame({"g": g, "c": canon[clip], "creator": clip_creator[clip],
                          "rank": rank, "w": np.asarray(w, dtype=np.float64)})
 
 
 def attribute(p: Planted, cfg: Config) -> pl.DataFrame:
-    """Run ``KnnScorer(k, **params)`` on the dataset; its output as a long frame."""
+    """Run ``KnnScorer(k, **params)`` on the dataset; its output as a long frame.
+
+    Reads only the contract columns, so any number of rows per generation
+    (including none: weights 0) and any extra column are measured as written.
+    """
     out = KnnScorer(k=cfg.k, **cfg.params).fit(p.clips).score(p.gens)
     g = _rows(out[S.GENERATION_ID], p.gens[S.GENERATION_ID])
     c = _rows(out[S.CLIP_ID], p.clips[S.CLIP_ID])
-    return _long(g, c, out[S.WEIGHT].to_numpy(), p.canon, p.clip_creator)
+    return _long(g, c, out[S.WEIGHT].to_numpy(), p.canon, p.clip_creator,
+                 out[S.RANK].to_numpy())
 
 
 # ---- metrics: small pure functions of frames ----------------------------------------------------
