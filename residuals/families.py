@@ -21,7 +21,8 @@ differently, so an attribution default must hold on all of them:
   embedded by a PCA of pixels, generations made by realistic edits.
 
 The parameters of each family were frozen before any attribution default was
-tuned on them. Nothing loops over rows; loops run over a handful of images or
+tuned on them. ``real`` goes through scikit-image's resize and a PCA (LAPACK):
+same bytes on one machine and library set, not promised across BLAS builds. Nothing loops over rows; loops run over a handful of images or
 source slots.
 """
 
@@ -551,6 +552,9 @@ def sized(name: str, **sizes: int | None) -> Any:
                                                                 "--creators")
     if params.clips < floor:
         raise ResidualsError(f"--clips is {params.clips}, expected at least {flag} ({floor})")
+    if name == "real" and params.dim > params.patch ** 2:
+        raise ResidualsError(f"--dim is {params.dim}, expected at most {params.patch ** 2} "
+                             f"(the pixels of a {params.patch}x{params.patch} crop)")
     return params
 
 

@@ -147,6 +147,8 @@ def test_sized_rejects_bad_sizes() -> None:
         sized("topics", creators=10, clips=5)
     with pytest.raises(ResidualsError, match="--dim is 1, expected at least 2"):
         sized("nonlinear", dim=1)
+    with pytest.raises(ResidualsError, match="--dim is 2000, expected at most 1024"):
+        sized("real", dim=2000, clips=3000)
 
 
 # ---- residuals samples make --family ----------------------------------------------------------
