@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -321,12 +323,22 @@ def make_samples(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ResidualsError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".samples.", dir=out))
-    try:
+    with staged(out) as stage:
         _generate(stage, creators=creators, clips=clips, generations=generations, dim=dim,
                   seed=seed, accounts=accounts, segments=segments,
                   row_group_size=row_group_size)
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary directory inside ``out`` whose files move into ``out`` when the block succeeds.
+
+    On an error nothing is moved and the directory is removed: no partial output.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".samples.", dir=out))
+    try:
+        yield stage
         for f in sorted(stage.iterdir()):
             f.replace(out / f.name)
     finally:

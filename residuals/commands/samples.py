@@ -1,8 +1,10 @@
 """``residuals samples make``: write a synthetic dataset with planted truth.
 
 Rule: this module only parses flags and prints; the data come from
-:func:`residuals.samples.make_samples`, and the summary is read back from the
-written files' Parquet metadata (row counts), so it reports what is on disk.
+:func:`residuals.samples.make_samples` (family ``linear``, the default) or
+:func:`residuals.families.make_family` (the other families), and the summary
+is read back from the written files' Parquet metadata (row counts), so it
+reports what is on disk.
 """
 
 from __future__ import annotations
@@ -15,34 +17,55 @@ import typer
 from contract import schema as S
 
 _FILES = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.TRUTH, S.DUPLICATES)
+_LINEAR_ONLY = ("--accounts", "--segments", "--row-group-size")
 
 
-def make(
+def make(  # noqa: UP045 (typer needs Optional)
     out: Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")],
-    creators: Annotated[int, typer.Option("--creators", help="Number of creators.")],
-    clips: Annotated[int, typer.Option("--clips", help="Number of clips (>= creators).")],
-    generations: Annotated[int, typer.Option("--generations", help="Number of generations.")],
-    dim: Annotated[int, typer.Option("--dim", help="Embedding dimension d.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")],
-    accounts: Annotated[Optional[int], typer.Option(  # noqa: UP045 (typer needs Optional)
-        "--accounts", help="Number of paying accounts [default: generations // 25].")] = None,
+    family: Annotated[str, typer.Option(
+        "--family", help="Data family: linear, topics, nonlinear, duplicates, anisotropic, "
+                         "real.")] = "linear",
+    creators: Annotated[Optional[int], typer.Option(
+        "--creators", help="Number of creators [default: the family's].")] = None,
+    clips: Annotated[Optional[int], typer.Option(
+        "--clips", help="Number of clips (>= creators) [default: the family's].")] = None,
+    generations: Annotated[Optional[int], typer.Option(
+        "--generations", help="Number of generations [default: the family's].")] = None,
+    dim: Annotated[Optional[int], typer.Option(
+        "--dim", help="Embedding dimension d [default: the family's].")] = None,
+    accounts: Annotated[Optional[int], typer.Option(
+        "--accounts", help="Number of paying accounts [default: generations // 25]; "
+                           "family linear only.")] = None,
     segments: Annotated[bool, typer.Option(
-        "--segments", help="Give each clip 1-4 segment rows.")] = False,
-    row_group_size: Annotated[int, typer.Option(
-        "--row-group-size", help="Rows per Parquet row group.")] = 100_000,
+        "--segments", help="Give each clip 1-4 segment rows; family linear only.")] = False,
+    row_group_size: Annotated[Optional[int], typer.Option(
+        "--row-group-size", help="Rows per Parquet row group [default: 100000]; "
+                                 "family linear only.")] = None,
 ) -> None:
     """Write creators, clips, generations, accounts, truth and duplicates Parquet files."""
     import pyarrow.parquet as pq
     from rich.console import Console
     from rich.table import Table
 
+    from contract.errors import ResidualsError
+    from residuals.families import make_family, sized
     from residuals.samples import make_samples
 
-    make_samples(out, creators=creators, clips=clips, generations=generations, dim=dim,
-                 seed=seed, accounts=accounts, segments=segments,
-                 row_group_size=row_group_size)
+    params = sized(family, creators=creators, clips=clips, generations=generations, dim=dim)
+    if family == "linear":
+        make_samples(out, creators=params.creators, clips=params.clips,
+                     generations=params.generations, dim=params.dim, seed=seed,
+                     accounts=accounts, segments=segments,
+                     row_group_size=100_000 if row_group_size is None else row_group_size)
+    else:
+        given = (accounts is not None, segments, row_group_size is not None)
+        for flag, on in zip(_LINEAR_ONLY, given):
+            if on:
+                raise ResidualsError(f"{flag}: only for --family linear, not {family!r}")
+        make_family(out, family, seed, params)
     console = Console()
-    console.print(f"samples written to {out} (seed {seed}, d = {dim}"
+    console.print(f"samples written to {out} (family {family}, seed {seed}, d = {params.dim}"
                   + (", segments" if segments else "") + ")")
     table = Table()
     table.add_column("file")
