@@ -7,7 +7,8 @@ the per-partition results of a block are merged in a tree
 (:func:`attribution.search.merge_many`, order-independent), and the merged
 block is weighted (:func:`attribution.weighting.weigh`) inside the graph. So
 the threaded scheduler, a ``LocalCluster`` and an existing cluster compute
-identical bits. Where the graph runs is chosen by :func:`run`:
+identical bits. Every key is ``("<step>-<token>", ...)`` with a token fresh
+for each graph, so runs sharing one cluster never exchange results. Where the graph runs is chosen by :func:`run`:
 
 * ``scheduler=None``: the threaded scheduler in this process;
 * ``scheduler="local"``: a ``LocalCluster`` started here (its dashboard
@@ -25,6 +26,7 @@ import contextlib
 import operator
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +106,19 @@ def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str,
     return top.sim, top.idx, weight
 
 
+def _namer(token: str) -> Callable[..., tuple[Any, ...]]:
+    """Key maker: ``("score-<token>", p, g)``, the ``name-token`` keys dask itself uses.
+
+    ``token`` is fresh for every graph, so two runs sharing one scheduler (even
+    on inputs of the same shape) never share a key, and none can receive the
+    other's results.
+    """
+    def name(label: str, *index: int) -> tuple[Any, ...]:
+        return (f"{label}-{token}", *index)
+
+    return name
+
+
 def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
                 params: dict[str, Any], *, needs_embeddings: bool,
                 block_size: int = BLOCK_SIZE, tile: int = TILE, parallelism: int = 1
@@ -116,42 +131,43 @@ def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
     grouping changes which task computes a block, never what it computes.
     """
     blocks = [gen[lo:lo + block_size] for lo in range(0, len(gen), block_size)]
+    name = _namer(uuid.uuid4().hex)
     dsk: dict[Any, Any] = {}
     for b, blk in enumerate(blocks):
-        dsk[("gen", b)] = blk
+        dsk[name("gen", b)] = blk
     n_parts = len(cat.partitions)
     n_groups = max(1, min(len(blocks), -(-parallelism // n_parts)))
     bounds = np.linspace(0, len(blocks), n_groups + 1).round().astype(int).tolist()
     for p, part in enumerate(cat.partitions):
-        dsk[("part", p)] = part
+        dsk[name("part", p)] = part
         for grp in range(n_groups):
-            keys = [("gen", b) for b in range(bounds[grp], bounds[grp + 1])]
-            dsk[("score", p, grp)] = (score_partition, ("part", p), cat.dim, keys, k, tile)
+            keys = [name("gen", b) for b in range(bounds[grp], bounds[grp + 1])]
+            dsk[name("score", p, grp)] = (score_partition, name("part", p), cat.dim, keys, k, tile)
             for j, b in enumerate(range(bounds[grp], bounds[grp + 1])):
-                dsk[("pick", p, b)] = (operator.getitem, ("score", p, grp), j)
+                dsk[name("pick", p, b)] = (operator.getitem, name("score", p, grp), j)
     merged_keys = []
     for b in range(len(blocks)):
-        level = [("pick", p, b) for p in range(n_parts)]
+        level = [name("pick", p, b) for p in range(n_parts)]
         depth = 0
         while len(level) > 1:
             nxt = []
             for i in range(0, len(level), FAN_IN):
-                key = ("merge", b, depth, i // FAN_IN)
+                key = name("merge", b, depth, i // FAN_IN)
                 dsk[key] = (merge_many, level[i:i + FAN_IN])
                 nxt.append(key)
             level, depth = nxt, depth + 1
         merged_keys.append(level[0])
     if needs_embeddings:
         for p in range(n_parts):
-            dsk[("gather", p)] = (gather_partition, ("part", p), cat.dim, merged_keys)
+            dsk[name("gather", p)] = (gather_partition, name("part", p), cat.dim, merged_keys)
             for b in range(len(blocks)):
-                dsk[("gpick", p, b)] = (operator.getitem, ("gather", p), b)
+                dsk[name("gpick", p, b)] = (operator.getitem, name("gather", p), b)
     out_keys = []
     for b in range(len(blocks)):
-        gathered = [("gpick", p, b) for p in range(n_parts)] if needs_embeddings else None
-        dsk[("weigh", b)] = (weigh_block, merged_keys[b], ("gen", b), method, params,
+        gathered = [name("gpick", p, b) for p in range(n_parts)] if needs_embeddings else None
+        dsk[name("weigh", b)] = (weigh_block, merged_keys[b], name("gen", b), method, params,
                              gathered, cat.dim)
-        out_keys.append(("weigh", b))
+        out_keys.append(name("weigh", b))
     return dsk, out_keys
 
 
