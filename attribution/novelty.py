@@ -27,7 +27,7 @@ from attribution.catalogue import Catalogue, load_partition
 #: Provisional ``novelty_ratio``: specific clips must leave at most this
 #: fraction of the residual the concept centroids leave. The benchmark suite
 #: chooses the final value.
-DEFAULT_RATIO: float = 0.7
+DEFAULT_RATIO: float = 0.5
 #: Provisional number of concept centroids (``n_concepts``).
 DEFAULT_CONCEPTS: int = 64
 #: Clips sampled (evenly by catalogue index) to fit the centroids.
