@@ -78,6 +78,20 @@ def _scipy_rows(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray) -> np.ndarr
     return out
 
 
+def _step_back(x: np.ndarray, z: np.ndarray, infeasible: np.ndarray, passive: np.ndarray,
+               tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inner step: move from x towards z until the first passive variable hits 0, drop it."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(infeasible, x / (x - z), np.inf)
+    first = ratio.argmin(axis=1)
+    alpha = ratio[np.arange(len(first)), first][:, None]
+    x = x + alpha * (z - x)
+    drop = passive & (x <= tol)
+    drop[np.arange(len(first)), first] = True
+    passive = passive & ~drop
+    return np.where(passive, x, 0.0), passive
+
+
 def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None, *,
               tol: float | None = None, max_iter: int | None = None) -> np.ndarray:
     """Batched NNLS from Gram matrices.
@@ -115,47 +129,37 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None,
     x = np.zeros((n, k))
     passive = np.zeros((n, k), dtype=bool)
     todo = np.flatnonzero(mask.any(axis=1))
+    # Working copies of the unfinished rows, compacted only when an eighth of
+    # them has finished (copying (rows, k, k) every iteration would dominate).
+    g, b, m = gram[todo], rhs[todo], mask[todo]
+    p, xs = passive[todo], x[todo]
+    live = np.ones(todo.size, dtype=bool)
     for _ in range(max_iter):
         if todo.size == 0:
             break
-        g, b, m = gram[todo], rhs[todo], mask[todo]
-        p, xs = passive[todo], x[todo]
         z = _solve_passive(g, b, p)
         infeasible = p & (z <= 0.0)
-        inner = infeasible.any(axis=1)
-
-        # Inner step: move from x towards z until the first passive variable hits 0.
+        inner = infeasible.any(axis=1) & live
         if inner.any():
-            xi, zi, fi, pi = xs[inner], z[inner], infeasible[inner], p[inner]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(fi, xi / (xi - zi), np.inf)
-            first = ratio.argmin(axis=1)
-            alpha = ratio[np.arange(len(first)), first][:, None]
-            xi = xi + alpha * (zi - xi)
-            drop = pi & (xi <= tol)
-            drop[np.arange(len(first)), first] = True
-            pi = pi & ~drop
-            xs[inner] = np.where(pi, xi, 0.0)
-            p[inner] = pi
-
-        # Outer step: accept z, then add the variable with the largest gradient.
-        outer = ~inner
-        done = np.zeros(todo.size, dtype=bool)
+            xs[inner], p[inner] = _step_back(xs[inner], z[inner], infeasible[inner],
+                                             p[inner], tol)
+        outer = ~infeasible.any(axis=1) & live
         if outer.any():
-            xo = z[outer]
-            po = p[outer]
-            grad = b[outer] - np.einsum("nij,nj->ni", g[outer], xo)
-            enter = ~po & m[outer] & (grad > tol)
+            # Accept z, then add the variable with the largest gradient b - G z.
+            grad = b - np.einsum("nij,nj->ni", g, np.where(outer[:, None], z, 0.0))
+            enter = ~p & m & (grad > tol) & outer[:, None]
             more = enter.any(axis=1)
             best = np.where(enter, grad, -np.inf).argmax(axis=1)
             rows = np.flatnonzero(more)
-            po[rows, best[rows]] = True
-            xs[outer] = xo
-            p[outer] = po
-            done[np.flatnonzero(outer)[~more]] = True
-        x[todo] = xs
-        passive[todo] = p
-        todo = todo[~done]
+            p[rows, best[rows]] = True
+            xs[outer] = z[outer]
+            live &= ~(outer & ~more)
+        if (~live).sum() * 8 >= todo.size:
+            x[todo], passive[todo] = xs, p
+            todo, g, b, m, p, xs = (a[live] for a in (todo, g, b, m, p, xs))
+            live = np.ones(todo.size, dtype=bool)
+    x[todo], passive[todo] = xs, p
+    todo = todo[live]
     if todo.size:
         x[todo] = _scipy_rows(gram[todo], rhs[todo], mask[todo])
     return np.where(mask, np.maximum(x, 0.0), 0.0)

@@ -136,11 +136,15 @@ DEFAULT_NOVELTY: str = "concepts"
 
 def _gram_blocks(cands: Candidates, keep: np.ndarray, rows: np.ndarray, step: int = 512
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``(rows, G, b)`` per chunk: float64 Gram matrices and right-hand sides of ``rows``."""
+    """``(rows, G, b)`` per chunk: float64 Gram matrices and right-hand sides of ``rows``.
+
+    Entries of slots outside ``keep`` are left in place: :func:`nnls_gram`
+    never lets those variables enter (its ``mask``).
+    """
     assert cands.gen is not None and cands.cand is not None
     for start in range(0, rows.size, step):  # bounds the float64 copies
         r = rows[start:start + step]
-        c = np.where(keep[r][:, :, None], cands.cand[r], 0.0).astype(np.float64)
+        c = cands.cand[r].astype(np.float64)
         g = cands.gen[r].astype(np.float64)
         yield r, np.matmul(c, np.swapaxes(c, 1, 2)), np.einsum("nkd,nd->nk", c, g)
 
