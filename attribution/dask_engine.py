@@ -8,7 +8,8 @@ the per-partition results of a block are merged in a tree
 block is weighted (:func:`attribution.weighting.weigh`) inside the graph. So
 the threaded scheduler, a ``LocalCluster`` and an existing cluster compute
 identical bits. Every key is ``("<step>-<token>", ...)`` with a token fresh
-for each graph, so runs sharing one cluster never exchange results. Where the graph runs is chosen by :func:`run`:
+for each graph, so runs sharing one cluster never exchange results. Where
+the graph runs is chosen by :func:`run`:
 
 * ``scheduler=None``: the threaded scheduler in this process;
 * ``scheduler="local"``: a ``LocalCluster`` started here (its dashboard

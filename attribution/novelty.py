@@ -1,4 +1,4 @@
-"""Novelty calibrated from the catalogue: do specific clips explain a generation better than its concepts?
+"""Novelty calibrated from the catalogue: do specific clips beat its generic concepts?
 
 Rule: at fit time the catalogue is summarised by ``C`` concept centroids
 (spherical k-means on an evenly strided sample of at most :data:`SAMPLE_ROWS`

@@ -1,4 +1,4 @@
-"""A scikit-learn-style attribution scorer: ``KnnScorer(k=15, depth=128).fit(clips).score(generations)``.
+"""A scikit-learn-style attribution scorer: ``KnnScorer().fit(clips).score(generations)``.
 
 Rule: ``__init__`` only stores its arguments; :meth:`KnnScorer.fit` validates
 the clips, plans their partitions and (for the ``concepts`` novelty rule)
@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from attribution import dask_engine, novelty
-from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K, Candidates
+from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from attribution.catalogue import PARTITION_ROWS, Catalogue, catalogue_from_frame, open_catalogue
 from attribution.search import TILE, normalize
 from contract import schema as S

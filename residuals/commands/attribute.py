@@ -99,7 +99,8 @@ FLAGS = {"k": "--k", "depth": "--depth", "method": "--method", "workers": "--wor
 
 @contextlib.contextmanager
 def _flags() -> Iterator[None]:
-    """Re-raise a library ``ParameterError`` (``depth=0: ...``) naming the flag (``--depth 0: ...``)."""
+    """Re-raise a library ``ParameterError`` (``depth=0: ...``) naming the flag
+    (``--depth 0: ...``)."""
     from attribution.scorer import ParameterError
 
     try:

@@ -112,7 +112,8 @@ def test_graph_does_not_depend_on_workers() -> None:
     assert sum(1 for key in dsk if key[0].startswith("score-")) == 10  # one read per partition
     dsk4, _ = dask_engine.build_graph(cat, normalize(random_emb(rng, 50, 4)), 5, "softmax",
                                       {}, needs_embeddings=False, block_size=8, parallelism=40)
-    assert sum(1 for key in dsk4 if key[0].startswith("score-")) == 40  # 4 block groups per partition
+    # 4 block groups per partition
+    assert sum(1 for key in dsk4 if key[0].startswith("score-")) == 40
     merges = [key for key in dsk if key[0].startswith("merge-")]
     assert merges and all(len(dsk[m][1]) <= dask_engine.FAN_IN for m in merges)
 
