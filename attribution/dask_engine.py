@@ -7,7 +7,9 @@ the per-partition results of a block are merged in a tree
 (:func:`attribution.search.merge_many`, order-independent), and the merged
 block is weighted (:func:`attribution.weighting.weigh`) inside the graph. So
 the threaded scheduler, a ``LocalCluster`` and an existing cluster compute
-identical bits. Where the graph runs is chosen by :func:`run`:
+identical bits. Every key is ``("<step>-<token>", ...)`` with a token fresh
+for each graph, so runs sharing one cluster never exchange results. Where
+the graph runs is chosen by :func:`run`:
 
 * ``scheduler=None``: the threaded scheduler in this process;
 * ``scheduler="local"``: a ``LocalCluster`` started here (its dashboard
@@ -25,13 +27,14 @@ import contextlib
 import operator
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from attribution.candidates import Candidates
+from attribution.candidates import Candidates, written
 from attribution.catalogue import Catalogue, Partition, gather, load_partition
 from attribution.search import TILE, Partial, merge_many, topk_block
 
@@ -57,11 +60,23 @@ class Result:
     idx : int64 (n, k)
         Catalogue index (``-1`` in padding).
     weight : float64 (n, k)
+    rank : int32 (n, k)
+        Rank of the clip in its generation's candidate list (1 = most
+        similar; 0 in padding).
+    deepest : float32 (n,)
+        Similarity of each generation's last candidate (rank ``k`` of the
+        search; ``-inf`` when it has fewer): how far the candidate list reached.
+    confidence : float64 (n,) or None
+        :func:`attribution.confidence.confidence`, when candidate embeddings
+        were gathered.
     """
 
     sim: np.ndarray
     idx: np.ndarray
     weight: np.ndarray
+    rank: np.ndarray
+    deepest: np.ndarray
+    confidence: np.ndarray | None = None
 
 
 def score_partition(part: Partition, dim: int, blocks: list[np.ndarray], k: int,
@@ -87,10 +102,15 @@ def gather_partition(part: Partition, dim: int, merged: list[Partial]
 
 
 def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str, Any],
-                gathered: list[tuple[np.ndarray, np.ndarray]] | None, dim: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights of one generation block: ``(sim float32, idx, weight float64)``."""
+                gathered: list[tuple[np.ndarray, np.ndarray]] | None, dim: int,
+                write: int | None = None) -> Result:
+    """Weights of one generation block, and the rows to write.
+
+    ``write=None`` keeps every candidate slot (weights as the method gave
+    them); ``write=K`` keeps what :func:`attribution.candidates.written` keeps.
+    """
     from attribution import weighting
+    from attribution.confidence import confidence
 
     cand = None
     if gathered is not None:
@@ -101,13 +121,37 @@ def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str,
     top = merged.topk
     cands = Candidates(top.sim, top.valid, gen if gathered is not None else None, cand)
     weight = np.asarray(weighting.weigh(method, cands, **params), dtype=np.float64)
-    return top.sim, top.idx, weight
+    if write is None:
+        pos = np.where(top.valid, np.arange(merged.k), -1)
+    else:
+        sel = written(weight, top.valid, write)
+        pos, weight = sel.pos, sel.weight
+    live = pos >= 0
+    at = np.maximum(pos, 0)
+    sim = np.where(live, np.take_along_axis(top.sim, at, axis=1), np.float32(-np.inf))
+    idx = np.where(live, np.take_along_axis(top.idx, at, axis=1), -1)
+    conf = confidence(gen, cand, pos, weight) if cand is not None else None
+    deepest = np.where(top.valid[:, -1], top.sim[:, -1], np.float32(-np.inf))
+    return Result(sim, idx, weight, (pos + 1).astype(np.int32), deepest, conf)
+
+
+def _namer(token: str) -> Callable[..., tuple[Any, ...]]:
+    """Key maker: ``("score-<token>", p, g)``, the ``name-token`` keys dask itself uses.
+
+    ``token`` is fresh for every graph, so two runs sharing one scheduler (even
+    on inputs of the same shape) never share a key, and none can receive the
+    other's results.
+    """
+    def name(label: str, *index: int) -> tuple[Any, ...]:
+        return (f"{label}-{token}", *index)
+
+    return name
 
 
 def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
                 params: dict[str, Any], *, needs_embeddings: bool,
-                block_size: int = BLOCK_SIZE, tile: int = TILE, parallelism: int = 1
-                ) -> tuple[dict[Any, Any], list[Any]]:
+                block_size: int = BLOCK_SIZE, tile: int = TILE, parallelism: int = 1,
+                write: int | None = None) -> tuple[dict[Any, Any], list[Any]]:
     """The task graph (a plain dict, dask's low-level spec) and its output keys.
 
     Generation blocks are fixed by ``block_size``. When there are fewer
@@ -116,42 +160,43 @@ def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
     grouping changes which task computes a block, never what it computes.
     """
     blocks = [gen[lo:lo + block_size] for lo in range(0, len(gen), block_size)]
+    name = _namer(uuid.uuid4().hex)
     dsk: dict[Any, Any] = {}
     for b, blk in enumerate(blocks):
-        dsk[("gen", b)] = blk
+        dsk[name("gen", b)] = blk
     n_parts = len(cat.partitions)
     n_groups = max(1, min(len(blocks), -(-parallelism // n_parts)))
     bounds = np.linspace(0, len(blocks), n_groups + 1).round().astype(int).tolist()
     for p, part in enumerate(cat.partitions):
-        dsk[("part", p)] = part
+        dsk[name("part", p)] = part
         for grp in range(n_groups):
-            keys = [("gen", b) for b in range(bounds[grp], bounds[grp + 1])]
-            dsk[("score", p, grp)] = (score_partition, ("part", p), cat.dim, keys, k, tile)
+            keys = [name("gen", b) for b in range(bounds[grp], bounds[grp + 1])]
+            dsk[name("score", p, grp)] = (score_partition, name("part", p), cat.dim, keys, k, tile)
             for j, b in enumerate(range(bounds[grp], bounds[grp + 1])):
-                dsk[("pick", p, b)] = (operator.getitem, ("score", p, grp), j)
+                dsk[name("pick", p, b)] = (operator.getitem, name("score", p, grp), j)
     merged_keys = []
     for b in range(len(blocks)):
-        level = [("pick", p, b) for p in range(n_parts)]
+        level = [name("pick", p, b) for p in range(n_parts)]
         depth = 0
         while len(level) > 1:
             nxt = []
             for i in range(0, len(level), FAN_IN):
-                key = ("merge", b, depth, i // FAN_IN)
+                key = name("merge", b, depth, i // FAN_IN)
                 dsk[key] = (merge_many, level[i:i + FAN_IN])
                 nxt.append(key)
             level, depth = nxt, depth + 1
         merged_keys.append(level[0])
     if needs_embeddings:
         for p in range(n_parts):
-            dsk[("gather", p)] = (gather_partition, ("part", p), cat.dim, merged_keys)
+            dsk[name("gather", p)] = (gather_partition, name("part", p), cat.dim, merged_keys)
             for b in range(len(blocks)):
-                dsk[("gpick", p, b)] = (operator.getitem, ("gather", p), b)
+                dsk[name("gpick", p, b)] = (operator.getitem, name("gather", p), b)
     out_keys = []
     for b in range(len(blocks)):
-        gathered = [("gpick", p, b) for p in range(n_parts)] if needs_embeddings else None
-        dsk[("weigh", b)] = (weigh_block, merged_keys[b], ("gen", b), method, params,
-                             gathered, cat.dim)
-        out_keys.append(("weigh", b))
+        gathered = [name("gpick", p, b) for p in range(n_parts)] if needs_embeddings else None
+        dsk[name("weigh", b)] = (weigh_block, merged_keys[b], name("gen", b), method, params,
+                             gathered, cat.dim, write)
+        out_keys.append(name("weigh", b))
     return dsk, out_keys
 
 
@@ -164,9 +209,10 @@ def _one_blas_thread() -> Iterator[None]:
         yield
 
 
-def _assemble(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Result:
-    return Result(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                  np.concatenate([p[2] for p in parts]))
+def _assemble(parts: list[Result]) -> Result:
+    conf = None if parts[0].confidence is None else np.concatenate([p.confidence for p in parts])
+    return Result(*(np.concatenate([getattr(p, f) for p in parts])
+                    for f in ("sim", "idx", "weight", "rank", "deepest")), conf)
 
 
 ProgressFn = Callable[[int, int], None]
@@ -174,7 +220,7 @@ ProgressFn = Callable[[int, int], None]
 
 def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, Any], *,
         needs_embeddings: bool, scheduler: str | None = None, workers: int | None = None,
-        block_size: int = BLOCK_SIZE, tile: int = TILE,
+        block_size: int = BLOCK_SIZE, tile: int = TILE, write: int | None = None,
         progress: ProgressFn | None = None, announce: Callable[[str], None] | None = None,
         local_cluster: LocalClusterStart | None = None) -> Result:
     """Run the search-and-weigh graph on the chosen scheduler.
@@ -182,9 +228,13 @@ def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, 
     Parameters
     ----------
     cat, gen, k, method, params, needs_embeddings
-        The catalogue, unit-norm generation embeddings (n, d), neighbours,
-        weighting method and its parameters, and whether it needs candidate
-        embeddings (a second pass over the partitions).
+        The catalogue, unit-norm generation embeddings (n, d), candidates per
+        generation (the search depth), weighting method and its parameters,
+        and whether it needs candidate embeddings (a second pass over the
+        partitions; it also gives each generation its confidence).
+    write
+        Clips kept per generation after weighting
+        (:func:`attribution.candidates.written`); ``None`` keeps all ``k``.
     scheduler
         ``None`` (threads here), ``"sync"`` (one thread, for debugging),
         ``"local"`` (a new LocalCluster) or a ``tcp://`` address.
@@ -208,7 +258,8 @@ def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, 
 
     def graph(parallelism: int) -> tuple[dict[Any, Any], list[Any]]:
         return build_graph(cat, gen, k, method, params, needs_embeddings=needs_embeddings,
-                           block_size=block_size, tile=tile, parallelism=parallelism)
+                           block_size=block_size, tile=tile, parallelism=parallelism,
+                           write=write)
 
     if scheduler in (None, "threads", "sync"):
         n = 1 if scheduler == "sync" else workers or os.cpu_count() or 1

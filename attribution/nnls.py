@@ -26,16 +26,32 @@ RIDGE = 1e-12
 
 
 def _solve_passive(gram: np.ndarray, rhs: np.ndarray, passive: np.ndarray) -> np.ndarray:
-    """Solve ``G_PP z_P = b_P`` per row, ``z = 0`` outside the passive set P."""
-    both = passive[:, :, None] & passive[:, None, :]
-    eye = np.eye(gram.shape[1], dtype=bool)[None]
-    system = np.where(both, gram, 0.0) + np.where(eye & both, RIDGE, 0.0)
+    """Solve ``G_PP z_P = b_P`` per row, ``z = 0`` outside the passive set P.
+
+    The systems are compressed to the largest passive set of the batch
+    (``p`` columns, usually far fewer than ``k``): each row's passive
+    variables are gathered in index order into a ``(p, p)`` system, padded
+    with identity rows, so one iteration costs ``O(n p^3)``, not ``O(n k^3)``.
+    """
+    n, k = passive.shape
+    p = int(passive.sum(axis=1).max(initial=0))
+    if p == 0:
+        return np.zeros((n, k))
+    cols = np.argsort(~passive, axis=1, kind="stable")[:, :p]  # passive first, index order
+    live = np.take_along_axis(passive, cols, axis=1)
+    rows = np.arange(n)[:, None, None]
+    sub = gram[rows, cols[:, :, None], cols[:, None, :]]
+    both = live[:, :, None] & live[:, None, :]
+    eye = np.eye(p, dtype=bool)[None]
+    system = np.where(both, sub, 0.0) + np.where(eye & both, RIDGE, 0.0)
     system = np.where(eye & ~both, 1.0, system)
-    b = np.where(passive, rhs, 0.0)
+    b = np.where(live, np.take_along_axis(rhs, cols, axis=1), 0.0)
     try:
-        z = np.linalg.solve(system, b[..., None])[..., 0]
+        zc = np.linalg.solve(system, b[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        z = np.einsum("nij,nj->ni", np.linalg.pinv(system), b)
+        zc = np.einsum("nij,nj->ni", np.linalg.pinv(system), b)
+    z = np.zeros((n, k))
+    np.put_along_axis(z, cols, np.where(live, zc, 0.0), axis=1)
     return np.where(passive, z, 0.0)
 
 
@@ -60,6 +76,20 @@ def _scipy_rows(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray) -> np.ndarr
         target = solve_triangular(low, rhs[q, cols], lower=True)
         out[q, cols] = nnls(low.T, target)[0]
     return out
+
+
+def _step_back(x: np.ndarray, z: np.ndarray, infeasible: np.ndarray, passive: np.ndarray,
+               tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inner step: move from x towards z until the first passive variable hits 0, drop it."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(infeasible, x / (x - z), np.inf)
+    first = ratio.argmin(axis=1)
+    alpha = ratio[np.arange(len(first)), first][:, None]
+    x = x + alpha * (z - x)
+    drop = passive & (x <= tol)
+    drop[np.arange(len(first)), first] = True
+    passive = passive & ~drop
+    return np.where(passive, x, 0.0), passive
 
 
 def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None, *,
@@ -99,47 +129,37 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None,
     x = np.zeros((n, k))
     passive = np.zeros((n, k), dtype=bool)
     todo = np.flatnonzero(mask.any(axis=1))
+    # Working copies of the unfinished rows, compacted only when an eighth of
+    # them has finished (copying (rows, k, k) every iteration would dominate).
+    g, b, m = gram[todo], rhs[todo], mask[todo]
+    p, xs = passive[todo], x[todo]
+    live = np.ones(todo.size, dtype=bool)
     for _ in range(max_iter):
         if todo.size == 0:
             break
-        g, b, m = gram[todo], rhs[todo], mask[todo]
-        p, xs = passive[todo], x[todo]
         z = _solve_passive(g, b, p)
         infeasible = p & (z <= 0.0)
-        inner = infeasible.any(axis=1)
-
-        # Inner step: move from x towards z until the first passive variable hits 0.
+        inner = infeasible.any(axis=1) & live
         if inner.any():
-            xi, zi, fi, pi = xs[inner], z[inner], infeasible[inner], p[inner]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(fi, xi / (xi - zi), np.inf)
-            first = ratio.argmin(axis=1)
-            alpha = ratio[np.arange(len(first)), first][:, None]
-            xi = xi + alpha * (zi - xi)
-            drop = pi & (xi <= tol)
-            drop[np.arange(len(first)), first] = True
-            pi = pi & ~drop
-            xs[inner] = np.where(pi, xi, 0.0)
-            p[inner] = pi
-
-        # Outer step: accept z, then add the variable with the largest gradient.
-        outer = ~inner
-        done = np.zeros(todo.size, dtype=bool)
+            xs[inner], p[inner] = _step_back(xs[inner], z[inner], infeasible[inner],
+                                             p[inner], tol)
+        outer = ~infeasible.any(axis=1) & live
         if outer.any():
-            xo = z[outer]
-            po = p[outer]
-            grad = b[outer] - np.einsum("nij,nj->ni", g[outer], xo)
-            enter = ~po & m[outer] & (grad > tol)
+            # Accept z, then add the variable with the largest gradient b - G z.
+            grad = b - np.einsum("nij,nj->ni", g, np.where(outer[:, None], z, 0.0))
+            enter = ~p & m & (grad > tol) & outer[:, None]
             more = enter.any(axis=1)
             best = np.where(enter, grad, -np.inf).argmax(axis=1)
             rows = np.flatnonzero(more)
-            po[rows, best[rows]] = True
-            xs[outer] = xo
-            p[outer] = po
-            done[np.flatnonzero(outer)[~more]] = True
-        x[todo] = xs
-        passive[todo] = p
-        todo = todo[~done]
+            p[rows, best[rows]] = True
+            xs[outer] = z[outer]
+            live &= ~(outer & ~more)
+        if (~live).sum() * 8 >= todo.size:
+            x[todo], passive[todo] = xs, p
+            todo, g, b, m, p, xs = (a[live] for a in (todo, g, b, m, p, xs))
+            live = np.ones(todo.size, dtype=bool)
+    x[todo], passive[todo] = xs, p
+    todo = todo[live]
     if todo.size:
         x[todo] = _scipy_rows(gram[todo], rhs[todo], mask[todo])
     return np.where(mask, np.maximum(x, 0.0), 0.0)

@@ -1,12 +1,15 @@
-"""A scikit-learn-style attribution scorer: ``KnnScorer(k=15).fit(clips).score(generations)``.
+"""A scikit-learn-style attribution scorer: ``KnnScorer().fit(clips).score(generations)``.
 
 Rule: ``__init__`` only stores its arguments; :meth:`KnnScorer.fit` validates
-the clips and plans their partitions (learned state ends in ``_``);
+the clips, plans their partitions and (for the ``concepts`` novelty rule)
+fits the catalogue's concept centroids (learned state ends in ``_``);
 :meth:`KnnScorer.score` validates the generations against the clips'
-dimension, runs the exact top-k search and the weighting method on the chosen
-Dask scheduler (:mod:`attribution.dask_engine`), and returns the
+dimension, runs the exact top-``depth`` search and the weighting method on the
+chosen Dask scheduler (:mod:`attribution.dask_engine`), and returns the
 ``attributions`` table of the data contract: for each generation (in input
-order) its ``k`` most similar clips by rank, with similarity and weight.
+order) the clips it credits (every positive weight, at most ``k``; a
+generation without credit keeps its most similar clip with weight 0), by
+search rank, with similarity, weight and the generation's confidence.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from attribution import dask_engine
-from attribution.candidates import DEFAULT_K, Candidates
+from attribution import dask_engine, novelty
+from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from attribution.catalogue import PARTITION_ROWS, Catalogue, catalogue_from_frame, open_catalogue
 from attribution.search import TILE, normalize
 from contract import schema as S
@@ -40,22 +43,37 @@ def method_names() -> list[str]:
     return sorted(weighting.METHODS)
 
 
-def _needs_embeddings(method: str, params: dict[str, Any]) -> bool:
-    from attribution import weighting
+class ParameterError(ResidualsError):
+    """A bad argument: ``depth=0: expected an integer >= 1`` (the CLI names the flag instead).
 
-    fn = getattr(weighting, "needs_embeddings", None)
-    if fn is not None:
-        return bool(fn(method, params.get("dedup_threshold")))
-    return method == "nnls" or params.get("dedup_threshold") is not None
+    Attributes
+    ----------
+    name, value, expected
+        The parameter, the value received, and what was expected.
+    """
+
+    def __init__(self, name: str, value: Any, expected: str) -> None:
+        self.name, self.value, self.expected = name, value, expected
+        super().__init__(f"{name}={value!r}: {expected}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ParameterError(name, value, "expected an integer >= 1")
 
 
 class KnnScorer:
-    """Exact top-k cosine attribution with a pluggable weighting method.
+    """Exact top-``depth`` cosine attribution with a pluggable weighting method.
 
     Parameters
     ----------
     k : int
-        Clips kept per generation (>= 1, at most the number of clips).
+        Clips written per generation at most (>= 1, at most the number of
+        clips): every candidate with a positive weight, up to ``k``
+        (:func:`attribution.candidates.written`).
+    depth : int
+        Candidates the weighting sees per generation (>= 1; a catalogue with
+        fewer clips gives all of them); never fewer than ``k``.
     method : str or None
         A weighting method of :data:`attribution.weighting.METHODS`; ``None``
         means :func:`default_method`.
@@ -70,8 +88,12 @@ class KnnScorer:
         Target clips per partition (whole Parquet row groups are grouped).
     tile : int
         Clips per GEMM call inside a partition.
+    n_concepts : int
+        Concept centroids fitted on the catalogue for the ``concepts``
+        novelty rule of ``nnls`` (:mod:`attribution.novelty`).
     **method_params
         Passed to the weighting method (e.g. ``temperature``, ``tau``,
+        ``novelty``, ``novelty_ratio``, ``min_similarity``, ``min_weight``,
         ``dedup_threshold``).
 
     Attributes
@@ -80,13 +102,20 @@ class KnnScorer:
         The validated clip ids and their partitions (after :meth:`fit`).
     method_ : str
         The weighting method in use (after :meth:`fit`).
+    depth_ : int
+        The search depth in use: ``max(k, min(depth, clips))``.
+    centroids_ : float32 (C, d) or None
+        The concept centroids (``nnls`` with the ``concepts`` novelty rule).
     """
 
     def __init__(self, k: int = DEFAULT_K, method: str | None = None, scheduler: str | None = None,
                  workers: int | None = None, block_size: int = dask_engine.BLOCK_SIZE,
                  partition_rows: int = PARTITION_ROWS, tile: int = TILE,
+                 depth: int = DEFAULT_DEPTH, n_concepts: int = novelty.DEFAULT_CONCEPTS,
                  **method_params: Any) -> None:
         self.k = k
+        self.depth = depth
+        self.n_concepts = n_concepts
         self.method = method
         self.scheduler = scheduler
         self.workers = workers
@@ -99,24 +128,35 @@ class KnnScorer:
         """Validate the clips (a frame, or a Parquet file streamed by row group)."""
         method = self.method if self.method is not None else default_method()
         if method not in method_names():
-            raise ResidualsError(f"--method {method!r}: unknown weighting method; expected one "
+            raise ParameterError("method", method, "unknown weighting method; expected one "
                                  f"of {', '.join(method_names())}")
-        if not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ResidualsError(f"--k {self.k}: expected an integer >= 1")
-        if self.block_size < 1 or self.partition_rows < 1 or self.tile < 1:
-            raise ResidualsError("block_size, partition_rows and tile must be >= 1")
-        if self.workers is not None and self.workers < 1:
-            raise ResidualsError(f"--workers {self.workers}: expected an integer >= 1")
+        for name in ("k", "depth", "block_size", "partition_rows", "tile", "n_concepts"):
+            _positive_int(name, getattr(self, name))
+        if self.workers is not None:
+            _positive_int("workers", self.workers)
         if isinstance(clips, pl.DataFrame):
             cat = catalogue_from_frame(clips, partition_rows=self.partition_rows)
         else:
             cat = open_catalogue(clips, partition_rows=self.partition_rows)
         if self.k > cat.n_clips:
-            raise ResidualsError(f"--k {self.k}: larger than the catalogue, which holds "
+            raise ParameterError("k", self.k, f"larger than the catalogue, which holds "
                                  f"{cat.n_clips} clips in {cat.source}")
         self.catalogue_: Catalogue = cat
         self.method_: str = method
+        self.depth_: int = max(int(self.k), min(int(self.depth), cat.n_clips))
+        self.centroids_: np.ndarray | None = None
+        if self._novelty() == "concepts":
+            sample = novelty.catalogue_sample(cat)
+            self.centroids_ = novelty.fit_centroids(sample, int(self.n_concepts))
         return self
+
+    def _novelty(self) -> str | None:
+        """The novelty rule of the method in use (``nnls`` only)."""
+        from attribution import weighting
+
+        if self.method_ != "nnls":
+            return None
+        return str(self.method_params.get("novelty", weighting.DEFAULT_NOVELTY))
 
     def _generations(self, generations: pl.DataFrame | str | Path) -> pl.DataFrame:
         cat = self.catalogue_
@@ -144,33 +184,36 @@ class KnnScorer:
         file = generations if not isinstance(generations, pl.DataFrame) else "generations"
         gen = normalize(embedding_matrix(gens, str(file), S.GENERATIONS, dim=cat.dim))
         params = dict(self.method_params)
+        if self.centroids_ is not None:
+            params["centroids"] = self.centroids_
         res = dask_engine.run(
-            cat, gen, int(self.k), self.method_, params,
-            needs_embeddings=_needs_embeddings(self.method_, params),
+            cat, gen, self.depth_, self.method_, params, needs_embeddings=True,
             scheduler=self.scheduler, workers=self.workers, block_size=self.block_size,
-            tile=self.tile, progress=progress, announce=announce, local_cluster=local_cluster,
+            tile=self.tile, write=int(self.k), progress=progress, announce=announce,
+            local_cluster=local_cluster,
         )
+        self.deepest_ = res.deepest
         return attributions_frame(cat, gens[S.GENERATION_ID], res)
 
 
     def inexact_generations(self, frame: pl.DataFrame) -> int:
-        """How many generations' weights could change with a longer candidate list.
+        """How many generations of the last :meth:`score` could change with a deeper search.
 
         Only ``knn-shapley`` knows (its values are exactly zero past the last
-        candidate above ``tau``, so a list ending above ``tau`` may be short);
-        other methods report 0.
+        candidate above ``tau``, so a full candidate list whose last clip is
+        still above ``tau`` may be short); other methods report 0.
         """
+        import inspect
+
         from attribution import weighting
 
-        check = getattr(weighting, "knn_shapley_exact", None)
-        if self.method_ != "knn-shapley" or check is None or frame.height == 0:
+        deepest = getattr(self, "deepest_", None)
+        if self.method_ != "knn-shapley" or frame.height == 0 or deepest is None \
+                or self.depth_ >= self.catalogue_.n_clips:
             return 0
-        k = int(self.k)
-        sim = frame[S.SIMILARITY].to_numpy().reshape(-1, k)
-        tau = {"tau": self.method_params["tau"]} if "tau" in self.method_params else {}
-        exact = check(Candidates(sim, np.ones_like(sim, dtype=bool)),
-                      catalogue_size=self.catalogue_.n_clips, **tau)
-        return int((~exact).sum())
+        default = inspect.signature(weighting.knn_shapley).parameters["tau"].default
+        tau = float(self.method_params.get("tau", default))
+        return int((deepest.astype(np.float64) - tau > 0.0).sum())
 
 
 def attributions_frame(cat: Catalogue, generation_ids: pl.Series,
@@ -185,11 +228,16 @@ def attributions_frame(cat: Catalogue, generation_ids: pl.Series,
         S.GENERATION_ID: generation_ids.cast(pl.String).gather(where // k),
         S.CLIP_ID: ids[S.CLIP_ID],
         S.CREATOR_ID: ids[S.CREATOR_ID],
-        S.RANK: pl.Series(S.RANK, (where % k + 1).astype(np.int32)),
+        S.RANK: pl.Series(S.RANK, res.rank.ravel()[keep].astype(np.int32)),
         S.SIMILARITY: pl.Series(S.SIMILARITY, res.sim.ravel()[keep].astype(np.float32)),
         S.WEIGHT: pl.Series(S.WEIGHT, res.weight.ravel()[keep].astype(np.float64)),
     }
-    frame = pl.DataFrame(cols, schema=S.ATTRIBUTIONS_SCHEMA)
+    schema = dict(S.ATTRIBUTIONS_SCHEMA)
+    if res.confidence is not None:
+        cols[S.CONFIDENCE] = pl.Series(S.CONFIDENCE, res.confidence[where // k],
+                                       dtype=pl.Float64)
+        schema[S.CONFIDENCE] = pl.Float64()
+    frame = pl.DataFrame(cols, schema=schema)
     if cat.segments:
         frame = frame.with_columns(ids[S.SEGMENT_ID].cast(pl.String).alias(S.SEGMENT_ID))
     return frame

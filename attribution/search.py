@@ -240,6 +240,7 @@ def topk_block(
     seg = groups is not None
     best = empty_partial(b, k, seg)
     eps = gemm_error_bound(gen.shape[1])
+    gen64 = gen.astype(np.float64)  # converted once, not per survivor
     thr = np.full(b, -np.inf, dtype=np.float64)
     width = min(tile, max(len(clips), 1))
     buf = np.empty((b, width), dtype=np.float32)
@@ -274,7 +275,7 @@ def topk_block(
             near = approx >= kth[rows] - 2 * eps
             rows, c = rows[near], c[near]
         cols = start + c
-        exact = exact_similarity(gen[rows], clips[cols])
+        exact = exact_similarity(gen64[rows], clips[cols])
         best = select_topk(
             np.concatenate([fr, rows]), np.concatenate([fs, exact]),
             np.concatenate([fi, keys[cols]]),

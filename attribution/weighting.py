@@ -19,11 +19,12 @@ Methods (docs/attribution.md has the formulas and what they do not measure):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from attribution import dedup
+from attribution import novelty as novelty_rule
 from attribution.candidates import Candidates
 from attribution.nnls import nnls_gram
 from attribution.shapley import coverage_shapley
@@ -123,34 +124,69 @@ def knn_shapley_exact(cands: Candidates, *, tau: float = 0.4,
     return ~valid.all(axis=1) | (lowest.astype(np.float64) - tau <= 0.0)
 
 
-def nnls(cands: Candidates, *, min_similarity: float = 0.52,
+#: Novelty rules of ``nnls`` (``novelty=``): ``"concepts"`` compares the
+#: specific clips with the catalogue's concept centroids (:mod:`attribution.novelty`);
+#: ``"floor"`` is the fixed cosine floor ``min_similarity`` (kept for comparison).
+NOVELTY_RULES = ("concepts", "floor")
+#: Provisional novelty rule of ``KnnScorer`` (the benchmark suite chooses the
+#: final one); :func:`nnls` called without ``novelty`` uses it when it is given
+#: ``centroids`` and the floor otherwise.
+DEFAULT_NOVELTY: str = "concepts"
+
+
+def _gram_blocks(cands: Candidates, keep: np.ndarray, rows: np.ndarray, step: int = 512
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(rows, G, b)`` per chunk: float64 Gram matrices and right-hand sides of ``rows``.
+
+    Entries of slots outside ``keep`` are left in place: :func:`nnls_gram`
+    never lets those variables enter (its ``mask``).
+    """
+    assert cands.gen is not None and cands.cand is not None
+    for start in range(0, rows.size, step):  # bounds the float64 copies
+        r = rows[start:start + step]
+        c = cands.cand[r].astype(np.float64)
+        g = cands.gen[r].astype(np.float64)
+        yield r, np.matmul(c, np.swapaxes(c, 1, 2)), np.einsum("nkd,nd->nk", c, g)
+
+
+def nnls(cands: Candidates, *, novelty: str | None = None,
+         novelty_ratio: float = novelty_rule.DEFAULT_RATIO,
+         centroids: np.ndarray | None = None, min_similarity: float = 0.52,
          min_weight: float = 0.05) -> np.ndarray:
     """Normalised non-negative least-squares decomposition of the generation.
 
     ``x = argmin_{x >= 0} ||g - sum_j x_j c_j||^2`` over the valid candidates
-    ``c_j`` of a generation whose best similarity is ``>= min_similarity``
-    (:func:`derived`; other generations are unattributed), then
-    ``w = x / sum(x)``; weights below ``min_weight`` (the fit of the
-    generation's own noise by unrelated clips) are dropped and the rest
-    renormalised, the largest weight always kept. Needs ``cands.gen`` and
-    ``cands.cand``. Solved in float64 on the (k, k) Gram matrices of a block
-    (:func:`attribution.nnls.nnls_gram`).
+    ``c_j``, then ``w = x / sum(x)``; weights below ``min_weight`` (the fit of
+    the generation's own noise by unrelated clips) are dropped and the rest
+    renormalised, the largest weight always kept. Which generations are
+    attributed at all is the ``novelty`` rule: ``"concepts"`` (the specific
+    clips must leave at most ``novelty_ratio`` times the residual that the
+    catalogue's concept ``centroids`` leave, :func:`attribution.novelty.novel`)
+    or ``"floor"`` (the best similarity must reach ``min_similarity``,
+    :func:`derived`); ``None`` means :data:`DEFAULT_NOVELTY` when ``centroids``
+    are given, else ``"floor"``. Needs ``cands.gen`` and ``cands.cand``. Solved in float64
+    on the (k, k) Gram matrices of a block (:func:`attribution.nnls.nnls_gram`).
     """
     if cands.gen is None or cands.cand is None:
         raise ValueError("nnls needs generation and candidate embeddings (cands.gen, cands.cand)")
     if not 0.0 <= min_weight < 1.0:
-        raise ValueError(f"min_weight must be in [0, 1); got {min_weight}")
-    keep = cands.valid & derived(cands, min_similarity)[:, None]
+        raise ValueError(f"min_weight={min_weight}: expected a value in [0, 1)")
+    if novelty is None:
+        novelty = DEFAULT_NOVELTY if centroids is not None else "floor"
+    if novelty not in NOVELTY_RULES:
+        raise ValueError(f"novelty={novelty!r}: expected one of {', '.join(NOVELTY_RULES)}")
+    if novelty == "concepts" and centroids is None:
+        raise ValueError("novelty='concepts' needs centroids (KnnScorer.fit computes them)")
+    floor = novelty == "floor"
+    keep = cands.valid & (derived(cands, min_similarity)[:, None] if floor else True)
     out = np.zeros((cands.n, cands.k))
-    rows = np.flatnonzero(keep.any(axis=1))
-    step = 4096  # bounds the float64 copies of a block's embeddings
-    for start in range(0, rows.size, step):
-        r = rows[start:start + step]
-        c = np.where(keep[r][:, :, None], cands.cand[r], 0.0).astype(np.float64)
-        g = cands.gen[r].astype(np.float64)
-        gram = np.matmul(c, np.swapaxes(c, 1, 2))
-        rhs = np.einsum("nkd,nd->nk", c, g)
-        out[r] = nnls_gram(gram, rhs, keep[r])
+    explained = np.zeros(cands.n)
+    for r, gram, rhs in _gram_blocks(cands, keep, np.flatnonzero(keep.any(axis=1))):
+        x = nnls_gram(gram, rhs, keep[r])
+        out[r] = x
+        explained[r] = 2 * (rhs * x).sum(axis=1) - np.einsum("ni,nij,nj->n", x, gram, x)
+    if not floor:
+        out[novelty_rule.novel(cands.gen, explained, centroids, novelty_ratio)] = 0.0
     w = _normalise(out)
     if min_weight > 0:
         big = (w >= min_weight) | (w == w.max(axis=1, keepdims=True))

@@ -398,7 +398,8 @@ def input_hashes(root: str | Path) -> dict[str, str]:
 
 
 def check_attribution_weights(attr: pl.DataFrame, file: str, tol: float = 1e-6) -> None:
-    """Weights are >= 0 and each generation's sum to 1 or to 0, never more."""
+    """Weights are >= 0 and each generation's sum to 1 or to 0, never more; a
+    ``confidence``, when present, is in [0, 1]."""
     bad = _first(attr[S.WEIGHT] < 0)
     if bad is not None:
         raise ContractError(file, f"is {attr[S.WEIGHT][bad]}, expected a weight >= 0",
@@ -410,6 +411,11 @@ def check_attribution_weights(attr: pl.DataFrame, file: str, tol: float = 1e-6) 
         g = off[S.GENERATION_ID][0]
         raise ContractError(file, f"weights sum to {off['s'][0]:.6g}, expected 1 or 0",
                             ident=f"generation_id {g!r}", column=S.WEIGHT)
+    if S.CONFIDENCE in attr.columns:  # optional: files written before it stay valid
+        bad = _first(~attr[S.CONFIDENCE].is_between(0.0, 1.0).fill_null(False))
+        if bad is not None:
+            raise ContractError(file, f"is {attr[S.CONFIDENCE][bad]}, expected a confidence "
+                                "in [0, 1]", row=bad, column=S.CONFIDENCE)
 
 
 def umask() -> int:

@@ -38,6 +38,7 @@ REVENUE_MINOR = "revenue_minor"
 RANK = "rank"
 SIMILARITY = "similarity"
 WEIGHT = "weight"
+CONFIDENCE = "confidence"  # attributions: share of the generation its credited clips explain
 
 DUPLICATE_OF = "duplicate_of"
 
@@ -145,7 +146,7 @@ ATTRIBUTIONS = Table(
         GENERATION_ID: STR, CLIP_ID: STR, CREATOR_ID: STR,
         RANK: INT, SIMILARITY: FLOAT, WEIGHT: FLOAT,
     },
-    optional={SEGMENT_ID: STR},
+    optional={SEGMENT_ID: STR, CONFIDENCE: FLOAT},
     key=(GENERATION_ID, CLIP_ID),
 )
 TRUTH = Table(

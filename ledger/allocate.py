@@ -180,7 +180,7 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
     attr = inputs.attributions
     _non_negative(attr, S.WEIGHT, S.ATTRIBUTIONS.filename)
     _non_negative(inputs.accounts, S.REVENUE_MINOR, S.ACCOUNTS.filename)
-    weight = pl.col(S.WEIGHT).cast(pl.Float64)
+    weight = pl.col(S.WEIGHT).cast(pl.Float64) * R.confidence_multiplier(attr.columns, rules.min_confidence, rules.low_confidence_factor)  # noqa: E501
     if rules.license_multipliers or rules.license_default != 1.0:
         credits = attr.join(clips.select(S.CLIP_ID, MULTIPLIER), on=S.CLIP_ID, how="left")
         unknown = credits[MULTIPLIER].is_null()

@@ -34,6 +34,7 @@ _CORPUS_KEYS = ("by",)
 _RULE_KEYS = (
     "exclude_opted_out", "unattributed", "eligibility_min_clips", "eligibility_min_share",
     "cap_share", "floor_share", "floor", "license_multipliers", "license_default", "min_payout",
+    "min_confidence", "low_confidence_factor",
 )
 
 
@@ -51,6 +52,8 @@ class Rules:
     license_multipliers: Mapping[str, float] = field(default_factory=dict)
     license_default: float = 1.0
     min_payout: str = "0"
+    min_confidence: float | None = None
+    low_confidence_factor: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -316,4 +319,7 @@ def _parse_rules(source: str, table: dict[str, Any], currency: str | None) -> Ru
             str(k): _number(source, f"rules.license_multipliers.{k}", v, 0.0, math.inf)
             for k, v in mults.items()
         }
+    for key in ("min_confidence", "low_confidence_factor"):
+        if key in table:
+            kw[key] = _number(source, f"rules.{key}", table[key], 0.0, 1.0)
     return Rules(**kw)

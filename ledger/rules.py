@@ -4,7 +4,10 @@ Rule: each rule is a pure polars function (an expression, or frame to frame)
 that never loses money: what a rule takes from one creator it gives to others
 in proportion to their shares, or hands back as explicitly withheld. In order:
 
-1. :func:`license_multiplier` scales each clip's credit (before aggregation).
+1. :func:`license_multiplier` scales each clip's credit (before aggregation),
+   and :func:`confidence_multiplier` scales the credit of generations whose
+   attribution confidence is low (what they lose is unattributed, like what
+   a licence multiplier below 1 takes).
 2. :func:`eligibility` excludes opted-out creators and those with too few clips.
 3. :func:`min_share` excludes creators whose mixed share is below a threshold;
    their share goes to the others pro rata.
@@ -23,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from contract import schema as S
-from contract.errors import ResidualsError
+from contract.errors import ContractError, ResidualsError
 from ledger.money import AMOUNT_MINOR, EXACT_MINOR, SHARE, exact_sum, largest_remainder
 
 ELIGIBLE = S.ELIGIBLE
@@ -43,6 +46,25 @@ def license_multiplier(multipliers: Mapping[str, float], default: float) -> pl.E
     return (pl.col(S.LICENSE).cast(pl.String)
             .replace_strict(dict(multipliers), default=float(default), return_dtype=pl.Float64)
             .fill_null(float(default)))
+
+
+def confidence_multiplier(columns: list[str], min_confidence: float | None,
+                          factor: float) -> pl.Expr:
+    """Per-attribution multiplier: ``factor`` where the generation's ``confidence``
+    is below ``min_confidence``, else 1; an expression over the attributions frame.
+
+    ``min_confidence=None`` (the default) leaves every credit as it is. A policy
+    that sets it needs attributions with a ``confidence`` column.
+    """
+    if min_confidence is None:
+        return pl.lit(1.0, dtype=pl.Float64)
+    if S.CONFIDENCE not in columns:
+        raise ContractError(S.ATTRIBUTIONS.filename, "has no confidence column; the policy's "
+                            "rules.min_confidence needs it (recompute with residuals attribute)",
+                            column=S.CONFIDENCE)
+    return (pl.when(pl.col(S.CONFIDENCE) < float(min_confidence))
+            .then(pl.lit(float(factor), dtype=pl.Float64))
+            .otherwise(pl.lit(1.0, dtype=pl.Float64)))
 
 
 def eligibility(creators: pl.DataFrame, *, exclude_opted_out: bool, min_clips: int,

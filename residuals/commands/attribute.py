@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from attribution.candidates import DEFAULT_K
+from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from contract.errors import ResidualsError
 from residuals.commands._files import refuse_overwrite
 
@@ -27,7 +28,12 @@ def attribute(
     out: Annotated[Path, typer.Option("--out", help="Attributions Parquet file to write.")],
     method: Annotated[Optional[str], typer.Option(  # noqa: UP045 (typer needs Optional)
         "--method", help="Weighting method [default: the project default].")] = None,
-    k: Annotated[int, typer.Option("--k", help="Clips kept per generation.")] = DEFAULT_K,
+    k: Annotated[int, typer.Option(
+        "--k", help="Clips written per generation at most: every clip with a positive "
+        "weight, up to K (the K largest, renormalised).")] = DEFAULT_K,
+    depth: Annotated[int, typer.Option(
+        "--depth", help="Candidates the weighting sees per generation (search depth).")
+    ] = DEFAULT_DEPTH,
     scheduler: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--scheduler", help="'threads' (default), 'local' (start a LocalCluster) or "
         "tcp://HOST:PORT of an existing cluster [env: DASK_SCHEDULER_ADDRESS].")] = None,
@@ -64,9 +70,9 @@ def attribute(
         raise ResidualsError(f"--workers {workers}: expected an integer >= 1")
     # A LocalCluster's processes start while the inputs are validated.
     with (LocalClusterStart(workers) if scheduler == "local"
-          else contextlib.nullcontext()) as local_cluster:
-        scorer = KnnScorer(k=k, method=method, scheduler=scheduler, workers=workers,
-                           block_size=block_size).fit(clips)
+          else contextlib.nullcontext()) as local_cluster, _flags():
+        scorer = KnnScorer(k=k, depth=depth, method=method, scheduler=scheduler,
+                           workers=workers, block_size=block_size).fit(clips)
         show = not quiet and console.is_terminal
         with Progress(TextColumn("attribute"), BarColumn(),
                       TextColumn("{task.completed}/{task.total}"),
@@ -79,12 +85,32 @@ def attribute(
             frame = scorer.score(generations, progress=progress, announce=console.print,
                                  local_cluster=local_cluster)
         write_attributions(frame, out)  # while the cluster shuts down
-    console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}) written to {out}")
+    console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}, depth = "
+                  f"{scorer.depth_}) written to {out}")
     short = scorer.inexact_generations(frame)
     if short:
         console.print(f"note: {short:,} generations still have candidates above the method's "
                       f"threshold at rank {k}; their {scorer.method_} weights are not exact "
-                      "(more similar clips may exist beyond the list): raise --k")
+                      "(more similar clips may exist beyond the list): raise --depth")
+
+
+#: Library parameter -> the flag that sets it (errors name the flag here).
+FLAGS = {"k": "--k", "depth": "--depth", "method": "--method", "workers": "--workers",
+         "block_size": "--block-size"}
+
+
+@contextlib.contextmanager
+def _flags() -> Iterator[None]:
+    """Re-raise a library ``ParameterError`` (``depth=0: ...``) naming the flag
+    (``--depth 0: ...``)."""
+    from attribution.scorer import ParameterError
+
+    try:
+        yield
+    except ParameterError as exc:
+        if exc.name not in FLAGS:
+            raise
+        raise ResidualsError(f"{FLAGS[exc.name]} {exc.value}: {exc.expected}") from None
 
 
 def _release_memory_promptly() -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from attribution import weighting
 from attribution.reference import brute_force_topk
-from attribution.scorer import KnnScorer, default_method, write_attributions
+from attribution.candidates import DEFAULT_DEPTH
+from attribution.scorer import KnnScorer, ParameterError, default_method, write_attributions
 from contract import schema as S
 from contract.errors import ContractError, ResidualsError
 from contract.io import check_attribution_weights, read_table
@@ -28,7 +29,9 @@ def test_init_only_stores_arguments() -> None:
                        temperature=0.1)
     assert vars(scorer) == {"k": 3, "method": "softmax", "scheduler": "local", "workers": 2,
                             "block_size": 7, "partition_rows": scorer.partition_rows,
-                            "tile": scorer.tile, "method_params": {"temperature": 0.1}}
+                            "tile": scorer.tile, "depth": DEFAULT_DEPTH,
+                            "n_concepts": scorer.n_concepts,
+                            "method_params": {"temperature": 0.1}}
     assert list(inspect.signature(KnnScorer).parameters)[:5] == [
         "k", "method", "scheduler", "workers", "block_size"]
 
@@ -45,9 +48,9 @@ def test_score_table_matches_reference(data, tmp_path) -> None:
     clips, gens = data
     cdf = clips_frame(clips, ids=[f"c{i:03d}" for i in np.random.default_rng(1).permutation(80)])
     gdf = gens_frame(gens)[::-1]  # input order is kept, whatever it is
-    out = KnnScorer(k=5, method="softmax", block_size=4, partition_rows=16,
+    out = KnnScorer(k=5, depth=5, method="softmax", block_size=4, partition_rows=16,
                     min_similarity=-1.0).fit(cdf).score(gdf)
-    assert out.schema == pl.Schema(S.ATTRIBUTIONS_SCHEMA)
+    assert out.schema == pl.Schema({**S.ATTRIBUTIONS_SCHEMA, S.CONFIDENCE: pl.Float64()})
     assert out.height == 25 * 5
     assert out[S.GENERATION_ID].unique(maintain_order=True).to_list() == \
         gdf[S.GENERATION_ID].to_list()
@@ -91,23 +94,23 @@ def test_segment_id_of_best_segment() -> None:
         np.array([[0, 1]], dtype=np.float32)))
     assert out.select(S.CLIP_ID, S.SEGMENT_ID, S.RANK).rows() == [("a", "s1", 1),
                                                                  ("b", "s0", 2)]
-    with pytest.raises(ResidualsError, match="--k 3: larger than the catalogue, which holds 2"):
+    with pytest.raises(ResidualsError, match="k=3: larger than the catalogue, which holds 2"):
         KnnScorer(k=3).fit(df)
 
 
 @pytest.mark.parametrize("k", [0, -1])
 def test_k_below_one_rejected(data, k) -> None:
-    with pytest.raises(ResidualsError, match=f"--k {k}: expected an integer >= 1"):
+    with pytest.raises(ResidualsError, match=f"k={k}: expected an integer >= 1"):
         KnnScorer(k=k).fit(clips_frame(data[0]))
 
 
 def test_k_larger_than_catalogue_rejected(data) -> None:
-    with pytest.raises(ResidualsError, match="--k 81: larger than the catalogue"):
+    with pytest.raises(ResidualsError, match="k=81: larger than the catalogue"):
         KnnScorer(k=81).fit(clips_frame(data[0]))
 
 
 def test_unknown_method_rejected(data) -> None:
-    with pytest.raises(ResidualsError, match="--method 'nope': unknown weighting method"):
+    with pytest.raises(ResidualsError, match="method='nope': unknown weighting method"):
         KnnScorer(method="nope").fit(clips_frame(data[0]))
 
 
@@ -133,7 +136,7 @@ def test_score_before_fit() -> None:
 def test_inexact_knn_shapley_generations_are_counted() -> None:
     clips = np.array([[1, 0], [1, 0.05], [1, 0.1], [0, 1]], dtype=np.float32)
     gens = np.array([[1, 0], [0, 1]], dtype=np.float32)
-    scorer = KnnScorer(k=2, method="knn-shapley", tau=0.6).fit(clips_frame(clips))
+    scorer = KnnScorer(k=2, depth=2, method="knn-shapley", tau=0.6).fit(clips_frame(clips))
     out = scorer.score(gens_frame(gens))
     # generation 0: both listed clips above tau and a third one exists -> not exact
     # generation 1: its second candidate is below tau -> exact
