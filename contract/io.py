@@ -167,6 +167,7 @@ def validate_frame(
     ] + [pl.col(c).cast(pl.Int64) for c in df.columns if table.kind(c) == S.INT]
     if casts:
         df = df.with_columns(casts)
+    check_text_limits(df, table, file, row_offset=row_offset)
 
     for col in table.key:
         bad = _first(df[col].str.strip_chars() == "")
@@ -211,6 +212,25 @@ def validate_frame(
     if S.EMBEDDING in table.required and df.height:
         embedding_matrix(df, file, table, row_offset=row_offset, dim=dim, dim_source=dim_source)
     return df
+
+
+def check_text_limits(df: pl.DataFrame, table: S.Table, file: str | Path, *,
+                      row_offset: int = 0) -> None:
+    """Stored text columns (:data:`contract.schema.TEXT_LIMITS`) hold at most their
+    limit of characters and no NUL, so SQLite and PostgreSQL accept the same rows."""
+    for col, limit in S.TEXT_LIMITS.items():
+        if table.kind(col) != S.STR or col not in df.columns or df.schema[col] != pl.String:
+            continue
+        values = df[col]
+        bad = _first(values.str.len_chars() > limit)
+        if bad is not None:
+            raise ContractError(file, f"has {values.str.len_chars()[bad]} characters, expected "
+                                f"at most {limit}", row=row_offset + bad, column=col)
+        bad = _first(values.str.contains("\x00", literal=True))
+        if bad is not None:
+            raise ContractError(file, f"contains a NUL character ({_short(values[bad])}), "
+                                "expected text without control character 0",
+                                row=row_offset + bad, column=col)
 
 
 def embedding_matrix(
@@ -435,6 +455,34 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)."""
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with every text cell that a spreadsheet would run as a formula made inert.
+
+    A string starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
+    gets a leading ``'`` (OWASP's advice), unless it is a plain number such as
+    ``-1.50``; numeric columns are untouched. Every CSV meant to be opened by a
+    person is written from this (:func:`write_csv_for_people`).
+    """
+    def safe(col: str) -> pl.Expr:
+        c = pl.col(col)
+        risky = pl.any_horizontal([c.str.starts_with(p) for p in FORMULA_PREFIXES])
+        return (pl.when(risky & ~c.str.contains(_NUMBER)).then(pl.lit("'") + c).otherwise(c)
+                .alias(col))
+
+    return df.with_columns([safe(c) for c, t in df.schema.items() if t == pl.String])
+
+
+def write_csv_for_people(df: pl.DataFrame, path: str | Path) -> None:
+    """Write ``df`` as CSV atomically, with formulas neutralised (:func:`spreadsheet_safe`)."""
+    with atomic_output(path) as tmp:
+        spreadsheet_safe(df).write_csv(tmp)
 
 
 def write_parquet(df: pl.DataFrame, path: str | Path) -> None:

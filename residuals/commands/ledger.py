@@ -93,7 +93,7 @@ def statement(
     """Write a creator's statement: CSV (lines, clips) and a readable HTML page."""
     from sqlalchemy import select
 
-    from contract.io import atomic_output
+    from contract.io import atomic_output, spreadsheet_safe
     from ledger.store import models as M
     from ledger.store.engine import open_store, read_session
     from ledger.store.read import creator_clip_earnings, creator_statement
@@ -118,8 +118,8 @@ def statement(
     paths = [out / f"{safe}.csv", out / f"{safe}-clips.csv", out / f"{safe}.html"]
     with atomic_output(paths[0]) as t0, atomic_output(paths[1]) as t1, \
             atomic_output(paths[2]) as t2:
-        statement_table(lines).write_csv(t0)
-        clips.write_csv(t1)
+        spreadsheet_safe(statement_table(lines)).write_csv(t0)
+        spreadsheet_safe(clips).write_csv(t1)
         t2.write_text(statement_html(creator, name, lines, clips), encoding="utf-8")
     for p in paths:
         typer.echo(f"wrote {p}")
