@@ -51,7 +51,9 @@ from ledger.store import models as M
 from ledger.store.bulk import insert_frame
 from ledger.store.read import batch_lines, frame
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+"""Format 2 manifests digest every statement column and the clip credits (format 1:
+the integer statement columns only)."""
 #: Where a manifest records the data directory of its inputs: manifest["context"]["data_dir"].
 MANIFEST_CONTEXT = "context"
 MANIFEST_DATA_DIR = "data_dir"
@@ -78,14 +80,38 @@ def sha256_text(s: str) -> str:
     return hashlib.sha256(s.encode("utf-8")).hexdigest()
 
 
-def lines_digest(lines: pl.DataFrame) -> str:
-    """sha256 of the integer columns of a batch's lines, sorted by creator id.
+CREDIT_COLUMNS = [S.CLIP_ID, S.CREATOR_ID, S.WEIGHT]
+"""Columns of a batch's clip credits, as digested in its manifest."""
 
-    Recomputed by ``verify`` from the stored statements; a changed amount
-    changes the digest, hence the batch hash and every later hash.
+
+def _frame_digest(df: pl.DataFrame) -> str:
+    """sha256 of a frame's CSV (floats in their shortest exact form, nulls as ``\\N``)."""
+    csv = df.write_csv(include_header=True, null_value="\\N")
+    return hashlib.sha256(csv.encode("utf-8")).hexdigest()
+
+
+def lines_digest(lines: pl.DataFrame, manifest_format: int = MANIFEST_FORMAT) -> str:
+    """sha256 of a batch's lines sorted by creator id: every column (format 2), or the
+    integer columns only (format 1).
+
+    Recomputed by ``verify`` from the stored statements; a changed amount, share,
+    eligibility or reason changes the digest, hence the batch hash and every later hash.
     """
-    df = lines.select(DIGEST_COLUMNS).sort(S.CREATOR_ID)
-    return hashlib.sha256(df.write_csv(include_header=True).encode("utf-8")).hexdigest()
+    if manifest_format < 2:
+        return _frame_digest(lines.select(DIGEST_COLUMNS).sort(S.CREATOR_ID))
+    return _frame_digest(lines.select(LINE_COLUMNS).with_columns(
+        pl.col(S.SHARE, S.EXACT_MINOR).cast(pl.Float64), pl.col(S.ELIGIBLE).cast(pl.Boolean),
+        pl.col(S.REASON).cast(pl.String)).sort(S.CREATOR_ID))
+
+
+def credits_digest(credits: pl.DataFrame | None) -> str:
+    """sha256 of a batch's clip credits (``clip_id``, ``creator_id``, ``weight``) sorted
+    by clip and creator; recorded in format 2 manifests."""
+    if credits is None:
+        credits = pl.DataFrame(schema={c: pl.String for c in CREDIT_COLUMNS})
+    return _frame_digest(credits.select(
+        pl.col(S.CLIP_ID).cast(pl.String), pl.col(S.CREATOR_ID).cast(pl.String),
+        pl.col(S.WEIGHT).cast(pl.Float64)).sort(S.CLIP_ID, S.CREATOR_ID))
 
 
 def manifest_data_dir(manifest: Mapping[str, Any]) -> Path | None:
@@ -391,6 +417,16 @@ def _check_balances_fit(session: Session, deltas: pl.DataFrame) -> None:
         check_int64(st + d, f"account {code} {cur}: the balance after this batch")
 
 
+def _credits(clip_credits: pl.DataFrame | None) -> pl.DataFrame:
+    """A request's clip credits with the stored dtypes (empty when there are none)."""
+    if clip_credits is None:
+        return pl.DataFrame(schema={S.CLIP_ID: pl.String, S.CREATOR_ID: pl.String,
+                                    S.WEIGHT: pl.Float64})
+    return clip_credits.select(pl.col(S.CLIP_ID).cast(pl.String),
+                               pl.col(S.CREATOR_ID).cast(pl.String),
+                               pl.col(S.WEIGHT).cast(pl.Float64))
+
+
 def _reverse_batch(session: Session, old: M.Batch, new_batch_id: str) -> tuple[int, pl.DataFrame]:
     """Post a reversal of each transaction of ``old``; returns (entries, balance deltas)."""
     tx_ids = session.execute(
@@ -513,6 +549,7 @@ def post_batch(
         MANIFEST_CONTEXT: dict(request.context),
         "code_version": code_version,
         "lines_sha256": lines_digest(lines),
+        "credits_sha256": credits_digest(request.clip_credits),
     }
     batch_hash = manifest_hash(manifest)
     session.add(M.Batch(
@@ -557,11 +594,10 @@ def post_batch(
 
     insert_frame(session, M.Statement.__tablename__,
                  lines.with_columns(pl.lit(batch_id).alias("batch_id")))
-    if request.clip_credits is not None and request.clip_credits.height:
-        credits = request.clip_credits.select(
-            pl.lit(batch_id).alias("batch_id"), pl.col(S.CLIP_ID).cast(pl.String),
-            pl.col(S.CREATOR_ID).cast(pl.String), pl.col(S.WEIGHT).cast(pl.Float64))
-        insert_frame(session, M.BatchClipCredit.__tablename__, credits)
+    credits = _credits(request.clip_credits)
+    if credits.height:
+        insert_frame(session, M.BatchClipCredit.__tablename__,
+                     credits.select(pl.lit(batch_id).alias("batch_id"), *CREDIT_COLUMNS))
     _apply_balance_deltas(session, pl.concat([
         d.select(pl.col("account_id").cast(pl.Int64),
                  pl.lit(request.currency).alias(S.CURRENCY) if S.CURRENCY not in d.columns

@@ -45,18 +45,31 @@ def verify_cmd(
     recompute: Annotated[bool, typer.Option(
         "--recompute/--no-recompute",
         help="Recompute each batch's payouts from its manifest's inputs where present.")] = True,
+    expect_head: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--expect-head", help="A chain head published earlier (batch hash, or its first 12+ "
+        "hex digits): fail unless it is still in the chain.")] = None,
 ) -> None:
     """Recompute balances, transaction sums, the hash chain and payouts; OK or each violation."""
+    import re
+
     from ledger.store.engine import open_store, read_session
+    from ledger.store.read import chain_head
     from ledger.store.verify import verify
 
+    if expect_head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", expect_head):
+        raise ResidualsError(f"--expect-head {expect_head!r}: expected a batch hash (12 to 64 "
+                             "hexadecimal digits)")
     engine = open_store(db)
     with read_session(engine) as s:
-        report = verify(s, recompute=recompute_from_manifest if recompute else None)
+        report = verify(s, recompute=recompute_from_manifest if recompute else None,
+                        expect_head=expect_head)
+        head = chain_head(s)
     engine.dispose()
     counts = ", ".join(f"{k} {v:,}" for k, v in report.counts.items())
     for note in report.notes:
         typer.echo(f"note: {note}")
+    typer.echo(f"chain head {head.batch_hash} (period {head.period}, batch {head.seq})"
+               if head else "chain head: none (no batches)")
     if report.ok:
         typer.echo(f"OK: {counts}")
         return
