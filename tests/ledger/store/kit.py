@@ -141,4 +141,8 @@ def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int 
                       S.SIMILARITY: pl.repeat(0.8, n, dtype=pl.Float32, eager=True),
                       S.WEIGHT: pl.repeat(0.25, n, eager=True)}),
     ])
-    attr.write_parquet(root / "attributions.parquet")
+    from attribution.scorer import write_attributions
+    from contract.io import attribution_sources
+
+    write_attributions(attr, root / "attributions.parquet", attribution_sources(
+        root / "clips.parquet", root / "generations.parquet"))
