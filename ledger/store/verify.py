@@ -9,14 +9,24 @@ they recompute from the raw rows.
   zero per currency;
 - stored balances equal the sums of entries per account and currency;
 - the hash chain: ``seq`` runs 1..n, each ``prev_hash`` is the previous
-  ``batch_hash``, each ``batch_hash`` is the hash of its manifest, and each
-  manifest's ``lines_sha256`` is the digest of the stored statement lines;
+  ``batch_hash``, each ``batch_hash`` is the hash of its manifest, each batch
+  row equals its manifest, and each manifest's ``lines_sha256`` (and
+  ``credits_sha256``, from format 2) is the digest of the stored statement
+  lines (clip credits);
 - per batch, the entries on creator payables equal the statement lines
   (allocation = allocated, payout = -paid), and the batch's totals match;
 - every reversal negates its original exactly, and every superseded batch is
   fully reversed;
+- every transaction is explained by a batch manifest: the batch's own
+  transactions and nothing else, each leg (fund, platform, in transit, each
+  payable) as its manifest and lines say, reversals only of the batch it
+  supersedes; what a creator carries into a batch is what they carried out of
+  the standing batch before;
 - optionally, each batch's payouts recomputed from its manifest's inputs
-  (where they are still present) equal the posted ones.
+  (where they are still present) equal the posted ones;
+- optionally, a chain head published earlier is still in the chain (deleting
+  or consistently rewriting the newest batch leaves a chain that is consistent
+  on its own; only a published head reveals it).
 """
 
 from __future__ import annotations
@@ -218,9 +228,10 @@ def check_chain(session: Session) -> list[Violation]:
     """seq contiguous, prev_hash links, batch_hash = hash(manifest), batch row = manifest,
     lines (and, from format 2, clip credits) digests."""
     rows = session.execute(select(M.Batch).order_by(M.Batch.seq)).scalars().all()
-    by_batch = _statements(session).partition_by(S.BATCH_ID, as_dict=True)
+    statements = _statements(session)
+    by_batch = statements.partition_by(S.BATCH_ID, as_dict=True)
     credits = _credits(session).partition_by(S.BATCH_ID, as_dict=True)
-    empty = _statements(session).clear()
+    empty = statements.clear()
     msgs: list[str] = []
     prev: str | None = None
     newest_format = 0
