@@ -471,7 +471,7 @@ def check_head(session: Session, expected: str) -> list[Violation]:
     found = session.execute(select(b.seq).where(b.batch_hash.startswith(expected.lower(),
                                                                         autoescape=True))
                             ).scalars().all()
-    if len(found) == 1:
+    if found:
         return []
     head = chain_head(session)
     now = f"{head.batch_hash[:12]} (period {head.period})" if head else "none (empty ledger)"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from ledger.store import open_store, read_session, write_session
@@ -252,3 +254,37 @@ def test_verify_prints_and_checks_the_chain_head(capsys, tmp_path: Path, db_url:
     assert code == 1 and "VIOLATION chain head" in out and published[:12] in out
     code, _, err = cli(capsys, "ledger", "verify", "--db", db_url, "--expect-head", "xyz")
     assert code == 1 and "--expect-head" in err and len(err.strip().splitlines()) == 1
+
+
+# ---- any balanced, sealed transaction that no batch explains ------------------------
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["allocation", "payout", "reversal"]),
+       period=st.sampled_from(["P1", "P2"]),
+       legs=st.lists(st.tuples(st.sampled_from(["fund", "platform", "transit", "payable/alice",
+                                                 "payable/bob", "payable/carol"]),
+                               st.integers(1, 10**6)), min_size=1, max_size=4))
+def test_any_unexplained_transaction_is_caught(tmp_path_factory, kind: str, period: str,
+                                               legs: list[tuple[str, int]]) -> None:  # type: ignore[no-untyped-def]
+    """A forger picks the kind, the batch and the legs; the entries balance (the last
+    leg takes the opposite of the sum) and balances are updated to match."""
+    engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('forge') / 'l.db'}")
+    post(engine, "P1", {"alice": 5000, "bob": 500, "carol": 4500})
+    post(engine, "P2", {"alice": 3000, "bob": 3000, "carol": 4000})
+    target = payout_tx(engine, period)
+    legs = [*legs, ("fund", -sum(a for _, a in legs))]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO transactions (id, kind, batch_id, memo, reverses_id) "
+                          "SELECT 9003, :k, batch_id, 'forged', :r FROM batches WHERE "
+                          "period = :p"), {"k": kind, "p": period,
+                                           "r": target if kind == "reversal" else None})
+        for code, amount in legs:
+            conn.execute(text("INSERT INTO entries (transaction_id, account_id, amount_minor, "
+                              "currency) SELECT 9003, id, :a, 'USD' FROM accounts "
+                              "WHERE code = :c"), {"a": amount, "c": code})
+        conn.execute(text("INSERT INTO transaction_seals (transaction_id) VALUES (9003)"))
+        add_to_balances(conn, 9003)
+    found = checks(engine)
+    engine.dispose()
+    assert "transactions vs manifests" in found
