@@ -181,7 +181,14 @@ def check_balances(session: Session) -> list[Violation]:
     return _cap("balances", msgs, bad.height)
 
 
+_CACHE = "ledger.verify.statements"
+
+
 def _statements(session: Session) -> pl.DataFrame:
+    """Every statement line; read once per :func:`verify` run (kept in ``session.info``)."""
+    cached = session.info.get(_CACHE)
+    if cached is not None:
+        return cached
     st = M.Statement
     return frame(session, select(st.batch_id, st.creator_id, st.share, st.exact_minor,
                                  st.allocated_minor, st.carried_in_minor, st.paid_minor,
@@ -524,8 +531,12 @@ def verify(session: Session, *, recompute: Recompute | None = None,
     """Run every check in :data:`CHECKS` (and the recomputation, if given); with
     ``expect_head``, also that this earlier published head is still in the chain."""
     report = VerifyReport()
-    for check in CHECKS:
-        report.violations += check(session)
+    session.info[_CACHE] = _statements(session)
+    try:
+        for check in CHECKS:
+            report.violations += check(session)
+    finally:
+        session.info.pop(_CACHE, None)
     if expect_head is not None:
         report.violations += check_head(session, expect_head)
     report.counts["transactions"] = int(session.execute(
