@@ -247,16 +247,26 @@ def attributions_frame(cat: Catalogue, generation_ids: pl.Series,
 ROW_GROUP_SIZE = 262_144
 
 
-def write_attributions(frame: pl.DataFrame, path: str | Path) -> None:
+def write_attributions(frame: pl.DataFrame, path: str | Path,
+                       sources: dict[str, str] | None = None) -> None:
     """Write attributions deterministically and atomically.
 
     Fixed row-group size, no statistics that depend on write order, no
-    timestamps: the same frame always gives the same bytes.
+    timestamps: the same frame always gives the same bytes. ``sources``
+    (:func:`contract.io.attribution_sources`) is recorded in the file's metadata;
+    readers refuse attributions that do not match their data directory.
     """
+    import json
+
     import pyarrow.parquet as pq
 
-    from contract.io import atomic_output
+    from contract.io import ATTRIBUTION_SOURCES_KEY, atomic_output
 
+    table = frame.to_arrow()
+    if sources is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               ATTRIBUTION_SOURCES_KEY: json.dumps(
+                                                   sources, sort_keys=True)})
     with atomic_output(path) as tmp:
-        pq.write_table(frame.to_arrow(), tmp, row_group_size=ROW_GROUP_SIZE,
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE,
                        compression="zstd", use_dictionary=True, write_statistics=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract import schema as S
@@ -167,6 +169,7 @@ def validate_frame(
     ] + [pl.col(c).cast(pl.Int64) for c in df.columns if table.kind(c) == S.INT]
     if casts:
         df = df.with_columns(casts)
+    check_text_limits(df, table, file, row_offset=row_offset)
 
     for col in table.key:
         bad = _first(df[col].str.strip_chars() == "")
@@ -211,6 +214,25 @@ def validate_frame(
     if S.EMBEDDING in table.required and df.height:
         embedding_matrix(df, file, table, row_offset=row_offset, dim=dim, dim_source=dim_source)
     return df
+
+
+def check_text_limits(df: pl.DataFrame, table: S.Table, file: str | Path, *,
+                      row_offset: int = 0) -> None:
+    """Stored text columns (:data:`contract.schema.TEXT_LIMITS`) hold at most their
+    limit of characters and no NUL, so SQLite and PostgreSQL accept the same rows."""
+    for col, limit in S.TEXT_LIMITS.items():
+        if table.kind(col) != S.STR or col not in df.columns or df.schema[col] != pl.String:
+            continue
+        values = df[col]
+        bad = _first(values.str.len_chars() > limit)
+        if bad is not None:
+            raise ContractError(file, f"has {values.str.len_chars()[bad]} characters, expected "
+                                f"at most {limit}", row=row_offset + bad, column=col)
+        bad = _first(values.str.contains("\x00", literal=True))
+        if bad is not None:
+            raise ContractError(file, f"contains a NUL character ({_short(values[bad])}), "
+                                "expected text without control character 0",
+                                row=row_offset + bad, column=col)
 
 
 def embedding_matrix(
@@ -373,6 +395,8 @@ def load_dataset(root: str | Path, *, generations: bool = True,
     if attributions is not None:
         check_creators_known(attributions, creators, str(attr_path), S.ATTRIBUTIONS)
         check_attribution_weights(attributions, str(attr_path))
+        check_attributions_match(attributions, attr_path, clips, clips_path,
+                                 gens if generations else None, root / S.GENERATIONS.filename)
     return Dataset(root, creators, clips, gens, accounts, attributions)
 
 
@@ -395,6 +419,68 @@ def input_hashes(root: str | Path) -> dict[str, str]:
     tables = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.ATTRIBUTIONS)
     return {t.filename: file_sha256(root / t.filename) for t in tables
             if (root / t.filename).is_file()}
+
+
+ATTRIBUTION_SOURCES_KEY = b"residuals.attribution_sources"
+"""Parquet metadata key of an attributions file: JSON ``{file name: sha256}`` of the
+clips and generations it was computed from."""
+RECOMPUTE_HINT = ("recompute it with `residuals attribute --clips CLIPS --generations "
+                  "GENERATIONS --out ATTRIBUTIONS`, or remove it to compute attributions "
+                  "in `residuals batch run`")
+
+
+def attribution_sources(clips: str | Path, generations: str | Path) -> dict[str, str]:
+    """sha256 of the clips and generations files, keyed by their contract file names:
+    what an attributions file records it was computed from."""
+    return {S.CLIPS.filename: file_sha256(clips), S.GENERATIONS.filename: file_sha256(generations)}
+
+
+def read_attribution_sources(path: str | Path) -> dict[str, str] | None:
+    """The sources an attributions file records, or None when it records none."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        raw = meta.get(ATTRIBUTION_SOURCES_KEY)
+        value = json.loads(raw) if raw is not None else None
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        return None
+    return value
+
+
+def check_attributions_match(attr: pl.DataFrame, attr_path: Path, clips: pl.DataFrame,
+                             clips_path: Path, generations: pl.DataFrame | None,
+                             generations_path: Path) -> None:
+    """An attributions file belongs to its data directory: it records the hashes of these
+    clips and generations files, each row's creator owns its clip, and each generation
+    exists (when ``generations`` is given). Files that record no sources are refused."""
+    recorded = read_attribution_sources(attr_path)
+    if recorded is None:
+        raise ContractError(attr_path, "records no hashes of the clips and generations it was "
+                            f"computed from (written by an older version): {RECOMPUTE_HINT}")
+    for path in (clips_path, generations_path):
+        want = recorded.get(path.name)
+        if want is None or (path.is_file() and file_sha256(path) != want):
+            raise ContractError(attr_path, f"was computed from another {path.name} (sha256 "
+                                f"{str(want)[:12]}, not the {path} here): {RECOMPUTE_HINT}")
+    owners = clips.select(S.CLIP_ID, pl.col(S.CREATOR_ID).alias("owner")).unique(S.CLIP_ID)
+    joined = attr.select(S.CLIP_ID, S.CREATOR_ID).join(owners, on=S.CLIP_ID, how="left",
+                                                        maintain_order="left")
+    bad = _first(joined["owner"].is_null())
+    if bad is not None:
+        raise ContractError(attr_path, f"clip {joined[S.CLIP_ID][bad]!r} is not in "
+                            f"{clips_path.name}", row=bad, column=S.CLIP_ID)
+    bad = _first(joined["owner"] != joined[S.CREATOR_ID])
+    if bad is not None:
+        raise ContractError(attr_path, f"creator {joined[S.CREATOR_ID][bad]!r} does not own "
+                            f"clip {joined[S.CLIP_ID][bad]!r} ({clips_path.name} names "
+                            f"{joined['owner'][bad]!r})", row=bad, column=S.CREATOR_ID)
+    if generations is not None and S.GENERATION_ID in generations.columns:
+        bad = _first(~attr[S.GENERATION_ID].is_in(generations[S.GENERATION_ID].implode()))
+        if bad is not None:
+            raise ContractError(attr_path, f"generation {attr[S.GENERATION_ID][bad]!r} is not "
+                                f"in {generations_path.name}", row=bad,
+                                column=S.GENERATION_ID)
 
 
 def check_attribution_weights(attr: pl.DataFrame, file: str, tol: float = 1e-6) -> None:
@@ -460,6 +546,34 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)."""
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with every text cell that a spreadsheet would run as a formula made inert.
+
+    A string starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
+    gets a leading ``'`` (OWASP's advice), unless it is a plain number such as
+    ``-1.50``; numeric columns are untouched. Every CSV meant to be opened by a
+    person is written from this (:func:`write_csv_for_people`).
+    """
+    def safe(col: str) -> pl.Expr:
+        c = pl.col(col)
+        risky = pl.any_horizontal([c.str.starts_with(p) for p in FORMULA_PREFIXES])
+        return (pl.when(risky & ~c.str.contains(_NUMBER)).then(pl.lit("'") + c).otherwise(c)
+                .alias(col))
+
+    return df.with_columns([safe(c) for c, t in df.schema.items() if t == pl.String])
+
+
+def write_csv_for_people(df: pl.DataFrame, path: str | Path) -> None:
+    """Write ``df`` as CSV atomically, with formulas neutralised (:func:`spreadsheet_safe`)."""
+    with atomic_output(path) as tmp:
+        spreadsheet_safe(df).write_csv(tmp)
 
 
 def write_parquet(df: pl.DataFrame, path: str | Path) -> None:

@@ -181,3 +181,19 @@ TRUTH_SCHEMA: dict[str, pl.DataType] = {
     CREATOR_ID: pl.String(),
     WEIGHT: pl.Float64(),
 }
+
+# ---- limits of text that the ledger stores (one place; contract.io checks them,
+# ledger.store.models sizes its columns with them) ------------------------------
+MAX_ID_CHARS = 200
+"""Longest id (creator, clip, generation, account, segment) in characters."""
+MAX_NAME_CHARS = 400
+"""Longest ``display_name`` in characters."""
+MAX_POLICY_NAME_CHARS = 200
+"""Longest policy ``name`` in characters."""
+TEXT_LIMITS: dict[str, int] = {
+    CREATOR_ID: MAX_ID_CHARS, CLIP_ID: MAX_ID_CHARS, GENERATION_ID: MAX_ID_CHARS,
+    ACCOUNT_ID: MAX_ID_CHARS, SEGMENT_ID: MAX_ID_CHARS, DISPLAY_NAME: MAX_NAME_CHARS,
+}
+"""Longest value of each stored text column; such values may not contain NUL either."""
+PERIOD_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+"""A payout period label, matched against the whole string (``re.fullmatch``)."""

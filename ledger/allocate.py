@@ -44,7 +44,17 @@ from ledger.components import (
     KeyIndex,
     Period,
 )
-from ledger.money import AMOUNT_MINOR, EXACT_MINOR, SHARE, exact_sum, largest_remainder, to_minor
+from ledger.money import (
+    AMOUNT_MINOR,
+    EXACT_MINOR,
+    INT64_MAX,
+    SHARE,
+    check_int64,
+    exact_sum,
+    int_sum,
+    largest_remainder,
+    to_minor,
+)
 from ledger.policy import Policy
 
 # Output columns of Allocation.frame (names from contract.schema).
@@ -130,7 +140,7 @@ def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | N
     if pool_minor is not None:
         if isinstance(pool_minor, bool) or int(pool_minor) != pool_minor or pool_minor < 0:
             raise ResidualsError(f"--pool: {pool_minor!r} must be an integer >= 0 minor units")
-        return int(pool_minor), cur
+        return check_int64(int(pool_minor), "--pool"), cur
     if policy.pool_amount is not None:
         policy.check_currency(cur, pool_amount=True)
         return to_minor(policy.pool_amount, cur, what=f"{policy.source}: key pool.amount"), cur
@@ -138,8 +148,9 @@ def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | N
         if accounts is None:
             raise ResidualsError(f"{policy.source}: key pool.revenue_share needs the "
                                  "accounts table")
-        revenue = int(accounts[S.REVENUE_MINOR].sum() or 0)
-        return math.floor(Fraction(repr(policy.revenue_share)) * revenue), cur
+        revenue = total_revenue(accounts)
+        pool = math.floor(Fraction(repr(policy.revenue_share)) * revenue)
+        return check_int64(pool, f"{policy.source}: key pool.revenue_share: the pool"), cur
     raise ResidualsError(f"{policy.source}: no pool: set pool.amount or pool.revenue_share "
                          "in the policy, or pass --pool")
 
@@ -180,6 +191,7 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
     attr = inputs.attributions
     _non_negative(attr, S.WEIGHT, S.ATTRIBUTIONS.filename)
     _non_negative(inputs.accounts, S.REVENUE_MINOR, S.ACCOUNTS.filename)
+    total_revenue(inputs.accounts)
     weight = pl.col(S.WEIGHT).cast(pl.Float64) * R.confidence_multiplier(attr.columns, rules.min_confidence, rules.low_confidence_factor)  # noqa: E501
     if rules.license_multipliers or rules.license_default != 1.0:
         credits = attr.join(clips.select(S.CLIP_ID, MULTIPLIER), on=S.CLIP_ID, how="left")
@@ -208,6 +220,16 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
     return Period(creators, clips, credits, gen_ids, gen_accounts,
                   inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR), uniform,
                   index=index, clip_positions=clip_positions)
+
+
+def total_revenue(accounts: pl.DataFrame) -> int:
+    """The exact sum of ``revenue_minor``; refused (one line) beyond 64 bits."""
+    total = int_sum(accounts[S.REVENUE_MINOR])
+    if total > INT64_MAX:
+        raise ContractError(S.ACCOUNTS.filename, f"revenues sum to {total} minor units, beyond "
+                            f"the 64-bit limit of the ledger ({INT64_MAX})",
+                            column=S.REVENUE_MINOR)
+    return total
 
 
 def _non_negative(df: pl.DataFrame, column: str, file: str) -> None:

@@ -58,6 +58,10 @@ SHARE = S.SHARE
 #: Column with the exact (real) amount, added by :func:`largest_remainder`.
 EXACT_MINOR = S.EXACT_MINOR
 
+INT64_MAX = 2**63 - 1
+"""The largest amount or balance the ledger stores (a signed 64-bit integer)."""
+INT64_MIN = -(2**63)
+
 _FIXED_BITS = 62
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -102,7 +106,31 @@ def to_minor(amount: str | Decimal | int, currency: str, *, what: str = "amount"
     if scaled != scaled.to_integral_value():
         raise ResidualsError(f"{what}: {amount!r} has more than {exp} decimal"
                              f"{'s' if exp != 1 else ''}, the minor unit of {currency}")
-    return int(scaled)
+    return check_int64(int(scaled), what)
+
+
+def check_int64(value: int, what: str) -> int:
+    """``value`` unchanged if it fits a signed 64-bit integer, else a one-line
+    :class:`ResidualsError` naming ``what`` (the ledger stores money in BIGINT)."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ResidualsError(f"{what}: {value} minor units is beyond the 64-bit limit of "
+                             f"the ledger ({INT64_MAX})")
+    return value
+
+
+def int_sum(values: pl.Series) -> int:
+    """The exact sum of an integer column as a Python ``int``, whatever its size.
+
+    ``Series.sum`` wraps round in 64 bits (``[2**63 - 1, 2**63 - 1, 202]`` sums
+    to 200); here each value is split into its high and low 32 bits, each half
+    summed in int64 (exact for up to 2**31 rows) and the halves recombined.
+    """
+    if values.len() >= 2**31:
+        raise ValueError(f"values: {values.len()} rows, expected fewer than 2**31")
+    v = values.drop_nulls().cast(pl.Int64)
+    high = int((v // 2**32).sum())  # floor division: exact for negative values too
+    low = int((v % 2**32).sum())
+    return high * 2**32 + low
 
 
 def format_minor(amount_minor: int, currency: str) -> str:

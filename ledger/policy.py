@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.errors import ResidualsError
+from contract.schema import MAX_POLICY_NAME_CHARS
 from ledger.money import CURRENCY_EXPONENTS, to_minor
 
 #: The components a policy can mix, in the order they are reported.
@@ -227,6 +228,9 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     name = doc.get("name", Path(source).stem if source != "<policy>" else "policy")
     if not isinstance(name, str) or not name.strip():
         raise _err(source, "name", f"expected a non-empty string, got {name!r}")
+    if len(name.strip()) > MAX_POLICY_NAME_CHARS or "\x00" in name:
+        raise _err(source, "name", f"has {len(name.strip())} characters, expected at most "
+                   f"{MAX_POLICY_NAME_CHARS} and no NUL")
     if "description" in doc and not isinstance(doc["description"], str):
         raise _err(source, "description", "expected a string")
 

@@ -43,6 +43,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from contract import schema as S
+
 # SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -90,8 +92,8 @@ class Creator(Base):
 
     __tablename__ = "creators"
 
-    creator_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    display_name: Mapped[str] = mapped_column(String(400))
+    creator_id: Mapped[str] = mapped_column(String(S.MAX_ID_CHARS), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(S.MAX_NAME_CHARS))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -117,7 +119,7 @@ class Account(Base):
     code: Mapped[str] = mapped_column(String(240), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     creator_id: Mapped[str | None] = mapped_column(
-        String(200), ForeignKey("creators.creator_id"), index=True
+        String(S.MAX_ID_CHARS), ForeignKey("creators.creator_id"), index=True
     )
 
 
@@ -148,7 +150,7 @@ class Batch(Base):
     supersedes_id: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("batches.batch_id"), unique=True
     )
-    policy_name: Mapped[str] = mapped_column(String(200))
+    policy_name: Mapped[str] = mapped_column(String(S.MAX_POLICY_NAME_CHARS))
     policy_hash: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))
     pool_minor: Mapped[int] = mapped_column(BigInteger)
@@ -264,7 +266,7 @@ class Statement(Base):
         String(64), ForeignKey("batches.batch_id"), primary_key=True
     )
     creator_id: Mapped[str] = mapped_column(
-        String(200), ForeignKey("creators.creator_id"), primary_key=True, index=True
+        String(S.MAX_ID_CHARS), ForeignKey("creators.creator_id"), primary_key=True, index=True
     )
     share: Mapped[float] = mapped_column(Float)
     exact_minor: Mapped[float] = mapped_column(Float)
@@ -285,8 +287,9 @@ class BatchClipCredit(Base):
     batch_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("batches.batch_id"), primary_key=True
     )
-    clip_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    creator_id: Mapped[str] = mapped_column(String(200), ForeignKey("creators.creator_id"))
+    clip_id: Mapped[str] = mapped_column(String(S.MAX_ID_CHARS), primary_key=True)
+    creator_id: Mapped[str] = mapped_column(String(S.MAX_ID_CHARS),
+                                            ForeignKey("creators.creator_id"))
     weight: Mapped[float] = mapped_column(Float)
 
 
@@ -310,7 +313,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(400))
     role: Mapped[str] = mapped_column(String(32))
     creator_id: Mapped[str | None] = mapped_column(
-        String(200), ForeignKey("creators.creator_id"), index=True
+        String(S.MAX_ID_CHARS), ForeignKey("creators.creator_id"), index=True
     )
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

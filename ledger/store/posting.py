@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,11 +46,14 @@ from sqlalchemy.orm import Session
 
 from contract import schema as S
 from contract.errors import ResidualsError
+from ledger.money import check_int64, int_sum
 from ledger.store import models as M
 from ledger.store.bulk import insert_frame
 from ledger.store.read import batch_lines, frame
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+"""Format 2 manifests digest every statement column and the clip credits (format 1:
+the integer statement columns only)."""
 #: Where a manifest records the data directory of its inputs: manifest["context"]["data_dir"].
 MANIFEST_CONTEXT = "context"
 MANIFEST_DATA_DIR = "data_dir"
@@ -76,14 +80,38 @@ def sha256_text(s: str) -> str:
     return hashlib.sha256(s.encode("utf-8")).hexdigest()
 
 
-def lines_digest(lines: pl.DataFrame) -> str:
-    """sha256 of the integer columns of a batch's lines, sorted by creator id.
+CREDIT_COLUMNS = [S.CLIP_ID, S.CREATOR_ID, S.WEIGHT]
+"""Columns of a batch's clip credits, as digested in its manifest."""
 
-    Recomputed by ``verify`` from the stored statements; a changed amount
-    changes the digest, hence the batch hash and every later hash.
+
+def _frame_digest(df: pl.DataFrame) -> str:
+    """sha256 of a frame's CSV (floats in their shortest exact form, nulls as ``\\N``)."""
+    csv = df.write_csv(include_header=True, null_value="\\N")
+    return hashlib.sha256(csv.encode("utf-8")).hexdigest()
+
+
+def lines_digest(lines: pl.DataFrame, manifest_format: int = MANIFEST_FORMAT) -> str:
+    """sha256 of a batch's lines sorted by creator id: every column (format 2), or the
+    integer columns only (format 1).
+
+    Recomputed by ``verify`` from the stored statements; a changed amount, share,
+    eligibility or reason changes the digest, hence the batch hash and every later hash.
     """
-    df = lines.select(DIGEST_COLUMNS).sort(S.CREATOR_ID)
-    return hashlib.sha256(df.write_csv(include_header=True).encode("utf-8")).hexdigest()
+    if manifest_format < 2:
+        return _frame_digest(lines.select(DIGEST_COLUMNS).sort(S.CREATOR_ID))
+    return _frame_digest(lines.select(LINE_COLUMNS).with_columns(
+        pl.col(S.SHARE, S.EXACT_MINOR).cast(pl.Float64), pl.col(S.ELIGIBLE).cast(pl.Boolean),
+        pl.col(S.REASON).cast(pl.String)).sort(S.CREATOR_ID))
+
+
+def credits_digest(credits: pl.DataFrame | None) -> str:
+    """sha256 of a batch's clip credits (``clip_id``, ``creator_id``, ``weight``) sorted
+    by clip and creator; recorded in format 2 manifests."""
+    if credits is None:
+        credits = pl.DataFrame(schema={c: pl.String for c in CREDIT_COLUMNS})
+    return _frame_digest(credits.select(
+        pl.col(S.CLIP_ID).cast(pl.String), pl.col(S.CREATOR_ID).cast(pl.String),
+        pl.col(S.WEIGHT).cast(pl.Float64)).sort(S.CLIP_ID, S.CREATOR_ID))
 
 
 def manifest_data_dir(manifest: Mapping[str, Any]) -> Path | None:
@@ -284,7 +312,7 @@ def check_lines(lines: pl.DataFrame, *, pool_minor: int, withheld_minor: int,
         if neg.height:
             raise ResidualsError(f"allocation: creator {neg[S.CREATOR_ID][0]!r} has {col} "
                                  f"{neg[col][0]}, expected an amount >= 0")
-    total = int(lines[S.ALLOCATED_MINOR].sum())
+    total = int_sum(lines[S.ALLOCATED_MINOR])
     if withheld_minor < 0 or total + withheld_minor != pool_minor:
         raise ResidualsError(f"allocation: allocated {total} + withheld {withheld_minor} != "
                              f"pool {pool_minor}")
@@ -330,11 +358,15 @@ def _post_entries(session: Session, tx_id: int, entries: pl.DataFrame, currency:
 
 
 def _apply_balance_deltas(session: Session, deltas: pl.DataFrame) -> None:
-    """Add ``delta`` to the stored balance of each (``account_id``, ``currency``)."""
-    deltas = deltas.group_by("account_id", S.CURRENCY).agg(pl.col("delta").sum()).filter(
-        pl.col("delta") != 0)
+    """Add ``delta`` to the stored balance of each (``account_id``, ``currency``).
+
+    Refuses (before writing) a delta or a resulting balance beyond 64 bits:
+    sums are exact (:func:`ledger.money.int_sum`), never wrapped round.
+    """
+    deltas = _exact_deltas(deltas)
     if deltas.height == 0:
         return
+    _check_balances_fit(session, deltas)
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
     conn.exec_driver_sql(
@@ -348,6 +380,51 @@ def _apply_balance_deltas(session: Session, deltas: pl.DataFrame) -> None:
         "ON CONFLICT (account_id, currency) DO UPDATE "
         "SET balance_minor = balances.balance_minor + excluded.balance_minor")
     conn.exec_driver_sql("DROP TABLE ledger_balance_delta")
+
+
+def _exact_deltas(deltas: pl.DataFrame) -> pl.DataFrame:
+    """Sum deltas per (account, currency) exactly; refuse a sum beyond 64 bits.
+
+    Each delta is split into high and low 32 bits, summed in int64 (exact), and
+    only the sums near the 64-bit limit are recombined in Python integers.
+    """
+    parts = deltas.group_by("account_id", S.CURRENCY, maintain_order=True).agg(
+        (pl.col("delta") // 2**32).sum().alias("hi"), (pl.col("delta") % 2**32).sum().alias("lo"))
+    approx = pl.col("hi").cast(pl.Float64) * 2.0**32 + pl.col("lo").cast(pl.Float64)
+    near = approx.abs() > 2.0**62
+    small = parts.filter(~near).select("account_id", S.CURRENCY,
+                                       (pl.col("hi") * 2**32 + pl.col("lo")).alias("delta"))
+    big = parts.filter(near)
+    exact = [hi * 2**32 + lo for hi, lo in zip(big["hi"].to_list(), big["lo"].to_list())]
+    for acc, value in zip(big["account_id"].to_list(), exact):  # accounts near the limit only
+        check_int64(value, f"account {acc}: the batch's total movement")
+    big = big.select("account_id", S.CURRENCY, pl.Series("delta", exact, dtype=pl.Int64))
+    return pl.concat([small, big]).filter(pl.col("delta") != 0)
+
+
+def _check_balances_fit(session: Session, deltas: pl.DataFrame) -> None:
+    """Refuse the batch if any balance would leave the 64-bit range after it."""
+    b, a = M.Balance, M.Account
+    stored = frame(session, select(b.account_id, b.currency, b.balance_minor)
+                   .where(b.account_id.in_(deltas["account_id"].to_list())),
+                   {"account_id": pl.Int64(), S.CURRENCY: pl.String(), "stored": pl.Int64()})
+    after = deltas.join(stored, on=["account_id", S.CURRENCY], how="left").with_columns(
+        pl.col("stored").fill_null(0))
+    approx = pl.col("stored").cast(pl.Float64) + pl.col("delta").cast(pl.Float64)
+    near = after.filter(approx.abs() > 2.0**62)
+    for acc, cur, st, d in near.select("account_id", S.CURRENCY, "stored", "delta").iter_rows():
+        code = session.execute(select(a.code).where(a.id == acc)).scalar_one()  # near the limit
+        check_int64(st + d, f"account {code} {cur}: the balance after this batch")
+
+
+def _credits(clip_credits: pl.DataFrame | None) -> pl.DataFrame:
+    """A request's clip credits with the stored dtypes (empty when there are none)."""
+    if clip_credits is None:
+        return pl.DataFrame(schema={S.CLIP_ID: pl.String, S.CREATOR_ID: pl.String,
+                                    S.WEIGHT: pl.Float64})
+    return clip_credits.select(pl.col(S.CLIP_ID).cast(pl.String),
+                               pl.col(S.CREATOR_ID).cast(pl.String),
+                               pl.col(S.WEIGHT).cast(pl.Float64))
 
 
 def _reverse_batch(session: Session, old: M.Batch, new_batch_id: str) -> tuple[int, pl.DataFrame]:
@@ -394,12 +471,16 @@ def post_batch(
         stands for the period (without ``supersede``); supersede of a batch that
         is not the newest; allocation lines that fail :func:`check_lines`.
     """
+    if not re.fullmatch(S.PERIOD_PATTERN, request.period):
+        raise ResidualsError(f"period={request.period!r}: expected a label such as 2026-10 "
+                             "(letters, digits, '.', '_', '-'; at most 64 characters)")
     batch_id = request.batch_id
     existing = find_batch(session, batch_id)
     if existing is not None:
         return _outcome_exists(session, existing)
     if request.pool_minor <= 0:
         raise ResidualsError(f"--pool must be > 0, got {request.pool_minor} minor units")
+    check_int64(request.pool_minor, "pool_minor")
     currencies = session.execute(select(M.Batch.currency).distinct()).scalars().all()
     other = sorted(set(currencies) - {request.currency})
     if other:
@@ -468,6 +549,7 @@ def post_batch(
         MANIFEST_CONTEXT: dict(request.context),
         "code_version": code_version,
         "lines_sha256": lines_digest(lines),
+        "credits_sha256": credits_digest(request.clip_credits),
     }
     batch_hash = manifest_hash(manifest)
     session.add(M.Batch(
@@ -512,11 +594,10 @@ def post_batch(
 
     insert_frame(session, M.Statement.__tablename__,
                  lines.with_columns(pl.lit(batch_id).alias("batch_id")))
-    if request.clip_credits is not None and request.clip_credits.height:
-        credits = request.clip_credits.select(
-            pl.lit(batch_id).alias("batch_id"), pl.col(S.CLIP_ID).cast(pl.String),
-            pl.col(S.CREATOR_ID).cast(pl.String), pl.col(S.WEIGHT).cast(pl.Float64))
-        insert_frame(session, M.BatchClipCredit.__tablename__, credits)
+    credits = _credits(request.clip_credits)
+    if credits.height:
+        insert_frame(session, M.BatchClipCredit.__tablename__,
+                     credits.select(pl.lit(batch_id).alias("batch_id"), *CREDIT_COLUMNS))
     _apply_balance_deltas(session, pl.concat([
         d.select(pl.col("account_id").cast(pl.Int64),
                  pl.lit(request.currency).alias(S.CURRENCY) if S.CURRENCY not in d.columns

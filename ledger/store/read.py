@@ -10,7 +10,7 @@ unless asked otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 from sqlalchemy import Select, and_, func, select
@@ -221,6 +221,26 @@ def balances(session: Session) -> pl.DataFrame:
         .order_by(a.code, bal.currency)
     )
     return frame(session, stmt, BALANCE_SCHEMA)
+
+
+class ChainHead(NamedTuple):
+    """The newest batch of the hash chain: its period and hash (what is published)."""
+
+    period: str
+    batch_hash: str
+    seq: int
+
+
+def chain_head(session: Session) -> ChainHead | None:
+    """The newest batch's period and hash, or None for an empty ledger.
+
+    Anyone who notes it can later run ``residuals ledger verify --expect-head HASH``
+    to check that the history up to it was neither deleted nor rewritten.
+    """
+    b = M.Batch
+    row = session.execute(select(b.period, b.batch_hash, b.seq).order_by(b.seq.desc())
+                          .limit(1)).first()
+    return ChainHead(str(row[0]), str(row[1]), int(row[2])) if row is not None else None
 
 
 def entry_count(session: Session) -> int:

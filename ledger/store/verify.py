@@ -9,14 +9,24 @@ they recompute from the raw rows.
   zero per currency;
 - stored balances equal the sums of entries per account and currency;
 - the hash chain: ``seq`` runs 1..n, each ``prev_hash`` is the previous
-  ``batch_hash``, each ``batch_hash`` is the hash of its manifest, and each
-  manifest's ``lines_sha256`` is the digest of the stored statement lines;
+  ``batch_hash``, each ``batch_hash`` is the hash of its manifest, each batch
+  row equals its manifest, and each manifest's ``lines_sha256`` (and
+  ``credits_sha256``, from format 2) is the digest of the stored statement
+  lines (clip credits);
 - per batch, the entries on creator payables equal the statement lines
   (allocation = allocated, payout = -paid), and the batch's totals match;
 - every reversal negates its original exactly, and every superseded batch is
   fully reversed;
+- every transaction is explained by a batch manifest: the batch's own
+  transactions and nothing else, each leg (fund, platform, in transit, each
+  payable) as its manifest and lines say, reversals only of the batch it
+  supersedes; what a creator carries into a batch is what they carried out of
+  the standing batch before;
 - optionally, each batch's payouts recomputed from its manifest's inputs
-  (where they are still present) equal the posted ones.
+  (where they are still present) equal the posted ones;
+- optionally, a chain head published earlier is still in the chain (deleting
+  or consistently rewriting the newest batch leaves a chain that is consistent
+  on its own; only a published head reveals it).
 """
 
 from __future__ import annotations
@@ -31,8 +41,17 @@ from sqlalchemy.orm import Session, aliased
 
 from contract import schema as S
 from ledger.store import models as M
-from ledger.store.posting import lines_digest, manifest_hash
-from ledger.store.read import frame
+from ledger.money import int_sum
+from ledger.store.posting import (
+    FUND_CODE,
+    PLATFORM_CODE,
+    TRANSIT_CODE,
+    credits_digest,
+    lines_digest,
+    manifest_hash,
+    sha256_text,
+)
+from ledger.store.read import chain_head, frame
 
 
 @dataclass(frozen=True)
@@ -162,46 +181,96 @@ def check_balances(session: Session) -> list[Violation]:
     return _cap("balances", msgs, bad.height)
 
 
+_CACHE = "ledger.verify.statements"
+
+
 def _statements(session: Session) -> pl.DataFrame:
+    """Every statement line; read once per :func:`verify` run (kept in ``session.info``)."""
+    cached = session.info.get(_CACHE)
+    if cached is not None:
+        return cached
     st = M.Statement
-    return frame(session, select(st.batch_id, st.creator_id, st.allocated_minor,
-                                 st.carried_in_minor, st.paid_minor, st.carried_out_minor),
-                 {S.BATCH_ID: pl.String(), S.CREATOR_ID: pl.String(),
-                  S.ALLOCATED_MINOR: pl.Int64(), S.CARRIED_IN_MINOR: pl.Int64(),
-                  S.PAID_MINOR: pl.Int64(), S.CARRIED_OUT_MINOR: pl.Int64()})
+    return frame(session, select(st.batch_id, st.creator_id, st.share, st.exact_minor,
+                                 st.allocated_minor, st.carried_in_minor, st.paid_minor,
+                                 st.carried_out_minor, st.eligible, st.reason),
+                 {S.BATCH_ID: pl.String(), S.CREATOR_ID: pl.String(), S.SHARE: pl.Float64(),
+                  S.EXACT_MINOR: pl.Float64(), S.ALLOCATED_MINOR: pl.Int64(),
+                  S.CARRIED_IN_MINOR: pl.Int64(), S.PAID_MINOR: pl.Int64(),
+                  S.CARRIED_OUT_MINOR: pl.Int64(), S.ELIGIBLE: pl.Boolean(),
+                  S.REASON: pl.String()})
+
+
+def _credits(session: Session) -> pl.DataFrame:
+    c = M.BatchClipCredit
+    return frame(session, select(c.batch_id, c.clip_id, c.creator_id, c.weight),
+                 {S.BATCH_ID: pl.String(), S.CLIP_ID: pl.String(), S.CREATOR_ID: pl.String(),
+                  S.WEIGHT: pl.Float64()})
+
+
+_ROW_VS_MANIFEST = (("seq", "seq"), ("period", "period"), ("revision", "revision"),
+                    ("supersedes_id", "supersedes"), ("currency", "currency"),
+                    ("pool_minor", "pool_minor"), ("withheld_minor", "withheld_minor"),
+                    ("paid_minor", "paid_minor"), ("creators_paid", "creators_paid"))
+"""(batch row column, manifest key) pairs that must agree."""
+
+
+def _manifest_mismatches(batch: M.Batch, lines: pl.DataFrame) -> list[str]:
+    """What a batch row, its statement lines and its manifest disagree on."""
+    m, short, out = batch.manifest, batch.batch_id[:12], []
+    for col, key in _ROW_VS_MANIFEST:
+        if getattr(batch, col) != m.get(key):
+            out.append(f"batch {short}: {col} is {getattr(batch, col)!r}, its manifest says "
+                       f"{m.get(key)!r}")
+    policy = m.get("policy") if isinstance(m.get("policy"), dict) else {}
+    if (policy.get("name") != batch.policy_name or policy.get("hash") != batch.policy_hash
+            or sha256_text(str(policy.get("text"))) != batch.policy_hash):
+        out.append(f"batch {short}: policy name, hash or text differs from its manifest")
+    if m.get("creators") != lines.height:
+        out.append(f"batch {short}: {lines.height} statement lines, its manifest says "
+                   f"{m.get('creators')!r}")
+    return out
 
 
 def check_chain(session: Session) -> list[Violation]:
-    """seq contiguous, prev_hash links, batch_hash = hash(manifest), lines digest."""
-    b = M.Batch
-    rows = session.execute(select(b.seq, b.batch_id, b.prev_hash, b.batch_hash, b.manifest,
-                                  b.pool_minor, b.withheld_minor, b.paid_minor)
-                           .order_by(b.seq)).all()
+    """seq contiguous, prev_hash links, batch_hash = hash(manifest), batch row = manifest,
+    lines (and, from format 2, clip credits) digests."""
+    rows = session.execute(select(M.Batch).order_by(M.Batch.seq)).scalars().all()
     statements = _statements(session)
     by_batch = statements.partition_by(S.BATCH_ID, as_dict=True)
+    credits = _credits(session).partition_by(S.BATCH_ID, as_dict=True)
+    empty = statements.clear()
     msgs: list[str] = []
     prev: str | None = None
-    for i, (seq, bid, prev_hash, bhash, manifest, pool, withheld, paid) in enumerate(rows):
+    newest_format = 0
+    for i, batch in enumerate(rows):
         # one iteration per batch (a handful per period), not per row of data
-        short = bid[:12]
-        if seq != i + 1:
-            msgs.append(f"batch {short}: seq {seq}, expected {i + 1}")
-        if prev_hash != prev:
-            msgs.append(f"batch {short}: prev_hash {str(prev_hash)[:12]} does not match the "
-                        f"previous batch's hash {str(prev)[:12]}")
-        if manifest.get("prev_hash") != prev_hash or manifest.get("batch_id") != bid:
+        bid, manifest, short = batch.batch_id, batch.manifest, batch.batch_id[:12]
+        fmt = manifest.get("format") if isinstance(manifest.get("format"), int) else 0
+        if batch.seq != i + 1:
+            msgs.append(f"batch {short}: seq {batch.seq}, expected {i + 1}")
+        if batch.prev_hash != prev:
+            msgs.append(f"batch {short}: prev_hash {str(batch.prev_hash)[:12]} does not match "
+                        f"the previous batch's hash {str(prev)[:12]}")
+        if manifest.get("prev_hash") != batch.prev_hash or manifest.get("batch_id") != bid:
             msgs.append(f"batch {short}: manifest names a different batch id or prev hash")
-        if manifest_hash(manifest) != bhash:
-            msgs.append(f"batch {short}: batch_hash {bhash[:12]} is not the hash of its "
-                        f"manifest ({manifest_hash(manifest)[:12]})")
-        lines = by_batch.get((bid,), statements.clear())
-        if lines_digest(lines) != manifest.get("lines_sha256"):
+        if manifest_hash(manifest) != batch.batch_hash:
+            msgs.append(f"batch {short}: batch_hash {batch.batch_hash[:12]} is not the hash of "
+                        f"its manifest ({manifest_hash(manifest)[:12]})")
+        if fmt < newest_format:
+            msgs.append(f"batch {short}: manifest format {fmt} after format {newest_format}")
+        newest_format = max(newest_format, fmt)
+        lines = by_batch.get((bid,), empty)
+        msgs += _manifest_mismatches(batch, lines)
+        if lines_digest(lines, fmt) != manifest.get("lines_sha256"):
             msgs.append(f"batch {short}: statement lines do not match the manifest's "
                         "lines_sha256")
-        if (int(lines[S.ALLOCATED_MINOR].sum()) + withheld != pool
-                or int(lines[S.PAID_MINOR].sum()) != paid):
+        if fmt >= 2 and credits_digest(credits.get((bid,))) != manifest.get("credits_sha256"):
+            msgs.append(f"batch {short}: clip credits do not match the manifest's "
+                        "credits_sha256")
+        if (int_sum(lines[S.ALLOCATED_MINOR]) + batch.withheld_minor != batch.pool_minor
+                or int_sum(lines[S.PAID_MINOR]) != batch.paid_minor):
             msgs.append(f"batch {short}: statement totals do not match pool/withheld/paid")
-        prev = bhash
+        prev = batch.batch_hash
     return _cap("hash chain", msgs)
 
 
@@ -269,9 +338,157 @@ def check_reversals(session: Session) -> list[Violation]:
     return _cap("reversals", msgs)
 
 
+_LEG = {S.BATCH_ID: pl.String(), "kind": pl.String(), "account_id": pl.Int64(),
+        S.CURRENCY: pl.String(), S.AMOUNT_MINOR: pl.Int64()}
+
+
+def _expected_legs(session: Session) -> pl.DataFrame:
+    """Per (batch, kind, account, currency) the amount that the batch's manifest and
+    statement lines call for (see :mod:`ledger.store.posting` for the movements)."""
+    b, a = M.Batch, M.Account
+    batches = frame(session, select(b.batch_id, b.currency, b.pool_minor, b.withheld_minor,
+                                    b.paid_minor),
+                    {S.BATCH_ID: pl.String(), S.CURRENCY: pl.String(), "pool": pl.Int64(),
+                     "withheld": pl.Int64(), "paid": pl.Int64()})
+    codes = frame(session, select(a.code, a.id).where(a.code.in_([FUND_CODE, PLATFORM_CODE,
+                                                                   TRANSIT_CODE])),
+                  {"code": pl.String(), "account_id": pl.Int64()})
+    ids = dict(codes.iter_rows())  # three fixed accounts
+    fixed = [(M.ALLOCATION, FUND_CODE, -pl.col("pool")),
+             (M.ALLOCATION, PLATFORM_CODE, pl.col("withheld")),
+             (M.PAYOUT, TRANSIT_CODE, pl.col("paid"))]
+    parts = [batches.select(S.BATCH_ID, pl.lit(kind).alias("kind"),
+                            pl.lit(ids.get(code), pl.Int64).alias("account_id"), S.CURRENCY,
+                            amount.alias(S.AMOUNT_MINOR))
+             for kind, code, amount in fixed]
+    payables = frame(session, select(a.creator_id, a.id).where(a.kind == M.CREATOR_PAYABLE),
+                     {S.CREATOR_ID: pl.String(), "account_id": pl.Int64()})
+    lines = _statements(session).join(batches.select(S.BATCH_ID, S.CURRENCY), on=S.BATCH_ID)
+    lines = lines.join(payables, on=S.CREATOR_ID, how="left")
+    for kind, amount in ((M.ALLOCATION, pl.col(S.ALLOCATED_MINOR)),
+                         (M.PAYOUT, -pl.col(S.PAID_MINOR))):
+        parts.append(lines.select(S.BATCH_ID, pl.lit(kind).alias("kind"), "account_id",
+                                  S.CURRENCY, amount.alias(S.AMOUNT_MINOR)))
+    return pl.concat(parts).filter(pl.col(S.AMOUNT_MINOR) != 0)
+
+
+def _posted_legs(session: Session) -> pl.DataFrame:
+    """Per (batch, kind, account, currency) the sum of the entries of its non-reversal
+    transactions."""
+    e, t = M.Entry, M.Transaction
+    return frame(session, select(t.batch_id, t.kind, e.account_id, e.currency,
+                                 func.sum(e.amount_minor))
+                 .join(t, t.id == e.transaction_id).where(t.kind != M.REVERSAL)
+                 .group_by(t.batch_id, t.kind, e.account_id, e.currency), _LEG)
+
+
+def _transaction_counts(session: Session) -> list[str]:
+    """Each batch has one allocation, one payout iff it paid anything, and one reversal
+    per transaction of the batch it supersedes; nothing else."""
+    b, t = M.Batch, M.Transaction
+    batches = frame(session, select(b.batch_id, b.supersedes_id, b.paid_minor),
+                    {S.BATCH_ID: pl.String(), "supersedes": pl.String(), "paid": pl.Int64()})
+    counts = frame(session, select(t.batch_id, t.kind, func.count()).group_by(t.batch_id, t.kind),
+                   {S.BATCH_ID: pl.String(), "kind": pl.String(), "n": pl.Int64()})
+    own = counts.filter(pl.col("kind") != M.REVERSAL).group_by(S.BATCH_ID).agg(
+        pl.col("n").sum().alias("undo"))
+    expected = pl.concat([
+        batches.select(S.BATCH_ID, pl.lit(M.ALLOCATION).alias("kind"), pl.lit(1, pl.Int64)
+                       .alias("want")),
+        batches.select(S.BATCH_ID, pl.lit(M.PAYOUT).alias("kind"),
+                       (pl.col("paid") > 0).cast(pl.Int64).alias("want")),
+        batches.join(own.rename({S.BATCH_ID: "supersedes"}), on="supersedes", how="left")
+        .select(S.BATCH_ID, pl.lit(M.REVERSAL).alias("kind"),
+                pl.col("undo").fill_null(0).alias("want")),
+    ])
+    cmp = expected.join(counts, on=[S.BATCH_ID, "kind"], how="full", coalesce=True).with_columns(
+        pl.col("want", "n").fill_null(0)).filter(pl.col("want") != pl.col("n"))
+    return [f"batch {str(bid)[:12]}: {n} {kind} transaction(s), its manifest explains {w}"
+            for bid, kind, w, n in cmp.sort(S.BATCH_ID, "kind").head(_LIMIT).select(
+                S.BATCH_ID, "kind", "want", "n").iter_rows()]
+
+
+def _reversal_targets(session: Session) -> list[str]:
+    """A reversal undoes a non-reversal transaction of the batch its own batch supersedes."""
+    t, b = M.Transaction, M.Batch
+    orig = aliased(M.Transaction)
+    rows = frame(session, select(t.id, t.reverses_id, orig.kind, orig.batch_id, b.supersedes_id)
+                 .join(b, b.batch_id == t.batch_id)
+                 .outerjoin(orig, orig.id == t.reverses_id).where(t.kind == M.REVERSAL),
+                 {"rev": pl.Int64(), "orig": pl.Int64(), "orig_kind": pl.String(),
+                  "orig_batch": pl.String(), "supersedes": pl.String()})
+    bad = rows.filter(pl.col("orig_batch").is_null() | pl.col("supersedes").is_null()
+                      | (pl.col("orig_batch") != pl.col("supersedes"))
+                      | (pl.col("orig_kind") == M.REVERSAL)).sort("rev")
+    return [f"reversal {rv} undoes transaction {og}, which is not a transaction of the batch "
+            "its batch supersedes" for rv, og in bad.select("rev", "orig").head(_LIMIT).iter_rows()]
+
+
+def check_transactions_explained(session: Session) -> list[Violation]:
+    """Every transaction is explained by a batch manifest: the legs of each batch's
+    allocation and payout equal its manifest and statement lines, its transactions are
+    the ones it calls for, and reversals only undo the batch it supersedes."""
+    want = _expected_legs(session).group_by(S.BATCH_ID, "kind", "account_id", S.CURRENCY).agg(
+        pl.col(S.AMOUNT_MINOR).sum().alias("want"))
+    cmp = want.join(_posted_legs(session), on=[S.BATCH_ID, "kind", "account_id", S.CURRENCY],
+                    how="full", coalesce=True).with_columns(
+        pl.col("want", S.AMOUNT_MINOR).fill_null(0)).filter(
+        pl.col("want") != pl.col(S.AMOUNT_MINOR)).sort(S.BATCH_ID, "kind", "account_id")
+    codes = frame(session, select(M.Account.id, M.Account.code).where(
+        M.Account.id.in_(cmp["account_id"].drop_nulls().head(_LIMIT).to_list())),
+        {"account_id": pl.Int64(), "code": pl.String()})
+    shown = cmp.head(_LIMIT).join(codes, on="account_id", how="left")
+    msgs = [f"batch {str(bid)[:12]} {kind}: account {code or acc} {cur}: entries sum to {got}, "
+            f"the manifest and statement lines call for {w}"
+            for bid, kind, acc, cur, w, got, code in shown.select(
+                S.BATCH_ID, "kind", "account_id", S.CURRENCY, "want", S.AMOUNT_MINOR, "code")
+            .iter_rows()]
+    msgs += _transaction_counts(session) + _reversal_targets(session)
+    return _cap("transactions vs manifests", msgs, cmp.height + len(msgs) - len(shown))
+
+
+def check_carry(session: Session) -> list[Violation]:
+    """Along the standing batches, what a creator carries into one batch is what they
+    carried out of the one before (0 if absent there), and a carried balance appears in
+    the next batch."""
+    b = M.Batch
+    standing = frame(session, select(b.batch_id, b.seq).where(
+        b.batch_id.not_in(select(b.supersedes_id).where(b.supersedes_id.is_not(None)))),
+        {S.BATCH_ID: pl.String(), S.SEQ: pl.Int64()}).sort(S.SEQ).with_row_index("r")
+    lines = _statements(session).join(standing, on=S.BATCH_ID).select(
+        "r", S.BATCH_ID, S.CREATOR_ID, S.CARRIED_IN_MINOR, S.CARRIED_OUT_MINOR)
+    before = lines.select((pl.col("r") + 1).alias("r"), S.CREATOR_ID,
+                          pl.col(S.CARRIED_OUT_MINOR).alias("before"))
+    last = standing.height - 1
+    cmp = lines.join(before, on=["r", S.CREATOR_ID], how="full", coalesce=True).filter(
+        pl.col("r") <= last).with_columns(pl.col(S.CARRIED_IN_MINOR, "before").fill_null(0))
+    bad = cmp.filter(pl.col(S.CARRIED_IN_MINOR) != pl.col("before")).sort("r", S.CREATOR_ID)
+    ids = standing.select("r", pl.col(S.BATCH_ID).alias("at"))
+    bad = bad.join(ids, on="r", how="left")
+    msgs = [f"batch {at[:12]} creator {cid!r}: carried in {got}, the batch before carried out "
+            f"{want}" for at, cid, got, want in bad.head(_LIMIT).select(
+                "at", S.CREATOR_ID, S.CARRIED_IN_MINOR, "before").iter_rows()]
+    return _cap("carry", msgs, bad.height)
+
+
+def check_head(session: Session, expected: str) -> list[Violation]:
+    """The head someone published earlier (a full hash or a prefix of >= 12 characters)
+    is still a batch hash of the chain; if not, batches were deleted or rewritten."""
+    b = M.Batch
+    found = session.execute(select(b.seq).where(b.batch_hash.startswith(expected.lower(),
+                                                                        autoescape=True))
+                            ).scalars().all()
+    if found:
+        return []
+    head = chain_head(session)
+    now = f"{head.batch_hash[:12]} (period {head.period})" if head else "none (empty ledger)"
+    return [Violation("chain head", f"expected head {expected[:12]} is not in the chain (its "
+                      f"head is now {now}): batches were deleted or history was rewritten")]
+
+
 CHECKS: list[Callable[[Session], list[Violation]]] = [
     check_transactions, check_balances, check_chain, check_entries_match_statements,
-    check_reversals,
+    check_reversals, check_transactions_explained, check_carry,
 ]
 
 
@@ -309,11 +526,19 @@ def recompute_payouts(session: Session, recompute: Recompute, report: VerifyRepo
     report.counts["batches recomputed"] = done
 
 
-def verify(session: Session, *, recompute: Recompute | None = None) -> VerifyReport:
-    """Run every check in :data:`CHECKS` (and the recomputation, if given)."""
+def verify(session: Session, *, recompute: Recompute | None = None,
+           expect_head: str | None = None) -> VerifyReport:
+    """Run every check in :data:`CHECKS` (and the recomputation, if given); with
+    ``expect_head``, also that this earlier published head is still in the chain."""
     report = VerifyReport()
-    for check in CHECKS:
-        report.violations += check(session)
+    session.info[_CACHE] = _statements(session)
+    try:
+        for check in CHECKS:
+            report.violations += check(session)
+    finally:
+        session.info.pop(_CACHE, None)
+    if expect_head is not None:
+        report.violations += check_head(session, expect_head)
     report.counts["transactions"] = int(session.execute(
         select(func.count()).select_from(M.Transaction)).scalar_one())
     report.counts["entries"] = int(session.execute(

@@ -50,6 +50,7 @@ def attribute(
 
     from attribution.dask_engine import LocalClusterStart
     from attribution.scorer import KnnScorer, write_attributions
+    from contract.io import attribution_sources
 
     if scheduler is None:
         scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
@@ -84,7 +85,7 @@ def attribute(
 
             frame = scorer.score(generations, progress=progress, announce=console.print,
                                  local_cluster=local_cluster)
-        write_attributions(frame, out)  # while the cluster shuts down
+        write_attributions(frame, out, attribution_sources(clips, generations))
     console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}, depth = "
                   f"{scorer.depth_}) written to {out}")
     short = scorer.inexact_generations(frame)

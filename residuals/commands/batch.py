@@ -30,7 +30,6 @@ from residuals.commands._files import (check_on_empty_ledger, check_output_dir, 
 batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
                         no_args_is_help=True)
 
-_PERIOD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
 
 
@@ -46,7 +45,9 @@ def code_version() -> str:
 
 def check_period(period: str) -> str:
     """A period is a short label of letters, digits, ``.``, ``_``, ``-`` (e.g. ``2026-10``)."""
-    if not _PERIOD.match(period):
+    from contract.schema import PERIOD_PATTERN
+
+    if not re.fullmatch(PERIOD_PATTERN, period):
         raise ResidualsError(f"--period {period!r}: expected a label such as 2026-10 "
                              "(letters, digits, '.', '_', '-'; at most 64 characters)")
     return period
@@ -101,11 +102,12 @@ def payouts_file(out: Path, period: str) -> Path:
 
 def write_payouts(session: Any, batch_id: str, path: Path) -> int:
     """Write a batch's payout lines (creator_id, amount, amount_minor, currency, reference)
-    atomically; the same batch always gives the same bytes. Returns the number of lines."""
+    atomically, with spreadsheet formulas neutralised; the same batch always gives the
+    same bytes. Returns the number of lines."""
     import polars as pl
 
     from contract import schema as S
-    from contract.io import atomic_output
+    from contract.io import write_csv_for_people
     from ledger.money import exponent
     from ledger.store.read import payouts
 
@@ -116,8 +118,7 @@ def write_payouts(session: Any, batch_id: str, path: Path) -> int:
     amount = pl.concat_str(whole, pl.lit("."), frac) if exp else whole
     pay = pay.with_columns(amount.alias("amount")).select(
         S.CREATOR_ID, "amount", S.AMOUNT_MINOR, S.CURRENCY, S.REFERENCE)
-    with atomic_output(path) as tmp:
-        pay.write_csv(tmp)
+    write_csv_for_people(pay, path)
     return pay.height
 
 

@@ -47,18 +47,31 @@ def verify_cmd(
     recompute: Annotated[bool, typer.Option(
         "--recompute/--no-recompute",
         help="Recompute each batch's payouts from its manifest's inputs where present.")] = True,
+    expect_head: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--expect-head", help="A chain head published earlier (batch hash, or its first 12+ "
+        "hex digits): fail unless it is still in the chain.")] = None,
 ) -> None:
     """Recompute balances, transaction sums, the hash chain and payouts; OK or each violation."""
+    import re
+
     from ledger.store.engine import read_session
+    from ledger.store.read import chain_head
     from ledger.store.verify import verify
 
+    if expect_head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", expect_head):
+        raise ResidualsError(f"--expect-head {expect_head!r}: expected a batch hash (12 to 64 "
+                             "hexadecimal digits)")
     engine = require_ledger(db)
     with read_session(engine) as s:
-        report = verify(s, recompute=recompute_from_manifest if recompute else None)
+        report = verify(s, recompute=recompute_from_manifest if recompute else None,
+                        expect_head=expect_head)
+        head = chain_head(s)
     engine.dispose()
     counts = ", ".join(f"{k} {v:,}" for k, v in report.counts.items())
     for note in report.notes:
         typer.echo(f"note: {note}")
+    typer.echo(f"chain head {head.batch_hash} (period {head.period}, batch {head.seq})"
+               if head else "chain head: none (no batches)")
     if report.ok:
         typer.echo(f"OK: {counts}")
         return
@@ -95,7 +108,7 @@ def statement(
     """Write a creator's statement: CSV (lines, clips) and a readable HTML page."""
     from sqlalchemy import select
 
-    from contract.io import atomic_output
+    from contract.io import atomic_output, spreadsheet_safe
     from ledger.store import models as M
     from ledger.store.engine import read_session
     from ledger.store.read import creator_clip_earnings, creator_statement
@@ -118,8 +131,8 @@ def statement(
                              + (f" for period {period!r}" if period else ""))
     with atomic_output(paths[0]) as t0, atomic_output(paths[1]) as t1, \
             atomic_output(paths[2]) as t2:
-        statement_table(lines).write_csv(t0)
-        clips.write_csv(t1)
+        spreadsheet_safe(statement_table(lines)).write_csv(t0)
+        spreadsheet_safe(clips).write_csv(t1)
         t2.write_text(statement_html(creator, name, lines, clips), encoding="utf-8")
     for p in paths:
         typer.echo(f"wrote {p}")

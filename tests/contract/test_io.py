@@ -524,3 +524,43 @@ def test_duplicate_composite_key_names_both_rows(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "row 3" in msg and "first at row 0" in msg and "column clip_id" in msg
     assert "('g1', 'c1')" in msg
+
+
+# ---- spreadsheet formulas in CSVs meant for people -------------------------------
+
+@given(st.text(max_size=12))
+def test_spreadsheet_safe_never_leaves_a_formula(value: str) -> None:
+    from contract.io import FORMULA_PREFIXES, spreadsheet_safe
+
+    out = spreadsheet_safe(pl.DataFrame({"t": [value], "n": [-3]}))
+    cell = out["t"][0]
+    assert out["n"].to_list() == [-3]
+    if cell.startswith(FORMULA_PREFIXES):  # only plain numbers may keep a sign
+        float(cell)
+    assert cell in (value, "'" + value)
+
+
+def test_spreadsheet_safe_keeps_numbers_and_plain_text() -> None:
+    from contract.io import spreadsheet_safe
+
+    df = pl.DataFrame({"t": ["=1+2", "-1.50", "plain", "@x", "\tx", "\rx", "+x", None]})
+    assert spreadsheet_safe(df)["t"].to_list() == [
+        "'=1+2", "-1.50", "plain", "'@x", "'\tx", "'\rx", "'+x", None]
+
+
+# ---- text limits: the same rows on SQLite and PostgreSQL -------------------------
+
+@pytest.mark.parametrize(("column", "value", "found"), [
+    (S.CREATOR_ID, "c" * (S.MAX_ID_CHARS + 1), "201 characters"),
+    (S.CREATOR_ID, "a\x00b", "NUL"),
+    (S.DISPLAY_NAME, "n" * (S.MAX_NAME_CHARS + 1), "401 characters"),
+    (S.DISPLAY_NAME, "a\x00b", "NUL"),
+])
+def test_text_limits(tmp_path: Path, column: str, value: str, found: str) -> None:
+    creators = creators_df().with_columns(
+        pl.when(pl.int_range(pl.len()) == 1).then(pl.lit(value)).otherwise(pl.col(column))
+        .alias(column))
+    root = write_dir(tmp_path, creators=creators)
+    err = raises(read_table, root / "creators.parquet", S.CREATORS)
+    assert err.row == 1 and err.column == column and found in str(err)
+    assert "\n" not in str(err)

@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract import schema as S
@@ -221,3 +221,28 @@ def test_exact_group_sum() -> None:
     assert out["k"].to_list() == ["a", "b"]
     assert out["s"].to_list() == pytest.approx([0.6, 0.4])
     assert exact_group_sum(df.reverse(), "k", "v", "s").sort("k").equals(out)
+
+
+# ---- exact integer sums (64-bit overflow) ------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=60))
+def test_int_sum_is_exact_where_int64_wraps(values: list[int]) -> None:
+    from ledger.money import int_sum
+
+    assert int_sum(pl.Series(values, dtype=pl.Int64)) == sum(values)
+
+
+def test_int_sum_of_the_wrapping_revenues() -> None:
+    from ledger.money import INT64_MAX, int_sum
+
+    series = pl.Series([INT64_MAX, INT64_MAX, 202], dtype=pl.Int64)
+    assert int(series.sum()) == 200  # what polars gives: wrapped round
+    assert int_sum(series) == 2 * INT64_MAX + 202
+
+
+@pytest.mark.parametrize("amount", ["92233720368547758.08", "1e30"])
+def test_to_minor_refuses_beyond_int64(amount: str) -> None:
+    with pytest.raises(ResidualsError, match="64-bit"):
+        to_minor(amount, "USD", what="--pool")
+    assert to_minor("92233720368547758.07", "USD") == 2**63 - 1

@@ -92,10 +92,14 @@ def even_allocator(n: int, pool: int, *, min_payout: int = 1):  # type: ignore[n
 
 
 def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int = 0,
-                  unknown_creator: bool = False) -> None:  # type: ignore[no-untyped-def]
+                  unknown_creator: bool = False, creator_ids: list[str] | None = None,
+                  revenues: list[int] | None = None) -> None:  # type: ignore[no-untyped-def]
     """A contract data directory with ``attributions.parquet``, built without the
     attribution engine: creator i owns clip i; generation g credits clips g and
-    g+1 (mod n) with weights 0.75 and 0.25, so every creator earns."""
+    g+1 (mod n) with weights 0.75 and 0.25, so every creator earns.
+
+    ``creator_ids`` replaces the generated ids (``n_creators`` of them);
+    ``revenues`` gives one account per value."""
     import numpy as np
 
     from pathlib import Path
@@ -106,6 +110,8 @@ def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int 
     n = n_creators
     idx = pl.Series("i", range(n), dtype=pl.Int64)
     ids = ("c" + idx.cast(pl.String).str.zfill(7))
+    if creator_ids is not None:
+        ids = pl.Series(S.CREATOR_ID, creator_ids, dtype=pl.String)
     clips = ("k" + idx.cast(pl.String).str.zfill(7))
     gens = ("g" + idx.cast(pl.String).str.zfill(7))
     emb = lambda: pl.Series(rng.normal(size=(n, 4)).astype("float32") + 0.1)  # noqa: E731
@@ -116,7 +122,9 @@ def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int 
         root / "clips.parquet")
     pl.DataFrame({S.GENERATION_ID: gens, S.EMBEDDING: emb()}).write_parquet(
         root / "generations.parquet")
-    pl.DataFrame({S.ACCOUNT_ID: ["acct1"], S.REVENUE_MINOR: [10_000_000]}).write_parquet(
+    revenues = [10_000_000] if revenues is None else revenues
+    pl.DataFrame({S.ACCOUNT_ID: [f"acct{i + 1}" for i in range(len(revenues))],
+                  S.REVENUE_MINOR: pl.Series(revenues, dtype=pl.Int64)}).write_parquet(
         root / "accounts.parquet")
     nxt = (idx + 1) % n
     attr_creator = ids.gather(nxt)
@@ -133,4 +141,8 @@ def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int 
                       S.SIMILARITY: pl.repeat(0.8, n, dtype=pl.Float32, eager=True),
                       S.WEIGHT: pl.repeat(0.25, n, eager=True)}),
     ])
-    attr.write_parquet(root / "attributions.parquet")
+    from attribution.scorer import write_attributions
+    from contract.io import attribution_sources
+
+    write_attributions(attr, root / "attributions.parquet", attribution_sources(
+        root / "clips.parquet", root / "generations.parquet"))
