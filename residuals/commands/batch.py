@@ -22,7 +22,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from attribution.candidates import DEFAULT_K
+from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from contract.errors import ResidualsError
 from residuals.commands._files import (check_on_empty_ledger, check_output_dir, data_inputs,
                                        existing_ledger, ledger_inputs, refuse_overwrite)
@@ -138,6 +138,8 @@ def run(
         "--out", help="Directory for payouts-PERIOD.csv.")] = Path("."),
     k: Annotated[int, typer.Option("--k", help="Clips per generation when attribution is "
                                    "computed (no attributions.parquet).")] = DEFAULT_K,
+    depth: Annotated[int, typer.Option("--depth", help="Candidates weighed per generation when "
+                                       "attribution is computed.")] = DEFAULT_DEPTH,
     method: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--method", help="Weighting method when attribution is computed.")] = None,
 ) -> None:
@@ -148,7 +150,7 @@ def run(
     from ledger.policy import load_policy
     from ledger.store.engine import open_store, read_session, write_session
     from ledger.store.posting import BatchRequest, find_batch, post_batch
-    from residuals.pipeline import attribution_for
+    from residuals.pipeline import attribution_for, attribution_settings, recorded_settings
 
     check_period(period)
     check_output_dir("--out", out)
@@ -157,6 +159,8 @@ def run(
                      [("--policy", policy_path), *data_inputs(data), *ledger_inputs(db)])
     if k < 1:
         raise ResidualsError(f"--k {k}: expected an integer >= 1")
+    if depth < 1:
+        raise ResidualsError(f"--depth {depth}: expected an integer >= 1")
     policy = load_policy(policy_path)
     ds = load_dataset(data)
     pool_minor, cur = resolve_pool(policy, ds, pool, currency)
@@ -166,7 +170,7 @@ def run(
     has_file = ds.attributions is not None
     params: dict[str, Any] = {"attributions": "file" if has_file else "computed"}
     if not has_file:
-        params.update(k=k, method=method)
+        params.update(attribution_settings(k=k, depth=depth, method=method))
     from contract import schema as S
 
     request_ = BatchRequest(
@@ -181,7 +185,7 @@ def run(
         with read_session(engine) as s:
             known = find_batch(s, batch_id)
     if known is None:
-        attributions = attribution_for(ds, k=k, method=method)
+        attributions = attribution_for(ds, recorded_settings(params))
         request_ = dataclasses.replace(request_, clip_credits=clip_credits(attributions))
         allocator = make_allocator(policy, ds, attributions, pool_minor, cur, batch_id)
         if engine is None:

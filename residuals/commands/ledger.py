@@ -16,7 +16,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
 from residuals.commands._files import (check_output_dir, ledger_inputs, refuse_overwrite,
                                        require_ledger)
@@ -28,9 +27,9 @@ db_app = typer.Typer(help="Manage the ledger database schema.", no_args_is_help=
 
 def attributions_for_manifest(ds: Any, params: Any) -> Any:
     """The attributions a batch computed when posted, computed again the same way."""
-    from residuals.pipeline import attribution_for
+    from residuals.pipeline import attribution_for, recorded_settings
 
-    return attribution_for(ds, k=int(params.get("k", DEFAULT_K)), method=params.get("method"))
+    return attribution_for(ds, recorded_settings(params))
 
 
 def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
