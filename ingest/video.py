@@ -18,8 +18,8 @@ from ingest.shots import CUT_SIDE, MIN_SHOT_S, THRESHOLD, ShotCutter
 
 #: Default frames kept per second of video for the encoder.
 SAMPLE_FPS = 4.0
-#: Side of the grey frame every decoded frame is scaled to (twice the cut thumbnail's).
-SMALL_SIDE = 2 * CUT_SIDE
+#: Side of the grey frames of the built-in encoder.
+SMALL_SIDE = 32
 
 
 class VideoError(Exception):
@@ -71,13 +71,10 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
     return container
 
 
-def _small(frame, spec: FrameSpec) -> tuple[np.ndarray, np.ndarray | None]:  # type: ignore[no-untyped-def]
-    """The cut thumbnail of a frame and, when the encoder wants exactly it, the grey frame."""
-    grey = frame.to_ndarray(width=SMALL_SIDE, height=SMALL_SIDE, format="gray",
+def _thumb(frame) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The cut rule's RGB thumbnail of a frame."""
+    return frame.to_ndarray(width=CUT_SIDE, height=CUT_SIDE, format="rgb24",
                             interpolation="AREA")
-    thumb = grey.reshape(CUT_SIDE, 2, CUT_SIDE, 2).mean(axis=(1, 3), dtype=np.float32)
-    same = spec.gray and spec.height == SMALL_SIDE and spec.width == SMALL_SIDE
-    return thumb.astype(np.uint8), (grey if same else None)
 
 
 def _for_encoder(frame, spec: FrameSpec) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -107,13 +104,12 @@ def decode_shots(path: str | Path, spec: FrameSpec, *, sample_fps: float = SAMPL
         try:
             for frame in container.decode(stream):
                 t = float(frame.time) if frame.time is not None else n / rate
-                thumb, same = _small(frame, spec)
-                if cutter.starts_shot(thumb, t):
+                if cutter.starts_shot(_thumb(frame), t):
                     starts.append(t)
                     kept.append([])
                     next_keep = t
                 if t >= next_keep:
-                    kept[-1].append(same if same is not None else _for_encoder(frame, spec))
+                    kept[-1].append(_for_encoder(frame, spec))
                     next_keep = t + 1.0 / sample_fps
                 n += 1
         except (av.FFmpegError, OSError, ValueError) as exc:
