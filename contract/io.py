@@ -174,7 +174,7 @@ def validate_frame(
         if bad is not None:
             raise ContractError(file, "is empty, expected a non-empty id",
                                 row=row_offset + bad, column=col)
-    if table is S.CLIPS and S.SEGMENT_ID in df.columns:
+    if table.name == S.CLIPS.name and S.SEGMENT_ID in df.columns:
         bad = _first(~df.select(pl.struct(S.CLIP_ID, S.SEGMENT_ID)).to_series().is_first_distinct())
         if bad is not None:
             raise ContractError(file, f"segment {df[S.SEGMENT_ID][bad]!r} of clip "
@@ -209,7 +209,7 @@ def validate_frame(
                                     row=row_offset + bad, column=col,
                                     ident=_ident(df, table, bad))
 
-    if table is S.CLIPS:
+    if table.name == S.CLIPS.name:
         check_provenance(df, file, row_offset=row_offset)
     if S.EMBEDDING in table.required and df.height:
         embedding_matrix(df, file, table, row_offset=row_offset, dim=dim, dim_source=dim_source)

@@ -34,6 +34,8 @@ COMMAND_MODULES = [
     "residuals.commands.users",
     "residuals.commands.dashboard",
     "residuals.commands.demo",
+    "residuals.commands.ingest",
+    "residuals.commands.transparency",
 ]
 
 for _name in COMMAND_MODULES:

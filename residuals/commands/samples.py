@@ -19,17 +19,24 @@ _FILES = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.TRUTH, S.DUPLICATES)
 
 def make(
     out: Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")],
-    creators: Annotated[int, typer.Option("--creators", help="Number of creators.")],
-    clips: Annotated[int, typer.Option("--clips", help="Number of clips (>= creators).")],
-    generations: Annotated[int, typer.Option("--generations", help="Number of generations.")],
-    dim: Annotated[int, typer.Option("--dim", help="Embedding dimension d.")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")],
+    creators: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--creators", help="Number of creators.")] = None,
+    clips: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--clips", help="Number of clips (>= creators).")] = None,
+    generations: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--generations", help="Number of generations.")] = None,
+    dim: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--dim", help="Embedding dimension d.")] = None,
+    seed: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--seed", help="Random seed; same seed, same bytes.")] = None,
     accounts: Annotated[Optional[int], typer.Option(  # noqa: UP045 (typer needs Optional)
         "--accounts", help="Number of paying accounts [default: generations // 25].")] = None,
     segments: Annotated[bool, typer.Option(
         "--segments", help="Give each clip 1-4 segment rows.")] = False,
     row_group_size: Annotated[int, typer.Option(
         "--row-group-size", help="Rows per Parquet row group.")] = 100_000,
+    media: Annotated[bool, typer.Option(
+        "--media", help="Write real sample videos with planted reuse instead.")] = False,
 ) -> None:
     """Write creators, clips, generations, accounts, truth and duplicates Parquet files."""
     import pyarrow.parquet as pq
@@ -38,6 +45,15 @@ def make(
 
     from residuals.samples import make_samples
 
+    if media:
+        from residuals.commands.ingest import print_media_samples
+
+        print_media_samples(out)
+        return
+    for flag, value in (("--creators", creators), ("--clips", clips),
+                        ("--generations", generations), ("--dim", dim), ("--seed", seed)):
+        if value is None:
+            raise typer.BadParameter("required without --media", param_hint=f"'{flag}'")
     make_samples(out, creators=creators, clips=clips, generations=generations, dim=dim,
                  seed=seed, accounts=accounts, segments=segments,
                  row_group_size=row_group_size)

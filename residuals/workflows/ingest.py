@@ -141,3 +141,11 @@ def ingest(videos: Path, out: Path, *, manifest: Path | None = None, kind: str =
     return IngestResult(out, report, kind, enc.name, enc.dim, len(good), table.height,
                         sum(len(r.vectors) for r in good), sum(r.n_frames for r in good),
                         rejects)
+
+
+def make_media_samples(out: Path) -> dict[str, int]:
+    """Write the real sample videos with planted reuse (:mod:`ingest.media_samples`)."""
+    from ingest.media_samples import make_media
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return make_media(out)
