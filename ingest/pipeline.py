@@ -115,6 +115,11 @@ def run(root: Path, items: list[Item], encoder: Encoder, settings: Settings, *,
         raise ResidualsError(f"scheduler={scheduler!r}: cannot reach a Dask scheduler "
                              f"within {CONNECT_TIMEOUT:.0f} s ({first[:160]})") from None
     with client:
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise ResidualsError(f"scheduler={scheduler!r}: the scheduler has no workers "
+                                 f"(waited {CONNECT_TIMEOUT:.0f} s)") from None
         return _run_client(client, dsk, keys, progress)
 
 
