@@ -71,15 +71,18 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
     return container
 
 
-def _thumb(frame) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The cut rule's RGB thumbnail of a frame."""
-    return frame.to_ndarray(width=CUT_SIDE, height=CUT_SIDE, format="rgb24",
-                            interpolation="AREA")
+class _Scaler:
+    """Scales frames to one size and format, keeping one swscale context for the file."""
 
+    def __init__(self, width: int, height: int, fmt: str) -> None:
+        from av.video.reformatter import VideoReformatter
 
-def _for_encoder(frame, spec: FrameSpec) -> np.ndarray:  # type: ignore[no-untyped-def]
-    return frame.to_ndarray(width=spec.width, height=spec.height,
-                            format="gray" if spec.gray else "rgb24", interpolation="AREA")
+        self._reformatter = VideoReformatter()
+        self.width, self.height, self.fmt = width, height, fmt
+
+    def __call__(self, frame) -> np.ndarray:  # type: ignore[no-untyped-def]
+        return self._reformatter.reformat(frame, self.width, self.height, self.fmt,
+                                          interpolation="AREA").to_ndarray()
 
 
 def decode_shots(path: str | Path, spec: FrameSpec, *, sample_fps: float = SAMPLE_FPS,
@@ -94,22 +97,23 @@ def decode_shots(path: str | Path, spec: FrameSpec, *, sample_fps: float = SAMPL
     if sample_fps <= 0:
         raise ValueError(f"sample_fps={sample_fps}: expected > 0")
     cutter = ShotCutter(threshold, min_shot_s)
+    thumb = _Scaler(CUT_SIDE, CUT_SIDE, "rgb24")
+    for_encoder = _Scaler(spec.width, spec.height, "gray" if spec.gray else "rgb24")
     starts: list[float] = []
     kept: list[list[np.ndarray]] = []
     n, t, step, next_keep = 0, 0.0, 0.0, 0.0
     with _open(Path(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         try:
             for frame in container.decode(stream):
                 t = float(frame.time) if frame.time is not None else n / rate
-                if cutter.starts_shot(_thumb(frame), t):
+                if cutter.starts_shot(thumb(frame), t):
                     starts.append(t)
                     kept.append([])
                     next_keep = t
                 if t >= next_keep:
-                    kept[-1].append(_for_encoder(frame, spec))
+                    kept[-1].append(for_encoder(frame))
                     next_keep = t + 1.0 / sample_fps
                 n += 1
         except (av.FFmpegError, OSError, ValueError) as exc:
