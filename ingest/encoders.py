@@ -102,7 +102,7 @@ def _onnx_session(path: str, mtime_ns: int):  # type: ignore[no-untyped-def]
     opts.intra_op_num_threads = 1  # Dask runs one shot per thread already
     try:
         return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
+    except Exception as exc:  # noqa: BLE001 (onnxruntime raises its own exception types)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EncoderError(f"{path}: not a loadable ONNX model ({first[:160]})") from None
 

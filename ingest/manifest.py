@@ -77,7 +77,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
         raise ContractError(path, "manifest file not found")
     try:
         frame = pl.read_csv(path, infer_schema=False)
-    except Exception as exc:  # polars raises several types for unreadable CSV
+    except Exception as exc:  # noqa: BLE001 (polars raises several types for unreadable CSV)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ContractError(path, f"is not a readable CSV file ({first[:160]})") from None
     return frame.with_columns(pl.all().str.strip_chars().replace("", None))

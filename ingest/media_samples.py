@@ -80,16 +80,16 @@ def encode_video(frames: np.ndarray, path: Path, *, crf: int = 20) -> None:
     """Write RGB frames as H.264 in MP4, deterministically (one thread, bit-exact)."""
     import av
 
-    with atomic_output(path) as tmp:
-        with av.open(str(tmp), "w", format="mp4", options={"fflags": "+bitexact"}) as out:
-            stream = out.add_stream("libx264", rate=FPS, options={
-                "crf": str(crf), "preset": "veryfast", "threads": "1", "flags": "+bitexact"})
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = "yuv420p"
-            stream.thread_count = 1
-            for img in frames:
-                out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-            out.mux(stream.encode(None))
+    with atomic_output(path) as tmp, av.open(str(tmp), "w", format="mp4",
+                                             options={"fflags": "+bitexact"}) as out:
+        stream = out.add_stream("libx264", rate=FPS, options={
+            "crf": str(crf), "preset": "veryfast", "threads": "1", "flags": "+bitexact"})
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.thread_count = 1
+        for img in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode(None))
 
 
 def decode_video(path: Path) -> np.ndarray:

@@ -100,9 +100,9 @@ def run(root: Path, items: list[Item], encoder: Encoder, settings: Settings, *,
     dsk, keys = graph(root, items, encoder, settings)
     if scheduler in (None, "threads"):
         return _run_threads(dsk, keys, workers or os.cpu_count() or 1, progress)
-    from attribution.dask_engine import CONNECT_TIMEOUT, LocalClusterStart
     from distributed import Client
 
+    from attribution.dask_engine import CONNECT_TIMEOUT, LocalClusterStart
     from contract.errors import ResidualsError
 
     if scheduler == "local":

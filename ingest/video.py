@@ -101,7 +101,7 @@ def decode_shots(path: str | Path, spec: FrameSpec, *, sample_fps: float = SAMPL
     for_encoder = _Scaler(spec.width, spec.height, "gray" if spec.gray else "rgb24")
     starts: list[float] = []
     kept: list[list[np.ndarray]] = []
-    n, t, step, next_keep = 0, 0.0, 0.0, 0.0
+    n, t, next_keep = 0, 0.0, 0.0
     with _open(Path(path)) as container:
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or 25)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,25 +12,11 @@ import pytest
 
 from tests.attribution.engine_data import clips_frame, gens_frame, random_emb, write
 from tests.conftest import need
+from tests.dask_cluster import dask_cluster
 
 pytestmark = pytest.mark.cluster
 
 BIN = Path(sys.executable).parent
-
-
-def _wait_for_file(path: Path, procs: list[subprocess.Popen], timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:
-                pass  # being written
-        for p in procs:
-            if p.poll() is not None:
-                raise AssertionError(f"{p.args} exited with {p.returncode}")
-        time.sleep(0.1)
-    raise AssertionError(f"scheduler did not start within {timeout} s")
 
 
 def _attribute(clips: Path, gens: Path, out: Path, *extra: str) -> None:
@@ -55,35 +39,8 @@ def test_external_cluster_local_cluster_and_threads_write_same_bytes(tmp_path: P
     _attribute(clips, gens, threads)
     _attribute(clips, gens, local, "--scheduler", "local", "--workers", "2")
 
-    sched_file = tmp_path / "scheduler.json"
-    procs: list[subprocess.Popen] = []
-    try:
-        procs.append(subprocess.Popen(
-            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--no-dashboard", "--scheduler-file", str(sched_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        address = _wait_for_file(sched_file, procs, 30)["address"]
-        for i in range(2):
-            procs.append(subprocess.Popen(
-                [str(BIN / "dask"), "worker", address, "--host", "127.0.0.1",
-                 "--nthreads", "1", "--no-dashboard", "--name", f"w{i}",
-                 "--local-directory", str(tmp_path / f"w{i}")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-
-        with Client(address, timeout=10) as client:
-            client.wait_for_workers(2, timeout=30)
-            assert len(client.scheduler_info()["workers"]) == 2
+    with dask_cluster(tmp_path) as address:
         _attribute(clips, gens, remote, "--scheduler", address)
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
     data = threads.read_bytes()
     assert len(data) > 1000
     assert local.read_bytes() == data

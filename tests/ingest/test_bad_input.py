@@ -47,8 +47,8 @@ def _fails(videos: Path, out: Path, message: str, **kw: object) -> None:
      "m.csv, row 0 ... column acquired_at: is in the future"),
     ("ana/clip-00.mp4,ana,crawled,https://x.org/a,2025-02-30",
      "m.csv, row 0 ... column acquired_at: is '2025-02-30', expected a date"),
-    ("ana/missing.mp4,ana,user,,", "m.csv, row 0, column path: is 'ana/missing.mp4', "
-     "file not found"),
+    ("ana/missing.mp4,ana,user,,",
+     "m.csv, row 0, column path: is 'ana/missing.mp4', file not found"),
     ("../etc/passwd,ana,user,,", "column path: is '../etc/passwd', expected a path inside"),
 ])
 def test_bad_manifest_rows(videos: Path, tmp_path: Path, row: str, message: str) -> None:
@@ -94,8 +94,9 @@ def test_cli_prints_one_line_and_exits_1(videos: Path, tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, "path,creator_id,source_type\nana/clip-00.mp4,ana,stolen\n")
     proc = subprocess.run([str(BIN / "residuals"), "ingest", "--videos", str(videos), "--out",
                            str(tmp_path / "c.parquet"), "--manifest", str(manifest)],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        f"error: {manifest}, row 0 (clip_id 'ana/clip-00.mp4'), column source_type: is 'stolen', expected one of "
-        "licensed, public_dataset, crawled, user, synthetic, other"]
+    expected = (f"error: {manifest}, row 0 (clip_id 'ana/clip-00.mp4'), column source_type: "
+                "is 'stolen', expected one of licensed, public_dataset, crawled, user, "
+                "synthetic, other")
+    assert proc.stderr.strip().splitlines() == [expected]

@@ -8,8 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.encoders import (CaptionEncoder, Combined, EncoderError, OnnxEncoder,
-                             ThumbnailEncoder, load_encoder)
+from ingest.encoders import (
+    CaptionEncoder,
+    Combined,
+    EncoderError,
+    OnnxEncoder,
+    ThumbnailEncoder,
+    load_encoder,
+)
 from tests.conftest import need
 
 

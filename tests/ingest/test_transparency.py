@@ -109,7 +109,7 @@ def test_cli_bad_input_writes_nothing(ingested: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run([str(BIN / "residuals"), "transparency", "summary", "--data",
                            str(ingested), "--provider", str(provider), "--out", str(out)],
-                          capture_output=True, text=True, timeout=60)
+                          check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     assert "p.toml, column model.name: missing" in proc.stderr
     assert not out.exists()
