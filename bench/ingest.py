@@ -24,8 +24,8 @@ from pathlib import Path
 # This script's name is the package's: keep bench/ off the import path.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
+import av
+import numpy as np
 
 
 def _rescale(src: Path, dst: Path, scale: int) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from contract import schema as S
+from contract.errors import ResidualsError
 
 _FILES = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.TRUTH, S.DUPLICATES)
 
@@ -53,7 +54,7 @@ def make(
     for flag, value in (("--creators", creators), ("--clips", clips),
                         ("--generations", generations), ("--dim", dim), ("--seed", seed)):
         if value is None:
-            raise typer.BadParameter("required without --media", param_hint=f"'{flag}'")
+            raise ResidualsError(f"{flag}: required (unless --media)")
     make_samples(out, creators=creators, clips=clips, generations=generations, dim=dim,
                  seed=seed, accounts=accounts, segments=segments,
                  row_group_size=row_group_size)
