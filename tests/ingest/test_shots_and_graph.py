@@ -58,6 +58,7 @@ def test_keys_are_tokenized_from_files_encoder_and_settings(media: Path, tmp_pat
     dsk, keys = graph(root, items, ThumbnailEncoder(), Settings())
     again = graph(root, items, ThumbnailEncoder(), Settings())[1]
     assert keys == again and len(keys) == 2 and keys[0][0].startswith("ingest-file-")
+    assert set(dsk) == set(keys)
     assert graph(root, items, ThumbnailEncoder(grid=4), Settings())[1][0][0] != keys[0][0]
     assert graph(root, items, ThumbnailEncoder(), Settings(sample_fps=2))[1][0][0] != keys[0][0]
     assert graph(root, items[:1], ThumbnailEncoder(), Settings())[1][0][0] != keys[0][0]
