@@ -23,6 +23,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +177,7 @@ def validate_frame(
         if bad is not None:
             raise ContractError(file, "is empty, expected a non-empty id",
                                 row=row_offset + bad, column=col)
-    if table is S.CLIPS and S.SEGMENT_ID in df.columns:
+    if table.name == S.CLIPS.name and S.SEGMENT_ID in df.columns:
         bad = _first(~df.select(pl.struct(S.CLIP_ID, S.SEGMENT_ID)).to_series().is_first_distinct())
         if bad is not None:
             raise ContractError(file, f"segment {df[S.SEGMENT_ID][bad]!r} of clip "
@@ -211,6 +212,8 @@ def validate_frame(
                                     row=row_offset + bad, column=col,
                                     ident=_ident(df, table, bad))
 
+    if table.name == S.CLIPS.name:
+        check_provenance(df, file, row_offset=row_offset)
     if S.EMBEDDING in table.required and df.height:
         embedding_matrix(df, file, table, row_offset=row_offset, dim=dim, dim_source=dim_source)
     return df
@@ -233,6 +236,73 @@ def check_text_limits(df: pl.DataFrame, table: S.Table, file: str | Path, *,
             raise ContractError(file, f"contains a NUL character ({_short(values[bad])}), "
                                 "expected text without control character 0",
                                 row=row_offset + bad, column=col)
+
+
+def url_domain(url: str) -> str | None:
+    """The host of an http(s) URL, lower case, without a leading ``www.``; None if it does not parse."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host or "." not in host.strip("."):
+        return None
+    return host.removeprefix("www.")
+
+
+def _unparsed_urls(df: pl.DataFrame) -> list[str]:
+    """The distinct ``source_url`` values that :func:`url_domain` cannot parse."""
+    if S.SOURCE_URL not in df.columns or df.schema[S.SOURCE_URL] != pl.String:
+        return []
+    return [u for u in df[S.SOURCE_URL].drop_nulls().unique().to_list() if url_domain(u) is None]
+
+
+_LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # a BCP 47 tag such as "en" or "pt-BR"
+
+
+def check_provenance(df: pl.DataFrame, file: str | Path, *, row_offset: int = 0,
+                     today: date | None = None) -> None:
+    """The provenance columns of ``clips`` that are present hold allowed values.
+
+    ``source_type`` and ``opt_out_signal`` are one of their listed values,
+    ``source_url`` an http(s) URL with a host, ``language`` a BCP 47 tag,
+    ``acquired_at`` and ``opt_out_observed_at`` not after ``today``, and an
+    ``opt_out_observed_at`` only beside an ``opt_out_signal``. Nulls are allowed.
+    """
+    today = today or date.today()
+    checks: list[tuple[str, pl.Expr, str]] = [
+        (S.SOURCE_TYPE, ~pl.col(S.SOURCE_TYPE).is_in(S.SOURCE_TYPES),
+         f"expected one of {', '.join(S.SOURCE_TYPES)}"),
+        (S.OPT_OUT_SIGNAL, ~pl.col(S.OPT_OUT_SIGNAL).is_in(S.OPT_OUT_SIGNALS),
+         f"expected one of {', '.join(S.OPT_OUT_SIGNALS)}"),
+        (S.LANGUAGE, ~pl.col(S.LANGUAGE).str.contains(_LANGUAGE),
+         "expected a language tag such as 'en' or 'pt-BR'"),
+        (S.SOURCE_URL, pl.col(S.SOURCE_URL).is_in(_unparsed_urls(df)),
+         "expected an http(s) URL with a host name"),
+        (S.ACQUIRED_AT, pl.col(S.ACQUIRED_AT).cast(pl.Date) > today,
+         f"is in the future, expected a date on or before {today}"),
+        (S.OPT_OUT_OBSERVED_AT, pl.col(S.OPT_OUT_OBSERVED_AT).cast(pl.Date) > today,
+         f"is in the future, expected a date on or before {today}"),
+    ]
+    for col, bad_expr, expected in checks:
+        if col not in df.columns or df.schema[col] == pl.Null:
+            continue
+        present = df[col].is_not_null()
+        bad = _first(present & df.select(bad_expr.fill_null(True)).to_series())
+        if bad is not None:
+            shown = "" if "future" in expected else f"is {_short(df[col][bad])}, "
+            raise ContractError(file, f"{shown}{expected}", row=row_offset + bad, column=col,
+                                ident=_ident(df, S.CLIPS, bad))
+    if S.OPT_OUT_OBSERVED_AT in df.columns:
+        orphan = df[S.OPT_OUT_OBSERVED_AT].is_not_null()
+        if S.OPT_OUT_SIGNAL in df.columns:
+            orphan &= df[S.OPT_OUT_SIGNAL].is_null()
+        bad = _first(orphan)
+        if bad is not None:
+            raise ContractError(file, "has a date but no opt_out_signal, expected both or "
+                                "neither", row=row_offset + bad, column=S.OPT_OUT_OBSERVED_AT)
 
 
 def embedding_matrix(

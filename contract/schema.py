@@ -27,6 +27,15 @@ CAPTION = "caption"
 SEGMENT_ID = "segment_id"
 T_START = "t_start"
 T_END = "t_end"
+# Provenance of a clip (optional, checked by contract.io.check_provenance).
+SOURCE_TYPE = "source_type"
+DATASET_NAME = "dataset_name"
+SOURCE_URL = "source_url"
+ACQUIRED_AT = "acquired_at"
+LANGUAGE = "language"
+CONTENT_TYPE = "content_type"
+OPT_OUT_SIGNAL = "opt_out_signal"
+OPT_OUT_OBSERVED_AT = "opt_out_observed_at"
 
 GENERATION_ID = "generation_id"
 ACCOUNT_ID = "account_id"
@@ -96,6 +105,18 @@ STR, BOOL, INT, FLOAT, DATE, TIMESTAMP, EMB = (
 )
 
 
+#: Allowed values of ``source_type`` (the Commission's template's kinds of source).
+SOURCE_TYPES = ("licensed", "public_dataset", "crawled", "user", "synthetic", "other")
+#: Allowed values of ``opt_out_signal``: a TDMRep ``tdm-reservation``, a robots.txt or
+#: ai.txt rule, an opt-out registry entry, or the creator's own flag.
+OPT_OUT_SIGNALS = ("tdm-reservation", "robots.txt", "ai.txt", "registry", "creator-flag")
+#: The provenance columns of ``clips`` and their kinds (all optional).
+PROVENANCE: dict[str, str] = {
+    SOURCE_TYPE: STR, DATASET_NAME: STR, SOURCE_URL: STR, ACQUIRED_AT: DATE,
+    LANGUAGE: STR, CONTENT_TYPE: STR, OPT_OUT_SIGNAL: STR, OPT_OUT_OBSERVED_AT: DATE,
+}
+
+
 @dataclass(frozen=True)
 class Table:
     """A contract table: its file name, key, and column kinds."""
@@ -124,7 +145,7 @@ CLIPS = Table(
     required={CLIP_ID: STR, CREATOR_ID: STR, EMBEDDING: EMB},
     optional={
         DURATION_S: FLOAT, LICENSE: STR, CAPTION: STR,
-        SEGMENT_ID: STR, T_START: FLOAT, T_END: FLOAT,
+        SEGMENT_ID: STR, T_START: FLOAT, T_END: FLOAT, **PROVENANCE,
     },
     # With segments a clip has several rows; (clip_id, segment_id) is the key.
     key=(CLIP_ID,),

@@ -522,7 +522,7 @@ def _schema(table: S.Table, dim: int | None = None, segments: bool = False) -> p
     """Arrow schema of a generated table: required columns, then the optional ones we fill."""
     fields = []
     for name, kind in {**table.required, **table.optional}.items():
-        if name in (S.SEGMENT_ID, S.T_START, S.T_END) and not segments:
+        if (name in (S.SEGMENT_ID, S.T_START, S.T_END) and not segments) or name in S.PROVENANCE:
             continue
         typ = pa.list_(pa.float32(), dim) if kind == S.EMB else _ARROW_KIND[kind]
         fields.append(pa.field(name, typ, nullable=name not in table.required))

@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from contract import schema as S
+from contract.errors import ResidualsError
 
 _FILES = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.TRUTH, S.DUPLICATES)
 _LINEAR_ONLY = ("--accounts", "--segments", "--row-group-size")
@@ -22,7 +23,8 @@ _LINEAR_ONLY = ("--accounts", "--segments", "--row-group-size")
 
 def make(  # noqa: UP045 (typer needs Optional)
     out: Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")],
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", help="Random seed; same seed, same bytes (required unless --media).")] = None,
     family: Annotated[str, typer.Option(
         "--family", help="Data family: linear, topics, nonlinear, duplicates, anisotropic, "
                          "real.")] = "linear",
@@ -42,16 +44,24 @@ def make(  # noqa: UP045 (typer needs Optional)
     row_group_size: Annotated[Optional[int], typer.Option(
         "--row-group-size", help="Rows per Parquet row group [default: 100000]; "
                                  "family linear only.")] = None,
+    media: Annotated[bool, typer.Option(
+        "--media", help="Write real sample videos with planted reuse instead.")] = False,
 ) -> None:
     """Write creators, clips, generations, accounts, truth and duplicates Parquet files."""
     import pyarrow.parquet as pq
     from rich.console import Console
     from rich.table import Table
 
-    from contract.errors import ResidualsError
     from residuals.families import make_family, sized
     from residuals.samples import make_samples
 
+    if media:
+        from residuals.commands.ingest import print_media_samples
+
+        print_media_samples(out)
+        return
+    if seed is None:
+        raise ResidualsError("--seed: required (unless --media)")
     params = sized(family, creators=creators, clips=clips, generations=generations, dim=dim)
     if family == "linear":
         make_samples(out, creators=params.creators, clips=params.clips,

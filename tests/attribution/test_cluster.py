@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,25 +12,11 @@ import pytest
 
 from tests.attribution.engine_data import clips_frame, gens_frame, random_emb, write
 from tests.conftest import need
+from tests.dask_cluster import dask_cluster
 
 pytestmark = pytest.mark.cluster
 
 BIN = Path(sys.executable).parent
-
-
-def _wait_for_file(path: Path, procs: list[subprocess.Popen], timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:
-                pass  # being written
-        for p in procs:
-            if p.poll() is not None:
-                raise AssertionError(f"{p.args} exited with {p.returncode}")
-        time.sleep(0.1)
-    raise AssertionError(f"scheduler did not start within {timeout} s")
 
 
 def _attribute(clips: Path, gens: Path, out: Path, *extra: str) -> None:
@@ -44,41 +26,6 @@ def _attribute(clips: Path, gens: Path, out: Path, *extra: str) -> None:
                     "--generations", str(gens), "--out", str(out), "--k", "5",
                     "--block-size", "40", *extra],
                    check=True, env=env, timeout=120, capture_output=True)
-
-
-@contextlib.contextmanager
-def _cluster(tmp_path: Path) -> Iterator[str]:
-    """A real ``dask scheduler`` and two single-thread ``dask worker`` processes."""
-    need((BIN / "dask").exists(), "the dask command-line tool beside the Python interpreter")
-    sched_file = tmp_path / "scheduler.json"
-    procs: list[subprocess.Popen] = []
-    try:
-        procs.append(subprocess.Popen(
-            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--no-dashboard", "--scheduler-file", str(sched_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        address = _wait_for_file(sched_file, procs, 30)["address"]
-        for i in range(2):
-            procs.append(subprocess.Popen(
-                [str(BIN / "dask"), "worker", address, "--host", "127.0.0.1",
-                 "--nthreads", "1", "--no-dashboard", "--name", f"w{i}",
-                 "--local-directory", str(tmp_path / f"w{i}")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-
-        with Client(address, timeout=10) as client:
-            client.wait_for_workers(2, timeout=30)
-            assert len(client.scheduler_info()["workers"]) == 2
-        yield address
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
 
 
 def test_external_cluster_local_cluster_and_threads_write_same_bytes(tmp_path: Path) -> None:
@@ -92,7 +39,7 @@ def test_external_cluster_local_cluster_and_threads_write_same_bytes(tmp_path: P
     _attribute(clips, gens, threads)
     _attribute(clips, gens, local, "--scheduler", "local", "--workers", "2")
 
-    with _cluster(tmp_path) as address:
+    with dask_cluster(tmp_path) as address:
         _attribute(clips, gens, remote, "--scheduler", address)
     data = threads.read_bytes()
     assert len(data) > 1000
@@ -117,7 +64,7 @@ def test_two_runs_at_once_on_one_cluster_keep_their_own_results(tmp_path: Path) 
         _attribute(clips, gens, threads)
         runs.append((clips, gens, threads, tmp_path / f"{name}-remote.parquet"))
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    with _cluster(tmp_path) as address:
+    with dask_cluster(tmp_path) as address:
         procs = [subprocess.Popen(_command(c, g, out, "--scheduler", address), env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                  for c, g, _, out in runs]
