@@ -98,9 +98,23 @@ def make_data(out: Path, creators: int, clips: int, generations: int, k: int,
         S.ACCOUNT_ID: ids("a", np.arange(accounts)),
         S.REVENUE_MINOR: rng.integers(0, 100_000, accounts),
     }).write_parquet(out / S.ACCOUNTS.filename)
+    seal_attributions(out)
 
 
 REPEAT = 3  # runs per child process; a child reports its best
+
+
+def seal_attributions(data: Path) -> None:
+    """Record in ``attributions.parquet`` the hashes of the clips and generations beside it,
+    as ``residuals attribute`` does (readers refuse attributions without them)."""
+    import polars as pl
+
+    from attribution.scorer import write_attributions
+    from contract.io import attribution_sources
+
+    path = data / S.ATTRIBUTIONS.filename
+    write_attributions(pl.read_parquet(path), path, attribution_sources(
+        data / S.CLIPS.filename, data / S.GENERATIONS.filename))
 
 
 def run_polars(data: Path, out: Path) -> dict:

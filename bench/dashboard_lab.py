@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from allocate import seal_attributions  # noqa: E402 (bench/allocate.py)
 from contract import schema as S  # noqa: E402
 
 CURRENT = """
@@ -52,6 +53,7 @@ def merge_repeated_pairs(path: Path) -> None:
     df.group_by(S.GENERATION_ID, S.CLIP_ID, S.CREATOR_ID).agg(
         pl.col(S.RANK).min(), pl.col(S.SIMILARITY).max(), pl.col(S.WEIGHT).sum(),
     ).sort(S.GENERATION_ID, S.RANK).write_parquet(path)
+    seal_attributions(path.parent)
 
 
 def main() -> None:

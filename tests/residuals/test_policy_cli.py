@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from contract import schema as S
-from contract.io import write_parquet
+from attribution.scorer import write_attributions
+from contract.io import attribution_sources, write_parquet
 from residuals.cli import main
 from tests.conftest import ROOT
 
@@ -50,8 +51,10 @@ def data_dir(tmp_path: Path) -> Path:
         S.SIMILARITY: [1.0, 0.7, 0.7, 1.0], S.WEIGHT: [1.0, 0.5, 0.5, 1.0],
     }, schema_overrides={S.RANK: pl.Int32, S.SIMILARITY: pl.Float32})
     for table, df in ((S.CREATORS, creators), (S.CLIPS, clips), (S.GENERATIONS, gens),
-                      (S.ACCOUNTS, accounts), (S.ATTRIBUTIONS, attr)):
+                      (S.ACCOUNTS, accounts)):
         write_parquet(df, tmp_path / table.filename)
+    write_attributions(attr, tmp_path / S.ATTRIBUTIONS.filename, attribution_sources(
+        tmp_path / S.CLIPS.filename, tmp_path / S.GENERATIONS.filename))
     return tmp_path
 
 
