@@ -17,12 +17,11 @@ import streamlit as st
 
 from dashboard.auth import ADMIN, CREATOR, ECONOMIST
 from dashboard.data import session
+from dashboard.text import PAGE_FAILED, plain
 
 st.set_option("client.showErrorDetails", "none")
 st.set_page_config(page_title="Residuals", page_icon=":material/movie:", layout="wide")
 LOG = logging.getLogger("residuals.dashboard")
-PAGE_FAILED = ("This page could not be shown because of an error on the server. "
-               "The error has been logged; please try again later.")
 
 user = session.current_user()
 role = user.role if user is not None else None
@@ -58,8 +57,6 @@ account = [logout if user is not None else login, login if user is not None else
 nav = {"Your pages": own} if own else {}
 nav |= {"Public": [training], "Account": [*account, *hidden, root]}
 if user is not None:
-    from dashboard.text import plain
-
     st.sidebar.caption(f"Logged in as **{plain(user.username)}** ({user.role})")
 session.sync_cookie()
 try:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 import string
 
+#: What a page shows when an error escapes it (the detail goes to the server log).
+PAGE_FAILED = ("This page could not be shown because of an error on the server. "
+               "The error has been logged; please try again later.")
+
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 
 

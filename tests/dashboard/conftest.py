@@ -91,3 +91,7 @@ def demo_db(tmp_path_factory) -> DemoDb:
         logins = create_demo_users(session, [a, b])
     engine.dispose()
     return DemoDb(url, root, dirs, {u: (p, r) for u, p, r in logins}, a, b)
+
+
+# The ledger store's PostgreSQL fixtures: the same login tests run on both backends.
+from tests.ledger.store.conftest import db_url, pg_server  # noqa: E402,F401
