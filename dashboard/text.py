@@ -16,6 +16,9 @@ PAGE_FAILED = ("This page could not be shown because of an error on the server. 
                "The error has been logged; please try again later.")
 
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+#: Invisible, zero-width: breaks the patterns that GitHub-flavoured Markdown turns into links.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(://|(?i:www)\.|@)")
 
 
 def plain(value: object) -> str:
@@ -23,9 +26,16 @@ def plain(value: object) -> str:
 
     Every ASCII punctuation character is backslash-escaped (CommonMark allows
     escaping any of them), so no link, image, emphasis, code span, HTML, math
-    or emoji short code can form; line breaks and tabs become spaces.
+    or emoji short code can form; line breaks and tabs become spaces. Bare
+    addresses (``http://``, ``www.``, ``user@host``) would still become live
+    links (GitHub-flavoured Markdown finds them in the text), so an invisible
+    :data:`WORD_JOINER` is put inside each.
 
-    >>> plain("![x](http://h/t.png)")
-    '\\\\!\\\\[x\\\\]\\\\(http\\\\:\\\\/\\\\/h\\\\/t\\\\.png\\\\)'
+    >>> plain("![x](h/t.png)")
+    '\\\\!\\\\[x\\\\]\\\\(h\\\\/t\\\\.png\\\\)'
+    >>> plain("http://h") == "http\\\\:" + WORD_JOINER + "\\\\/\\\\/h"
+    True
     """
-    return _PUNCTUATION.sub(r"\\\1", " ".join(str(value).split()))
+    text = _AUTOLINK.sub(lambda m: m.group(0)[0] + WORD_JOINER + m.group(0)[1:],
+                         " ".join(str(value).split()))
+    return _PUNCTUATION.sub(r"\\\1", text)
