@@ -69,6 +69,18 @@ def test_training_data_is_public(app, demo_db):
     assert "opted out" in shown
 
 
+def test_training_data_shows_the_chain_head_and_no_server_path(app, demo_db):
+    from ledger.store import open_store, read_session
+    from ledger.store.read import batches
+
+    with read_session(open_store(demo_db.url)) as session:
+        newest = batches(session).tail(1).row(0, named=True)
+    shown = texts(app)
+    assert newest[S.BATCH_HASH] in shown and f"period {newest[S.PERIOD]}" in shown
+    for path in (*demo_db.data_dirs.values(), demo_db.root):
+        assert str(path) not in shown and str(path.resolve()) not in shown
+
+
 def test_failed_login_does_not_say_which_part(app, demo_db):
     login(app, demo_db.creator_a, "wrong password")
     assert [e.value for e in app.error] == [FAILED_MESSAGE]
