@@ -25,7 +25,6 @@ from dashboard import config
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-    from sqlalchemy.orm import Session
 
 CACHE_TTL_S = 60
 T = TypeVar("T")
@@ -193,9 +192,3 @@ def exponent(currency: str) -> int:
 
     return _exponent(currency)
 
-
-def reader_session(url: str | None = None) -> Session:
-    """A read session on the app's database (for readers that are not cached)."""
-    from ledger.store import read_session
-
-    return read_session(engine(url))

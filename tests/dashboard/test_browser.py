@@ -82,10 +82,15 @@ def _login(page, url: str, username: str, password: str) -> None:
     _idle(page)
 
 
-def _metric(page, label: str) -> str:
+def _metric_value(page, label: str):  # type: ignore[no-untyped-def]
+    """The value element of the metric labelled ``label``."""
     box = page.locator('[data-testid="stMetric"]').filter(
         has=page.locator('[data-testid="stMetricLabel"]', has_text=label)).first
-    return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return box.locator('[data-testid="stMetricValue"]')
+
+
+def _metric(page, label: str) -> str:
+    return _metric_value(page, label).inner_text().strip()
 
 
 def _all_text(page) -> str:
@@ -167,10 +172,10 @@ def test_economist_moves_the_cap_and_the_comparison_updates(server, browser, dem
             page.keyboard.press("ArrowRight")
         assert slider.input_value() == "1"
         # The app's own state: the edited metric changes once the rerun has drawn it.
-        page.wait_for_function(
-            """(before) => [...document.querySelectorAll('[data-testid="stMetric"]')]
-                .some(m => m.innerText.includes('Largest payout (edited)')
-                           && !m.innerText.includes(before))""", arg=before[0])
+        from playwright.sync_api import expect
+
+        expect(_metric_value(page, "Largest payout (edited)")).not_to_have_text(
+            before[0], timeout=WAIT_MS)
         page.get_by_text("Biggest winners and losers").wait_for()
         _idle(page)
         after = (_metric(page, "Largest payout (edited)"), _metric(page, "Gini (edited)"))
