@@ -23,7 +23,7 @@ import streamlit as st
 from contract.errors import ResidualsError
 from dashboard import auth
 from dashboard.auth import ADMIN, CREATOR, ECONOMIST, LoggedIn
-from dashboard.data.store import engine
+from dashboard.data.store import engine, store_problem
 
 LOG = logging.getLogger("residuals.dashboard")
 FAILED_LOGIN = auth.FAILED_MESSAGE
@@ -51,7 +51,7 @@ def _token() -> str | None:
 def current_user() -> LoggedIn | None:
     """The logged-in user of this browser session, or ``None``."""
     token = _token()
-    if token is None:
+    if token is None or store_problem() is not None:  # never open (or create) a bad store
         return None
     try:
         with auth.login_reader(engine()) as session:
