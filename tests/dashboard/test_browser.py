@@ -168,9 +168,12 @@ def test_economist_moves_the_cap_and_the_comparison_updates(server, browser, dem
             has_text="Cap per creator").locator('input[type="range"]')
         assert slider.input_value() == "0"
         slider.focus()
-        for _ in range(2):  # 0.0% -> 1.0% of the pool, one step (0.5%) per key
+        # 0.0% -> 1.0% of the pool, one step (0.5%) per key; each key only once the slider
+        # has drawn the previous one (a key pressed before that commits a stale value).
+        for value in ("0.5", "1"):
             page.keyboard.press("ArrowRight")
-        assert slider.input_value() == "1"
+            page.wait_for_function("([el, v]) => el.value === v", arg=[
+                slider.element_handle(), value])
         # The app's own state: the edited metric changes once the rerun has drawn it.
         from playwright.sync_api import expect
 
