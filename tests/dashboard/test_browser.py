@@ -137,6 +137,9 @@ def test_creator_sees_own_numbers_and_nothing_of_another(server, browser, demo_d
         assert last[S.BATCH_HASH] in _all_text(page)
         _shot(page, "my-share.png")
 
+        # The clip table is drawn after the script ends: wait for A's first clip in it.
+        page.wait_for_function("(c) => document.body.innerHTML.includes(c)",
+                               arg=my_clips[S.CLIP_ID][0])
         seen = [("my share", _all_text(page))]
         # Every page a creator can open, by its address (the login survives a reload) ...
         _open(page, server + "/training-data", "What this model was trained on")
@@ -167,13 +170,17 @@ def test_economist_moves_the_cap_and_the_comparison_updates(server, browser, dem
         slider = page.locator('[data-testid="stSlider"]').filter(
             has_text="Cap per creator").locator('input[type="range"]')
         assert slider.input_value() == "0"
-        slider.focus()
-        # 0.0% -> 1.0% of the pool, one step (0.5%) per key; each key only once the slider
-        # has drawn the previous one (a key pressed before that commits a stale value).
-        for value in ("0.5", "1"):
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function("([el, v]) => el.value === v", arg=[
-                slider.element_handle(), value])
+        # Drag the thumb to the right, as a person does (pointer up commits the value).
+        thumb = slider.locator("..")  # the visible thumb holds the range input
+        track = page.locator('[data-testid="stSlider"]').filter(
+            has_text="Cap per creator").locator('[data-testid="stSliderTickBar"]')
+        t, w = thumb.bounding_box(), track.bounding_box()
+        page.mouse.move(t["x"] + t["width"] / 2, t["y"] + t["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(t["x"] + t["width"] / 2 + w["width"] * 0.1, t["y"] + t["height"] / 2,
+                        steps=5)
+        page.mouse.up()
+        page.wait_for_function("(el) => Number(el.value) > 0", arg=slider.element_handle())
         # The app's own state: the edited metric changes once the rerun has drawn it.
         from playwright.sync_api import expect
 
