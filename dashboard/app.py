@@ -1,41 +1,66 @@
 """Residuals dashboard entry point: routes only.
 
-Rule: this file decides which pages the visitor may open (from the login held
-by the data layer, never from a widget or query parameter) and hands over to
-``st.navigation``; every page draws itself, every number comes from
-:mod:`dashboard.data`.
+Rule: this file decides which pages the visitor sees in the menu (from the
+login held by the data layer, never from a widget or query parameter) and
+hands over to ``st.navigation``. Every page is registered for everyone, so
+every page's URL opens directly; a page the login does not allow is hidden
+from the menu and refuses by itself (it asks to log in, or names the role it
+needs). Every page draws itself, every number comes from :mod:`dashboard.data`.
+An error that escapes a page shows one sentence; the detail goes to the log.
 """
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
-from dashboard import data
 from dashboard.auth import ADMIN, CREATOR, ECONOMIST
+from dashboard.data import session
+from dashboard.text import PAGE_FAILED, plain
 
+st.set_option("client.showErrorDetails", "none")
 st.set_page_config(page_title="Residuals", page_icon=":material/movie:", layout="wide")
+LOG = logging.getLogger("residuals.dashboard")
 
-training = st.Page("views/training_data.py", title="Training data", url_path="training-data",
-                   icon=":material/video_library:")
-login = st.Page("views/login.py", title="Log in", url_path="login", icon=":material/login:")
-logout = st.Page("views/logout.py", title="Log out", url_path="logout", icon=":material/logout:")
-my_share = st.Page("views/my_share.py", title="My share", url_path="my-share",
-                   icon=":material/payments:")
-batches = st.Page("views/batches.py", title="Batches", url_path="batches",
-                  icon=":material/account_balance:")
-policy_lab = st.Page("views/policy_lab.py", title="Policy lab", url_path="policy-lab",
-                     icon=":material/science:")
+user = session.current_user()
+role = user.role if user is not None else None
 
-user = data.current_user()
-if user is None:
-    nav = {"Public": [training], "Account": [login]}
-else:
-    own = {
-        CREATOR: [my_share],
-        ECONOMIST: [policy_lab],
-        ADMIN: [batches, policy_lab],
-    }.get(user.role, [])
-    nav = {"Your pages": own, "Public": [training], "Account": [logout]} if own else {
-        "Public": [training], "Account": [logout]}
-    st.sidebar.caption(f"Logged in as **{user.username}** ({user.role})")
-st.navigation(nav).run()
+
+def _page(path: str, title: str, url_path: str, icon: str, visible: bool) -> st.Page:
+    return st.Page(path, title=title, url_path=url_path, icon=icon,
+                   visibility="visible" if visible else "hidden")
+
+
+training = _page("views/training_data.py", "Training data", "training-data",
+                 ":material/video_library:", True)
+login = _page("views/login.py", "Log in", "login", ":material/login:", user is None)
+logout = _page("views/logout.py", "Log out", "logout", ":material/logout:", user is not None)
+my_share = _page("views/my_share.py", "My share", "my-share", ":material/payments:",
+                 role == CREATOR)
+batches = _page("views/batches.py", "Batches", "batches", ":material/account_balance:",
+                role == ADMIN)
+policy_lab = _page("views/policy_lab.py", "Policy lab", "policy-lab", ":material/science:",
+                   role in (ADMIN, ECONOMIST))
+own = [p for p, shown in ((my_share, role == CREATOR), (batches, role == ADMIN),
+                          (policy_lab, role in (ADMIN, ECONOMIST))) if shown]
+
+
+def home() -> None:
+    """The app's root URL: the login's first page, else the public training data."""
+    st.switch_page(own[0] if own else training)
+
+
+root = st.Page(home, title="Residuals", url_path="home", default=True, visibility="hidden")
+hidden = [p for p in (my_share, batches, policy_lab) if p not in own]
+account = [logout if user is not None else login, login if user is not None else logout]
+nav = {"Your pages": own} if own else {}
+nav |= {"Public": [training], "Account": [*account, *hidden, root]}
+if user is not None:
+    st.sidebar.caption(f"Logged in as **{plain(user.username)}** ({user.role})")
+session.sync_cookie()
+try:
+    st.navigation(nav).run()
+except Exception:  # noqa: BLE001 - Streamlit's stop and rerun are not Exceptions
+    LOG.exception("a dashboard page failed")
+    st.error(PAGE_FAILED)

@@ -1,18 +1,20 @@
-"""Dashboard users: argon2 password hashes, roles, and throttled logins.
+"""Dashboard users: argon2 password hashes, roles, throttled logins and lasting sessions.
 
 Rule: a password is stored only as an argon2id hash; a login either returns
-the user or ``None``, and every kind of failure (unknown name, wrong
-password, too many recent failures) looks the same to the person logging in.
-Each failure for a username doubles the time before that username may try
-again (after :data:`FREE_ATTEMPTS` free tries, capped at :data:`MAX_LOCK_S`),
-recorded in the database so that it holds across browser sessions and server
-processes. Functions take a SQLAlchemy ``Session`` and never commit: the
-caller owns the transaction.
+the user or ``None``, every kind of failure (unknown name, wrong password,
+waiting) looks the same and costs the same work: one argon2 verification.
+Failures are counted per (user, source address) in the database, so a wait
+holds across browser sessions and server processes, and guesses from one
+address never make the account wait for another. A login that succeeds gets
+a session: a random token whose sha256 is stored with an expiry, revoked on
+log-out. Functions take a SQLAlchemy ``Session`` and never commit: the
+caller owns the transaction (:func:`login_session` opens the right one).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,22 +23,35 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from contract.errors import ResidualsError
+from dashboard.models import (
+    ADMIN,
+    CREATOR,
+    ECONOMIST,
+    ROLES,
+    LoginAttempt,
+    LoginSession,
+    LoginThrottle,
+    User,
+)
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
-ADMIN = "admin"
-ECONOMIST = "economist"
-CREATOR = "creator"
-#: The roles of the store's ``users.role`` column (kept equal by a test).
-ROLES: tuple[str, ...] = (ADMIN, ECONOMIST, CREATOR)
+__all__ = ["ADMIN", "CREATOR", "ECONOMIST", "ROLES"]
 
-#: Failed attempts allowed before the waiting time starts.
+#: Failed attempts from one source allowed before the waiting time starts.
 FREE_ATTEMPTS = 3
 #: First waiting time after the free attempts, in seconds; it doubles per failure.
 BASE_LOCK_S = 2.0
 #: Longest waiting time, in seconds.
 MAX_LOCK_S = 15 * 60.0
+#: One failure is forgotten per this many seconds without a failure.
+FORGET_S = 15 * 60.0
+#: How long a session lasts after logging in, in seconds.
+SESSION_S = 12 * 3600.0
+#: The source recorded when the address of the visitor is not known.
+UNKNOWN_SOURCE = "unknown"
 #: The one message every failed login shows.
 FAILED_MESSAGE = (
     "Login failed: that username and password do not match an account, "
@@ -55,13 +70,6 @@ class LoggedIn:
     username: str
     role: str
     creator_id: str | None
-
-
-def user_model() -> type:
-    """The store's ``User`` model (imported lazily: the store pulls in SQLAlchemy)."""
-    from ledger.store import models
-
-    return models.User
 
 
 def _now() -> dt.datetime:
@@ -89,7 +97,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def lock_seconds(failed: int) -> float:
-    """Seconds a username must wait after its ``failed``-th consecutive failure.
+    """Seconds a source must wait after its ``failed``-th recent failure.
 
     Zero for the first :data:`FREE_ATTEMPTS` failures, then ``BASE_LOCK_S``
     doubling with each further failure, capped at ``MAX_LOCK_S``.
@@ -97,6 +105,12 @@ def lock_seconds(failed: int) -> float:
     if failed < FREE_ATTEMPTS:
         return 0.0
     return min(MAX_LOCK_S, BASE_LOCK_S * 2.0 ** min(failed - FREE_ATTEMPTS, 30))
+
+
+def recent_failures(failed: int, last_failed_at: dt.datetime, now: dt.datetime) -> int:
+    """``failed`` less one failure per :data:`FORGET_S` elapsed since ``last_failed_at``."""
+    elapsed = max(0.0, (now - _utc(last_failed_at)).total_seconds())
+    return max(0, failed - int(elapsed // FORGET_S))
 
 
 def check_role(role: str, creator_id: str | None) -> None:
@@ -126,64 +140,147 @@ def add_user(
     """
     from sqlalchemy import select
 
+    from ledger.store import models
+
     username = username.strip()
     if not username:
         raise ResidualsError("USERNAME: must not be empty")
     check_role(role, creator_id)
-    user_cls = user_model()
-    if session.scalar(select(user_cls).where(user_cls.username == username)) is not None:
+    if session.scalar(select(User).where(User.username == username)) is not None:
         raise ResidualsError(f"USERNAME: user {username!r} already exists")
-    if creator_id is not None:
-        from ledger.store import models
-
-        if session.get(models.Creator, creator_id) is None:
-            raise ResidualsError(f"--creator: creator {creator_id!r} is not in the ledger")
-    session.add(
-        user_cls(
-            username=username,
-            password_hash=hash_password(password),
-            role=role,
-            creator_id=creator_id,
-        )
-    )
+    if creator_id is not None and session.get(models.Creator, creator_id) is None:
+        raise ResidualsError(f"--creator: creator {creator_id!r} is not in the ledger")
+    session.add(User(username=username, password_hash=hash_password(password), role=role,
+                     creator_id=creator_id))
     session.flush()
+
+
+def login_session(engine: Engine) -> Session:
+    """A session for :func:`authenticate` whose transaction serialises concurrent logins.
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the write lock at the start (a read
+    upgraded to a write later cannot wait for the busy timeout and fails at
+    once). PostgreSQL: :func:`authenticate` locks the user's row instead, so
+    logins of different users run in parallel and never wait for a batch.
+    """
+    from sqlalchemy.orm import Session
+
+    from ledger.store.engine import write_session
+
+    if engine.dialect.name == "sqlite":
+        return write_session(engine)
+    return Session(engine, expire_on_commit=False)
+
+
+def _throttle(session: Session, user: User, source: str) -> LoginThrottle:
+    row = session.get(LoginThrottle, (user.id, source), with_for_update=True)
+    if row is None:
+        row = LoginThrottle(user_id=user.id, source=source, failed=0,
+                            last_failed_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+        session.add(row)
+    return row
 
 
 def authenticate(
-    session: Session, username: str, password: str, *, now: dt.datetime | None = None
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    now: dt.datetime | None = None,
+    source: str | None = None,
 ) -> LoggedIn | None:
-    """The user if ``password`` is right and the username is not waiting, else ``None``.
+    """The user if ``password`` is right and ``source`` is not waiting, else ``None``.
 
-    A wrong password increments the username's failure count and sets the time
-    before which it may not try again (:func:`lock_seconds`); an attempt inside
-    that window fails without checking the password; a success resets both.
-    The caller commits, so the count survives a failed attempt.
+    Every attempt verifies one argon2 hash (the user's, or a dummy one for an
+    unknown name), waiting or not. A wrong password counts one failure for
+    (user, ``source``) and sets the wait (:func:`lock_seconds` of the recent
+    failures, :func:`recent_failures`); an attempt inside the wait fails and
+    counts nothing; a success clears that source's failures. The user's row
+    is locked for the transaction (PostgreSQL), so parallel guesses all count.
     """
     from sqlalchemy import select
 
-    from ledger.store import models
-
     now = _utc(now or _now())
+    source = (source or UNKNOWN_SOURCE)[:64]
     username = username.strip()
-    user_cls = user_model()
-    user = session.scalar(select(user_cls).where(user_cls.username == username))
+    user = session.scalar(select(User).where(User.username == username).with_for_update())
+    matches = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     ok = False
-    if user is None:
-        verify_password(_DUMMY_HASH, password)  # same work as for a real account
-    elif user.locked_until is not None and now < _utc(user.locked_until):
-        pass  # waiting: the password is not even checked
-    elif not verify_password(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        wait = lock_seconds(user.failed_logins)
-        user.locked_until = now + dt.timedelta(seconds=wait) if wait else None
-    else:
-        ok = True
-        if user.failed_logins or user.locked_until is not None:
-            user.failed_logins = 0
-            user.locked_until = None
-    session.add(models.LoginAttempt(username=username[:200], success=ok, at=now))
+    if user is not None:
+        throttle = _throttle(session, user, source)
+        waiting = throttle.locked_until is not None and now < _utc(throttle.locked_until)
+        if waiting:
+            pass  # the password was checked (same work) but does not count
+        elif matches:
+            ok = True
+            throttle.failed, throttle.locked_until = 0, None
+        else:
+            throttle.failed = recent_failures(throttle.failed, throttle.last_failed_at, now) + 1
+            throttle.last_failed_at = now
+            wait = lock_seconds(throttle.failed)
+            throttle.locked_until = now + dt.timedelta(seconds=wait) if wait else None
+    session.add(LoginAttempt(username=username[:200], success=ok, at=now, source=source))
     session.flush()
     return LoggedIn(user.username, user.role, user.creator_id) if ok and user else None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def open_login_session(session: Session, username: str, *, now: dt.datetime | None = None,
+                       lifetime_s: float = SESSION_S) -> str:
+    """A new random token for ``username``'s login; only its sha256 is stored."""
+    from sqlalchemy import select
+
+    now = _utc(now or _now())
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ResidualsError(f"USERNAME: no user {username!r}")
+    token = secrets.token_urlsafe(32)
+    session.add(LoginSession(token_sha256=_digest(token), user_id=user.id, created_at=now,
+                             expires_at=now + dt.timedelta(seconds=lifetime_s)))
+    session.flush()
+    return token
+
+
+def session_user(session: Session, token: str, *, now: dt.datetime | None = None
+                 ) -> LoggedIn | None:
+    """The user of a live session token (not expired, not revoked), else ``None``."""
+    from sqlalchemy import select
+
+    if not token or len(token) > 200:
+        return None
+    now = _utc(now or _now())
+    row = session.execute(
+        select(User.username, User.role, User.creator_id, LoginSession.expires_at,
+               LoginSession.revoked_at)
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.token_sha256 == _digest(token))).first()
+    if row is None or row.revoked_at is not None or now >= _utc(row.expires_at):
+        return None
+    return LoggedIn(row.username, row.role, row.creator_id)
+
+
+def revoke_session(session: Session, token: str, *, now: dt.datetime | None = None) -> None:
+    """End a session token (log-out): it never logs anybody in again."""
+    from sqlalchemy import update
+
+    session.execute(update(LoginSession).where(LoginSession.token_sha256 == _digest(token),
+                                               LoginSession.revoked_at.is_(None))
+                    .values(revoked_at=_utc(now or _now())))
+
+
+def revoke_user_sessions(session: Session, username: str, *,
+                         now: dt.datetime | None = None) -> int:
+    """End every live session of ``username``; returns how many were ended."""
+    from sqlalchemy import select, update
+
+    user_id = select(User.id).where(User.username == username).scalar_subquery()
+    result = session.execute(update(LoginSession).where(LoginSession.user_id == user_id,
+                                                        LoginSession.revoked_at.is_(None))
+                             .values(revoked_at=_utc(now or _now())))
+    return int(result.rowcount or 0)
 
 
 #: Fixed logins of the demo users (printed by ``make demo``; never use them for real).
@@ -204,10 +301,16 @@ def create_demo_users(session: Session, creators: list[str]) -> list[tuple[str, 
     wanted = [(DEMO_ADMIN[0], DEMO_ADMIN[1], ADMIN, None),
               (DEMO_ECONOMIST[0], DEMO_ECONOMIST[1], ECONOMIST, None)]
     wanted += [(cid, DEMO_CREATOR_PASSWORD, CREATOR, cid) for cid in creators]
-    user_cls = user_model()
     names = [w[0] for w in wanted]
-    existing = set(session.scalars(select(user_cls.username).where(user_cls.username.in_(names))))
+    existing = set(session.scalars(select(User.username).where(User.username.in_(names))))
     for username, password, role, creator_id in wanted:
         if username not in existing:
             add_user(session, username, password, role, creator_id)
     return [(u, p, r) for u, p, r, _ in wanted]
+
+
+def login_reader(engine: Engine) -> Session:
+    """A plain read session for :func:`session_user`."""
+    from sqlalchemy.orm import Session
+
+    return Session(engine, expire_on_commit=False)

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard.auth import ADMIN, CREATOR, ECONOMIST
+from dashboard.data import session, store
+from dashboard.text import plain
+
+HOMES = {CREATOR: [("views/my_share.py", "My share")],
+         ECONOMIST: [("views/policy_lab.py", "Policy lab")],
+         ADMIN: [("views/batches.py", "Batches"), ("views/policy_lab.py", "Policy lab")]}
 
 st.title("Log in")
+user = session.current_user()
+if user is not None:
+    st.success(f"You are logged in as {plain(user.username)} ({user.role}).")
+    for path, label in HOMES.get(user.role, []):
+        st.page_link(path, label=label)
+    st.stop()
 st.write("Creators see their own share; the platform sees its batches; economists use the "
          "policy lab. The training-data manifest is public.")
-problem = data.store_problem()
-if problem is not None:
-    st.error(problem)
-    st.stop()
+store.stop_on_store_problem()
 with st.form("login"):
     username = st.text_input("Username", key="login_username")
     password = st.text_input("Password", type="password", key="login_password")
     submitted = st.form_submit_button("Log in", type="primary")
 if submitted:
-    if data.log_in(username, password) is None:
-        st.error(data.FAILED_LOGIN)
+    try:
+        who = session.log_in(username, password)
+    except session.ResidualsError as exc:
+        st.error(str(exc))
     else:
-        st.rerun()
+        if who is None:
+            st.error(session.FAILED_LOGIN)
+        else:
+            st.rerun()

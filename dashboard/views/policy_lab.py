@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from contract import schema as S
-from dashboard import charts, data, lab
+from contract.errors import ResidualsError
+from dashboard import charts, lab
 from dashboard.auth import ADMIN, ECONOMIST
+from dashboard.data import policy_lab as data_lab
+from dashboard.data import public, session, store
+from dashboard.data.store import money
+from dashboard.text import plain
+from ledger.fairness import AMOUNT_SHARE, POPULATION_SHARE
 from ledger.policy import COMPONENTS, UNATTRIBUTED, parse_policy
 
-data.require(ECONOMIST, ADMIN)
+session.require(ECONOMIST, ADMIN)
 st.title("Policy lab")
 st.write("Pick a posted period, change the policy, and see who would be paid what: the same "
          "inputs, pool and rounding as the posted batch, so every difference comes from the edit.")
-problem = data.store_problem(need_batch=True)
-if problem is not None:
-    st.error(problem)
-    st.stop()
+store.stop_on_store_problem(need_batch=True)
 
-standing = data.standing_batches()
+standing = public.standing_batches()
 labels = {f"{r[S.PERIOD]} · {r[S.POLICY_NAME]}": r[S.BATCH_ID]
           for r in standing.reverse().iter_rows(named=True)}
 batch_id = labels[st.selectbox("Period", list(labels), key="lab_period")]
 try:
-    period = data.lab_period(batch_id)
-except data.ResidualsError as exc:
-    st.warning(str(exc))
+    period = data_lab.lab_period(batch_id)
+except ResidualsError as exc:
+    st.warning(plain(exc))
     st.stop()
 current_text = period.policy_text
 base = lab.knobs_of(parse_policy(current_text, source="posted policy"))
@@ -53,7 +55,7 @@ with left:
     try:
         knob_text = lab.apply_knobs(current_text, knobs)
     except Exception as exc:  # noqa: BLE001 - shown to the user, one line
-        st.error(f"These settings cannot be written as a policy: {exc}")
+        st.error(f"These settings cannot be written as a policy: {plain(exc)}")
         st.stop()
     # The raw TOML follows the knobs until it is edited by hand; then it wins.
     raw_key, seed_key = f"lab_raw_{k}", f"lab_seed_{k}"
@@ -74,15 +76,15 @@ with left:
 
 with right:
     try:
-        current = data.lab_allocation(batch_id, current_text)
-        edited = data.lab_allocation(batch_id, edited_text)
-    except data.ResidualsError as exc:
-        st.error(f"The edited policy cannot be used: {exc}")
+        current = data_lab.lab_allocation(batch_id, current_text)
+        edited = data_lab.lab_allocation(batch_id, edited_text)
+    except ResidualsError as exc:
+        st.error(f"The edited policy cannot be used: {plain(exc)}")
         st.stop()
     cmp = lab.compare(current, edited)
     m = dict(zip(cmp.metrics[lab.METRIC], cmp.metrics.iter_rows(named=True)))
     cur = period.currency
-    st.subheader(f"{period.period}: current vs edited")
+    st.subheader(f"{plain(period.period)}: current vs edited")
     a1, a2, a3 = st.columns(3)
     a1.metric("Gini (edited)", f"{m['gini'][lab.EDITED]:.3f}",
               delta=f"{m['gini'][lab.EDITED] - m['gini'][lab.CURRENT]:+.3f}", delta_color="inverse")
@@ -95,23 +97,23 @@ with right:
     b1, b2, b3 = st.columns(3)
     b1.metric("Creators paid (edited)", f"{int(m['creators_paid'][lab.EDITED]):,}",
               delta=f"{int(m['creators_paid'][lab.EDITED] - m['creators_paid'][lab.CURRENT]):+,}")
-    b2.metric("Median payout (edited)", data.money(round(m['median_payout'][lab.EDITED]), cur),
-              delta=data.money(round(m['median_payout'][lab.EDITED]
+    b2.metric("Median payout (edited)", money(round(m['median_payout'][lab.EDITED]), cur),
+              delta=money(round(m['median_payout'][lab.EDITED]
                                      - m['median_payout'][lab.CURRENT]), cur))
-    b3.metric("Largest payout (edited)", data.money(int(m['largest_payout'][lab.EDITED]), cur),
-              delta=data.money(int(m['largest_payout'][lab.EDITED]
+    b3.metric("Largest payout (edited)", money(int(m['largest_payout'][lab.EDITED]), cur),
+              delta=money(int(m['largest_payout'][lab.EDITED]
                                    - m['largest_payout'][lab.CURRENT]), cur),
               delta_color="inverse")
     st.dataframe(lab.metrics_table(cmp.metrics, cur), hide_index=True, width="stretch",
                  key="lab_metrics")
-    st.altair_chart(charts.lorenz(cmp.lorenz, x=data.POPULATION_SHARE, y=data.AMOUNT_SHARE,
+    st.altair_chart(charts.lorenz(cmp.lorenz, x=POPULATION_SHARE, y=AMOUNT_SHARE,
                                   series=lab.SERIES, title="Lorenz curves of allocations"),
                     width="stretch")
     st.subheader("Biggest winners and losers")
     names = period.inputs.creators.select(S.CREATOR_ID, S.DISPLAY_NAME)
     movers = cmp.movers.join(names, on=S.CREATOR_ID, how="left").with_columns(
-        data.money_expr(lab.CURRENT, cur), data.money_expr(lab.EDITED, cur),
-        data.money_expr(lab.DELTA_MINOR, cur),
+        store.money_expr(lab.CURRENT, cur), store.money_expr(lab.EDITED, cur),
+        store.money_expr(lab.DELTA_MINOR, cur),
     ).select(S.DISPLAY_NAME, S.CREATOR_ID, lab.CURRENT, lab.EDITED, lab.DELTA_MINOR)
     if movers.height == 0:
         st.info("Nobody's allocation changes under the edited policy.")
@@ -119,5 +121,5 @@ with right:
         st.dataframe(movers, hide_index=True, width="stretch", key="lab_movers", column_config={
             S.DISPLAY_NAME: "Creator", S.CREATOR_ID: "Creator id", lab.CURRENT: "Current",
             lab.EDITED: "Edited", lab.DELTA_MINOR: "Change"})
-    st.caption(f"{period.creators:,} creators · pool {data.money(period.pool_minor, cur)} · "
+    st.caption(f"{period.creators:,} creators · pool {money(period.pool_minor, cur)} · "
                f"batch `{batch_id[:12]}`")

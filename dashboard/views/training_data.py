@@ -5,7 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from contract import schema as S
-from dashboard import charts, data, manifest
+from contract.errors import ResidualsError
+from dashboard import charts, manifest
+from dashboard.data import public
+from dashboard.text import plain
 
 st.title("What this model was trained on")
 st.write(
@@ -13,24 +16,32 @@ st.write(
     "opted out are not named. Generative video companies rarely publish this; we do."
 )
 
-where = data.catalogue_dir()
+where = public.catalogue_dir()
 if where.path is None:
-    st.warning(where.message)
+    st.warning(plain(where.public))
     st.stop()
 try:
-    m = data.training_manifest(where.path)
-except data.ResidualsError as exc:
-    st.error(f"The training catalogue cannot be read: {exc}")
+    m = public.training_manifest(where.path)
+except ResidualsError as exc:
+    public.LOG.warning("the training catalogue cannot be read: %s", exc)
+    st.error("The training catalogue cannot be read; the operator can find why in the "
+             "server log.")
     st.stop()
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Clips", f"{m.clips:,}")
 c2.metric("Hours of video", "not recorded" if m.hours is None else f"{m.hours:,.1f}")
 c3.metric("Creators", f"{m.creators:,}")
-paid = data.latest_paid()
-c4.metric("Paid to creators" + (f" ({paid.period})" if paid else ""),
+paid = public.latest_paid()
+c4.metric("Paid to creators" + (f" ({plain(paid.period)})" if paid else ""),
           paid.text if paid else "no batch yet")
-st.caption(f"Catalogue: {where.message}" if where.message else f"Catalogue: `{where.path}`")
+st.caption(f"Catalogue: {plain(where.public)}")
+head = public.published_chain_head()
+if head is not None:
+    st.caption(f"Ledger chain head (newest batch, period {plain(head.period)}): "
+               f"{plain(head.batch_hash)}. Note it: every later ledger must still hold this batch "
+               "in its hash chain (`residuals ledger verify` prints the current head), so a "
+               "rewritten history shows.")
 
 st.subheader("Compliance: opted-out content in the catalogue")
 row = m.opted_out.row(0, named=True)

@@ -69,12 +69,6 @@ PAYOUT = "payout"
 REVERSAL = "reversal"
 TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL)
 
-# User roles (``users.role``).
-ROLE_ADMIN = "admin"
-ROLE_ECONOMIST = "economist"
-ROLE_CREATOR = "creator"
-ROLES = (ROLE_ADMIN, ROLE_ECONOMIST, ROLE_CREATOR)
-
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -292,42 +286,3 @@ class BatchClipCredit(Base):
                                             ForeignKey("creators.creator_id"))
     weight: Mapped[float] = mapped_column(Float)
 
-
-class User(Base):
-    """A dashboard login. ``password_hash`` is written by ``dashboard.auth`` (argon2).
-
-    ``failed_logins`` and ``locked_until`` support lock-out after repeated
-    failures; ``creator_id`` ties a creator login to the only rows it may see.
-    """
-
-    __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="role"),
-        CheckConstraint(
-            f"role <> '{ROLE_CREATOR}' OR creator_id IS NOT NULL", name="creator_has_id"
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(200), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(400))
-    role: Mapped[str] = mapped_column(String(32))
-    creator_id: Mapped[str | None] = mapped_column(
-        String(S.MAX_ID_CHARS), ForeignKey("creators.creator_id"), index=True
-    )
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-
-
-class LoginAttempt(Base):
-    """An audit row per login attempt (successful or not)."""
-
-    __tablename__ = "login_attempts"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(200), index=True)
-    success: Mapped[bool] = mapped_column(Boolean)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -246,3 +246,44 @@ def chain_head(session: Session) -> ChainHead | None:
 def entry_count(session: Session) -> int:
     """Number of entries in the ledger."""
     return int(session.execute(select(func.count()).select_from(M.Entry)).scalar_one())
+
+
+def creator_profile(session: Session, creator_id: str) -> tuple[str, int, str | None]:
+    """A creator's display name (the id when the ledger does not know them) and what the
+    platform owes them now: the creator payable's balance and its currency (0, ``None``
+    before any batch)."""
+    creator = session.get(M.Creator, creator_id)
+    bal = session.execute(
+        select(M.Balance.balance_minor, M.Balance.currency)
+        .join(M.Account, M.Account.id == M.Balance.account_id)
+        .where(M.Account.creator_id == creator_id, M.Account.kind == M.CREATOR_PAYABLE)
+    ).first()
+    name = creator.display_name if creator is not None else creator_id
+    return name, int(bal[0]) if bal else 0, bal[1] if bal else None
+
+
+CARRIED_OUT_TOTAL = "carried_out_total"
+"""Column of :func:`carried_out_totals`: what a batch carried forward to later periods."""
+
+
+def carried_out_totals(session: Session) -> pl.DataFrame:
+    """``batch_id`` and the total its statements carried forward (``carried_out_total``)."""
+    st = M.Statement
+    stmt = select(st.batch_id, func.coalesce(func.sum(st.carried_out_minor), 0)).group_by(
+        st.batch_id)
+    return frame(session, stmt, {S.BATCH_ID: pl.String(), CARRIED_OUT_TOTAL: pl.Int64()})
+
+
+def batch_manifest(session: Session, batch_id: str) -> dict[str, Any]:
+    """The manifest recorded with a batch (``{}`` for an unknown batch id)."""
+    batch = session.get(M.Batch, batch_id)
+    return dict(batch.manifest) if batch is not None else {}
+
+
+def carried_in(session: Session, batch_id: str) -> pl.DataFrame:
+    """``creator_id`` and ``carried_minor`` of every creator who brought a balance into a
+    batch (the carried-in amounts its allocation started from)."""
+    st = M.Statement
+    return frame(session, select(st.creator_id, st.carried_in_minor)
+                 .where(st.batch_id == batch_id, st.carried_in_minor > 0),
+                 {S.CREATOR_ID: pl.String(), S.CARRIED_MINOR: pl.Int64()})

@@ -31,20 +31,57 @@ def _check_port(host: str, port: int) -> None:
             raise ResidualsError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})")
 
 
-def streamlit_command(port: int, host: str, headless: bool) -> list[str]:
-    """The ``streamlit run`` command line that serves the dashboard."""
+def streamlit_command(port: int, host: str) -> list[str]:
+    """The ``streamlit run`` command line that serves the dashboard.
+
+    Always headless (Streamlit then never asks for an e-mail address on
+    standard input, so the server starts without a terminal) and without usage
+    statistics; error details stay in the server log.
+    """
     from dashboard import config
 
     return [
         sys.executable, "-m", "streamlit", "run", str(config.APP_PATH),
         "--server.port", str(port),
         "--server.address", host,
-        "--server.headless", "true" if headless else "false",
+        "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.showErrorDetails", "none",
         "--server.fileWatcherType", "none",
         "--theme.base", "light",
         "--client.toolbarMode", "viewer",
     ]
+
+
+def interactive() -> bool:
+    """Whether a person is at a terminal (standard input and output are both terminals)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+    except (ValueError, OSError):  # a closed standard stream
+        return False
+
+
+_OPEN_WHEN_UP = """
+import sys, time, urllib.request, webbrowser
+url = sys.argv[1]
+for _ in range(600):
+    try:
+        urllib.request.urlopen(url + "/_stcore/health", timeout=1).close()
+    except OSError:
+        time.sleep(0.2)
+    else:
+        webbrowser.open(url)
+        break
+"""
+
+
+def _open_browser_when_up(url: str) -> None:
+    """Open ``url`` in a browser once the server answers (a detached helper process)."""
+    import subprocess
+
+    subprocess.Popen([sys.executable, "-c", _OPEN_WHEN_UP, url], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
 
 
 def dashboard(
@@ -54,7 +91,9 @@ def dashboard(
     data: Path = typer.Option(
         None, "--data", help="Data directory for the Training data page and the Policy lab "
         "(default: the directory recorded in the latest batch's manifest)."),
-    headless: bool = typer.Option(False, "--headless", help="Do not open a browser."),
+    headless: bool = typer.Option(
+        False, "--headless", help="Do not open a browser (one is opened only when run from a "
+        "terminal)."),
 ) -> None:
     """Start the dashboard: creators' shares, batches, the policy lab, the training-data manifest."""
     from dashboard import config
@@ -69,7 +108,9 @@ def dashboard(
         env[config.DATA_ENV] = str(data.resolve())
     typer.echo(f"Residuals dashboard on http://{host}:{port} (database {config.redact(url)})",
                err=True)
-    cmd = streamlit_command(port, host, headless)
+    cmd = streamlit_command(port, host)
+    if not headless and interactive():
+        _open_browser_when_up(f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")
     sys.stdout.flush()
     sys.stderr.flush()
     # Become the server (exec), so that a signal to this process reaches it directly.

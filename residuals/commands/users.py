@@ -1,4 +1,4 @@
-"""``residuals users add`` and ``residuals users list``: dashboard logins.
+"""``residuals users add``, ``list`` and ``revoke``: dashboard logins and their sessions.
 
 Rule: a password never appears in the database or in output, only its argon2
 hash; it comes from ``--password``, from standard input when that is not a
@@ -66,15 +66,29 @@ def list_users(
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from dashboard.auth import user_model
+    from dashboard.models import User as user_cls
 
-    user_cls = user_model()
     with Session(_engine(db)) as session:
         rows = session.execute(
             select(user_cls.username, user_cls.role, user_cls.creator_id).order_by(user_cls.username)
         ).all()
     for username, role, creator_id in rows:
         typer.echo(f"{username}\t{role}\t{creator_id or ''}")
+
+
+@users_app.command("revoke")
+def revoke(
+    username: str = typer.Argument(..., help="Login name whose sessions end."),
+    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
+) -> None:
+    """End every dashboard session of a user (they must log in again)."""
+    from sqlalchemy.orm import Session
+
+    from dashboard.auth import revoke_user_sessions
+
+    with Session(_engine(db)) as session, session.begin():
+        n = revoke_user_sessions(session, username.strip())
+    typer.echo(f"ended {n} session(s) of {username.strip()!r}")
 
 
 def register(app: typer.Typer) -> None:

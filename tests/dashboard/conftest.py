@@ -47,7 +47,8 @@ def post_period(url: str, data_dir: Path, period: str, policy_path: Path, out: P
 
 def make_data_dir(out: Path, revenue_factor: float) -> Path:
     """The committed sample with its attributions computed, revenue scaled by a factor."""
-    from contract.io import load_dataset
+    from attribution.scorer import write_attributions
+    from contract.io import attribution_sources, load_dataset
     from residuals.pipeline import attribution_for
 
     out.mkdir(parents=True)
@@ -58,7 +59,8 @@ def make_data_dir(out: Path, revenue_factor: float) -> Path:
                           ).write_parquet(out / S.ACCOUNTS.filename)
     cached = out.parent / "attributions.parquet"
     if not cached.exists():
-        attribution_for(load_dataset(out)).write_parquet(cached)
+        write_attributions(attribution_for(load_dataset(out)), cached, attribution_sources(
+            out / S.CLIPS.filename, out / S.GENERATIONS.filename))
     shutil.copy(cached, out / S.ATTRIBUTIONS.filename)
     return out
 
@@ -91,3 +93,7 @@ def demo_db(tmp_path_factory) -> DemoDb:
         logins = create_demo_users(session, [a, b])
     engine.dispose()
     return DemoDb(url, root, dirs, {u: (p, r) for u, p, r in logins}, a, b)
+
+
+# The ledger store's PostgreSQL fixtures: the same login tests run on both backends.
+from tests.ledger.store.conftest import db_url, pg_server  # noqa: E402,F401

@@ -29,7 +29,10 @@ def _run(url: str, monkeypatch, page: str | None = None, login: tuple[str, str] 
 
 
 def _messages(at) -> str:
-    return " ".join(str(e.value) for e in [*at.error, *at.warning, *at.info])
+    """Every message of the page as it reads (Markdown escapes resolved)."""
+    from tests.dashboard.test_pages import rendered
+
+    return rendered(" ".join(str(e.value) for e in [*at.error, *at.warning, *at.info]))
 
 
 def test_missing_sqlite_file_is_explained_and_not_created(tmp_path, monkeypatch):

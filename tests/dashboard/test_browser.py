@@ -8,14 +8,9 @@ slider, and saves a screenshot of each page under ``docs/screenshots/``.
 
 from __future__ import annotations
 
-import os
+import http.server
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -23,6 +18,7 @@ import pytest
 
 from contract import schema as S
 from tests.conftest import ROOT, need
+from tests.dashboard.serve import dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -31,49 +27,16 @@ SHOTS = ROOT / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+COOKIE = "residuals_session"
 
 
 @pytest.fixture(scope="module")
 def server(demo_db):
     need(CHROMIUM.exists(), "Debian chromium (/usr/bin/chromium) is not installed")
-    port = _free_port()
-    log = open(ROOT / ".pytest_cache" / f"dashboard-{port}.log", "w") \
-        if (ROOT / ".pytest_cache").is_dir() else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "residuals", "dashboard", "--db", demo_db.url, "--port",
-         str(port), "--headless"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.5)
+    log = ROOT / ".pytest_cache" / "dashboard-browser.log"
+    with dashboard(demo_db.url, "--headless",
+                   log=log if log.parent.is_dir() else None) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # its own session: only the dashboard
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if log is not subprocess.DEVNULL:
-            log.close()
 
 
 @pytest.fixture(scope="module")
@@ -96,27 +59,38 @@ def _page(browser):
     return ctx, page
 
 
-def _settle(page) -> None:
-    """Wait until Streamlit has finished running the script."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS)
-    page.wait_for_timeout(800)
+def _idle(page) -> None:
+    """Wait until the app says its script has finished running (its own state)."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+
+
+def _open(page, url: str, text: str) -> None:
+    """Load ``url`` and wait for ``text`` and for the script to finish."""
+    page.goto(url)
+    page.get_by_text(text).first.wait_for()
+    _idle(page)
 
 
 def _login(page, url: str, username: str, password: str) -> None:
-    page.goto(url + "/login")
+    """Log in through the form and wait until the browser holds the session cookie."""
+    _open(page, url + "/login", "Log in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_text(f"Logged in as {username}").wait_for()
-    _settle(page)
+    page.get_by_text("You are logged in as").wait_for()
+    page.wait_for_function(f"() => document.cookie.includes('{COOKIE}=')")
+    _idle(page)
+
+
+def _metric_value(page, label: str):  # type: ignore[no-untyped-def]
+    """The value element of the metric labelled ``label``."""
+    box = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)).first
+    return box.locator('[data-testid="stMetricValue"]')
 
 
 def _metric(page, label: str) -> str:
-    box = page.locator('[data-testid="stMetric"]').filter(
-        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)).first
-    return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return _metric_value(page, label).inner_text().strip()
 
 
 def _all_text(page) -> str:
@@ -149,14 +123,11 @@ def test_creator_sees_own_numbers_and_nothing_of_another(server, browser, demo_d
 
     ctx, page = _page(browser)
     try:
-        page.goto(server)
-        page.get_by_text("What this model was trained on").wait_for()
-        _settle(page)
+        _open(page, server, "What this model was trained on")
         _shot(page, "training-data.png")
 
         _login(page, server, a, demo_db.logins[a][0])
-        page.get_by_text(f"My share · {name[a]}").wait_for()
-        _settle(page)
+        _open(page, server + "/my-share", f"My share · {name[a]}")
         assert _metric(page, "Paid this period") == format_minor(last[S.PAID_MINOR],
                                                                  last[S.CURRENCY])
         assert _metric(page, "Earned this period") == format_minor(last[S.ALLOCATED_MINOR],
@@ -166,21 +137,16 @@ def test_creator_sees_own_numbers_and_nothing_of_another(server, browser, demo_d
         assert last[S.BATCH_HASH] in _all_text(page)
         _shot(page, "my-share.png")
 
+        # The clip table is drawn after the script ends: wait for A's first clip in it.
+        page.wait_for_function("(c) => document.body.innerHTML.includes(c)",
+                               arg=my_clips[S.CLIP_ID][0])
         seen = [("my share", _all_text(page))]
-        # Every page a creator can open (through the app's own navigation: a reload
-        # is a new session and logs out) ...
-        page.get_by_role("link", name="Training data").click()
-        page.get_by_text("What this model was trained on").wait_for()
-        _settle(page)
+        # Every page a creator can open, by its address (the login survives a reload) ...
+        _open(page, server + "/training-data", "What this model was trained on")
         seen.append(("training data", _all_text(page)))
-        page.get_by_role("link", name="My share").click()
-        page.get_by_text(f"My share · {name[a]}").wait_for()
-        _settle(page)
-        # ... then B named in the address: query parameters reach the app on a rerun.
+        # ... then B named in the address.
         for query in (f"creator_id={b}", f"creator={b}&user={b}&username={b}"):
-            page.evaluate(f"history.replaceState(null, '', '/my-share?{query}')")
-            page.locator("body").press("r")  # Streamlit's rerun shortcut
-            _settle(page)
+            _open(page, f"{server}/my-share?{query}", f"My share · {name[a]}")
             seen.append((query, _all_text(page)))
         my_share = seen[0][1]
         assert my_clips[S.CLIP_ID][0] in my_share  # positive control: A's clips are shown
@@ -198,23 +164,30 @@ def test_economist_moves_the_cap_and_the_comparison_updates(server, browser, dem
     ctx, page = _page(browser)
     try:
         _login(page, server, "economist", demo_db.logins["economist"][0])
-        page.get_by_text("Policy lab").first.wait_for()
-        page.get_by_text("current vs edited").wait_for()
-        _settle(page)
+        _open(page, server + "/policy-lab", "current vs edited")
         before = (_metric(page, "Largest payout (edited)"), _metric(page, "Gini (edited)"))
         assert page.get_by_text("Nobody's allocation changes").count() == 1
         slider = page.locator('[data-testid="stSlider"]').filter(
             has_text="Cap per creator").locator('input[type="range"]')
         assert slider.input_value() == "0"
-        slider.focus()
-        for _ in range(2):  # 0.0% -> 1.0% of the pool, one step (0.5%) per key
-            page.keyboard.press("ArrowRight")
-        assert slider.input_value() == "1"
-        deadline = time.monotonic() + WAIT_MS / 1000
-        while _metric(page, "Largest payout (edited)") == before[0]:
-            assert time.monotonic() < deadline, "the comparison did not update"
-            page.wait_for_timeout(250)
-        _settle(page)
+        # Drag the thumb to the right, as a person does (pointer up commits the value).
+        thumb = slider.locator("..")  # the visible thumb holds the range input
+        track = page.locator('[data-testid="stSlider"]').filter(
+            has_text="Cap per creator").locator('[data-testid="stSliderTickBar"]')
+        t, w = thumb.bounding_box(), track.bounding_box()
+        page.mouse.move(t["x"] + t["width"] / 2, t["y"] + t["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(t["x"] + t["width"] / 2 + w["width"] * 0.1, t["y"] + t["height"] / 2,
+                        steps=5)
+        page.mouse.up()
+        page.wait_for_function("(el) => Number(el.value) > 0", arg=slider.element_handle())
+        # The app's own state: the edited metric changes once the rerun has drawn it.
+        from playwright.sync_api import expect
+
+        expect(_metric_value(page, "Largest payout (edited)")).not_to_have_text(
+            before[0], timeout=WAIT_MS)
+        page.get_by_text("Biggest winners and losers").wait_for()
+        _idle(page)
         after = (_metric(page, "Largest payout (edited)"), _metric(page, "Gini (edited)"))
         assert after[0] != before[0] and after[1] != before[1]
         assert page.get_by_text("Nobody's allocation changes").count() == 0
@@ -235,11 +208,86 @@ def test_admin_sees_batches(server, browser, demo_db):
     ctx, page = _page(browser)
     try:
         _login(page, server, "admin", demo_db.logins["admin"][0])
-        page.get_by_text("Payout batches").wait_for()
-        _settle(page)
+        _open(page, server + "/batches", "Payout batches")
+        page.get_by_text("ledger verify").first.wait_for()
+        _idle(page)
         text = _all_text(page)
         assert "ledger verify" in text and "OK" in text
         assert _metric(page, "Creators paid") == f"{posted[S.CREATORS_PAID][-1]:,}"
         _shot(page, "batches.png")
     finally:
         ctx.close()
+
+
+def test_pages_open_by_address_and_the_login_survives_refresh_and_restart(
+        server, browser, demo_db):
+    a = demo_db.creator_a
+    creators = pl.read_parquet(demo_db.data_dirs["2026-10"] / S.CREATORS.filename)
+    title = "My share · " + creators.filter(pl.col(S.CREATOR_ID) == a)[S.DISPLAY_NAME][0]
+    ctx, page = _page(browser)
+    try:
+        _open(page, server + "/training-data", "What this model was trained on")
+        _open(page, server + "/my-share", "Please log in to see this page")
+        assert a not in _all_text(page)
+        _login(page, server, a, demo_db.logins[a][0])
+        _open(page, server + "/my-share", title)
+        page.reload()
+        page.get_by_text(title).wait_for()
+        page.get_by_text(f"Logged in as {a}").wait_for()
+        token = next(c["value"] for c in ctx.cookies() if c["name"] == COOKIE)
+        # A restarted server (a new process on the same database) knows the login.
+        with dashboard(demo_db.url, "--headless") as again:
+            _open(page, again + "/my-share", title)
+        # Log-out revokes the session on the server; the old token opens nothing.
+        _open(page, server + "/logout", "Logged out")
+        page.wait_for_function(f"() => !document.cookie.includes('{COOKIE}=')")
+        _open(page, server + "/my-share", "Please log in to see this page")
+        ctx.add_cookies([{"name": COOKIE, "value": token, "url": server}])
+        _open(page, server + "/my-share", "Please log in to see this page")
+        assert a not in _all_text(page)
+    finally:
+        ctx.close()
+
+
+class _Counter(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+        _Counter.hits.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args) -> None:  # quiet
+        pass
+
+
+def test_user_supplied_names_are_plain_text(server, browser, demo_db):
+    """A display name and a username written as Markdown image and link: shown as the
+    characters they are, and the browser fetches nothing from the named address."""
+    from dashboard.auth import add_user
+    from dashboard.text import WORD_JOINER
+    from ledger.store import models, open_store, write_session
+
+    trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
+    threading.Thread(target=trap.serve_forever, daemon=True).start()
+    host = f"http://127.0.0.1:{trap.server_address[1]}"
+    name = f"![x]({host}/name.png) [click]({host}/link) <img src='{host}/html.png'>"
+    username = f"![u]({host}/user.png)"
+    engine = open_store(demo_db.url)
+    with write_session(engine) as s, s.begin():
+        s.add(models.Creator(creator_id="creator_markup", display_name=name))
+        s.flush()
+        add_user(s, username, "markup-pass", "creator", "creator_markup")
+    engine.dispose()
+    ctx, page = _page(browser)
+    try:
+        _login(page, server, username, "markup-pass")
+        _open(page, server + "/my-share", "My share · ![x]")
+        text = page.locator("body").inner_text().replace(WORD_JOINER, "")
+        assert f"My share · {name}" in text  # the positive control: shown as text
+        assert f"Logged in as {username}" in text
+        assert page.locator(f"a[href^='{host}'], img[src^='{host}']").count() == 0
+        assert _Counter.hits == []
+    finally:
+        ctx.close()
+        trap.shutdown()

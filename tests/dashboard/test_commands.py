@@ -5,12 +5,14 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard import auth, config
+from dashboard.models import User
 from ledger.store import models, open_store
 from residuals.commands.dashboard import streamlit_command
 
@@ -33,8 +35,8 @@ def ledger(tmp_path):
 def _users(url):
     engine = open_store(url)
     with Session(engine) as s:
-        rows = s.execute(select(models.User.username, models.User.role, models.User.creator_id,
-                                models.User.password_hash)).all()
+        rows = s.execute(select(User.username, User.role, User.creator_id,
+                                User.password_hash)).all()
     engine.dispose()
     return rows
 
@@ -101,10 +103,25 @@ def test_dashboard_rejects_a_bad_url_and_a_busy_port(tmp_path):
 
 
 def test_streamlit_command_serves_the_app():
-    cmd = streamlit_command(8765, "127.0.0.1", True)
+    cmd = streamlit_command(8765, "127.0.0.1")
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(config.APP_PATH)
     assert cmd[cmd.index("--server.port") + 1] == "8765"
     assert cmd[cmd.index("--server.headless") + 1] == "true"
+    assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
+    assert cmd[cmd.index("--client.showErrorDetails") + 1] == "none"
+
+
+def test_dashboard_serves_without_a_terminal(demo_db, tmp_path):
+    """Started as a service would be: standard input closed, a home without Streamlit
+    credentials (where Streamlit would ask for an e-mail address), no ``--headless``."""
+    from tests.dashboard.serve import dashboard
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with dashboard(demo_db.url, env={"HOME": str(home)}) as url:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=30) as r:
+            assert r.read().strip() == b"ok"
+    assert not (home / ".streamlit" / "credentials.toml").exists()
 
 
 def test_relative_sqlite_url_is_made_absolute(tmp_path, monkeypatch):

@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contract import schema as S
-from dashboard import data, lab
+from dashboard import lab
+from dashboard.data.creator import MATCHES, SEGMENT, TOP_MATCHES, clip_details
+from dashboard.data.store import money_expr
 from ledger.money import CURRENCY_EXPONENTS, format_minor
 from ledger.policy import parse_policy
 from tests.conftest import ROOT
@@ -36,7 +38,7 @@ def test_dump_toml_round_trips(doc):
        st.sampled_from(sorted(CURRENCY_EXPONENTS)))
 def test_money_expr_equals_format_minor(amounts, currency):
     df = pl.DataFrame({S.AMOUNT_MINOR: amounts})
-    fast = df.select(data.money_expr(S.AMOUNT_MINOR, currency))[S.AMOUNT_MINOR].to_list()
+    fast = df.select(money_expr(S.AMOUNT_MINOR, currency))[S.AMOUNT_MINOR].to_list()
     assert fast == [format_minor(a, currency) for a in amounts]
 
 
@@ -116,13 +118,13 @@ def test_clip_details_with_segments_and_prompts():
     })
     gens = pl.DataFrame({S.GENERATION_ID: ["g1", "g2", "g3", "g4"],
                          S.PROMPT: ["waves", "surf", "tide", "street"]})
-    out = data.clip_details(earnings, clips, attr, gens).sort(S.CLIP_ID)
-    assert out[data.MATCHES].to_list() == [3, 1]
-    assert out[data.TOP_MATCHES][0] == "g3: tide | g1: waves | g2: surf"  # by weight
-    assert out[data.SEGMENT].to_list() == ["s1 (4.0–9.5 s)", "s0 (0.0–3.0 s)"]  # by similarity
+    out = clip_details(earnings, clips, attr, gens).sort(S.CLIP_ID)
+    assert out[MATCHES].to_list() == [3, 1]
+    assert out[TOP_MATCHES][0] == "g3: tide | g1: waves | g2: surf"  # by weight
+    assert out[SEGMENT].to_list() == ["s1 (4.0–9.5 s)", "s0 (0.0–3.0 s)"]  # by similarity
     assert out[S.CAPTION].to_list() == ["sea at dawn", "city"]
     # Without attributions the earnings come back as they are.
-    assert data.clip_details(earnings, None, None, None).equals(earnings)
+    assert clip_details(earnings, None, None, None).equals(earnings)
 
 
 @pytest.mark.parametrize("key", ["0\n", "a b", "", "é", "x.y", "[t]"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -31,6 +33,11 @@ def login(at: AppTest, username: str, password: str) -> AppTest:
     return at
 
 
+def rendered(markdown: str) -> str:
+    """The text a Markdown source shows once its backslash escapes are resolved."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def texts(at: AppTest) -> str:
     """Everything an AppTest run shows as text (markdown, metrics, captions, tables)."""
     parts = [str(e.value) for e in at.markdown] + [str(e.value) for e in at.caption]
@@ -42,7 +49,7 @@ def texts(at: AppTest) -> str:
         parts.append(df.value.to_csv())
     for sb in at.selectbox:
         parts += [str(o) for o in sb.options]
-    return "\n".join(parts)
+    return rendered("\n".join(parts))
 
 
 def test_training_data_is_public(app, demo_db):
@@ -60,6 +67,18 @@ def test_training_data_is_public(app, demo_db):
     # Names shared with a creator who did not opt out may appear for that creator.
     assert not any(n in shown for n in set(hidden[S.DISPLAY_NAME]) - named)
     assert "opted out" in shown
+
+
+def test_training_data_shows_the_chain_head_and_no_server_path(app, demo_db):
+    from ledger.store import open_store, read_session
+    from ledger.store.read import batches
+
+    with read_session(open_store(demo_db.url)) as session:
+        newest = batches(session).tail(1).row(0, named=True)
+    shown = texts(app)
+    assert newest[S.BATCH_HASH] in shown and f"period {newest[S.PERIOD]}" in shown
+    for path in (*demo_db.data_dirs.values(), demo_db.root):
+        assert str(path) not in shown and str(path.resolve()) not in shown
 
 
 def test_failed_login_does_not_say_which_part(app, demo_db):
@@ -136,30 +155,49 @@ def test_creator_sees_nothing_of_another_creator(app, demo_db):
         assert not any(c in shown for c in b_clips)
 
 
+def asks_to_log_in(at: AppTest) -> bool:
+    """The page refused and asked for a login, showing no number."""
+    return (any("Please log in" in i.value for i in at.info) and not at.metric
+            and not at.dataframe)
+
+
 def test_forged_login_token_is_not_a_login(app, demo_db):
-    from dashboard.data import TOKEN_KEY
+    from dashboard.data.session import TOKEN_KEY
 
     app.session_state[TOKEN_KEY] = "forged-token"
     app.switch_page("views/training_data.py").run()
     assert not app.exception
     assert app.session_state[TOKEN_KEY] == "forged-token"
-    # The page file exists, but a forged token logs nobody in, so it is not routed.
-    with pytest.raises(ValueError):
-        app.switch_page("views/my_share.py")
+    # Every page opens by its URL, but a forged token logs nobody in: the page asks to log in.
+    app.switch_page("views/my_share.py").run()
+    assert not app.exception and asks_to_log_in(app)
+    assert demo_db.creator_a not in texts(app)
+
+
+def session_token(demo_db, username: str) -> str:
+    """A live login session of ``username``, opened on the server as a login would."""
+    from dashboard import auth
+    from ledger.store import open_store
+
+    engine = open_store(demo_db.url)
+    with auth.login_session(engine) as s, s.begin():
+        token = auth.open_login_session(s, username)
+    engine.dispose()
+    return token
 
 
 def test_creator_pages_refuse_other_roles(app, demo_db):
-    """Not routed for an economist; and the page itself refuses if run anyway."""
-    from dashboard import data
-    from dashboard.auth import LoggedIn
+    """Hidden from an economist's menu, and the page itself refuses when opened anyway."""
+    from dashboard.data import session
 
     _as(app, demo_db, "economist")
-    with pytest.raises(ValueError, match="Could not find a navigation page"):
-        app.switch_page("views/my_share.py")
+    app.switch_page("views/my_share.py").run()
+    assert not app.exception
+    assert any("needs a login with the role creator" in e.value for e in app.error)
+    assert not app.metric
     page = AppTest.from_file(str(config.APP_PATH.parent / "views" / "my_share.py"),
                              default_timeout=TIMEOUT)
-    data._logins()["economist-token"] = LoggedIn("economist", "economist", None)
-    page.session_state[data.TOKEN_KEY] = "economist-token"
+    page.session_state[session.TOKEN_KEY] = session_token(demo_db, "economist")
     page.run()
     assert not page.exception
     assert any("needs a login with the role creator" in e.value for e in page.error)
@@ -185,11 +223,11 @@ def test_batches_page(app, demo_db):
 
 def test_policy_lab_current_policy_reproduces_the_posted_batch(app, demo_db):
     """Re-allocating a period under its own policy gives the posted statement, line for line."""
-    from dashboard import data
-    from ledger.store import open_store, read_session
-    from ledger.store.read import batches
-    from ledger.store import models
     from sqlalchemy import select
+
+    from dashboard.data import policy_lab
+    from ledger.store import models, open_store, read_session
+    from ledger.store.read import batches
 
     _as(app, demo_db, "economist")
     assert not app.exception
@@ -200,9 +238,9 @@ def test_policy_lab_current_policy_reproduces_the_posted_batch(app, demo_db):
             select(models.Statement.creator_id, models.Statement.allocated_minor)
             .where(models.Statement.batch_id == last[S.BATCH_ID])).all())
         text = session.get(models.Batch, last[S.BATCH_ID]).manifest["policy"]["text"]
-    period = data._lab_period(demo_db.url, last[S.BATCH_ID],
-                              str(demo_db.data_dirs[last[S.PERIOD]].resolve()))
-    again = data.reallocate(period, text)
+    period = policy_lab._lab_period.at(demo_db.url, last[S.BATCH_ID],
+                                       str(demo_db.data_dirs[last[S.PERIOD]].resolve()))
+    again = policy_lab.reallocate(period, text)
     assert dict(again.frame.select(S.CREATOR_ID, S.ALLOCATED_MINOR).iter_rows()) == posted
     # Unchanged knobs: nobody moves.
     assert any("Nobody's allocation changes" in i.value for i in app.info)
@@ -227,29 +265,29 @@ def test_policy_lab_bad_toml_is_one_clear_error(app, demo_db):
     raw = next(t for t in app.text_area if t.key.startswith("lab_raw_"))
     raw.set_value(raw.value.replace("[components]", "[components]\nbogus = 0.1")).run()
     assert not app.exception
-    errors = [e.value for e in app.error]
+    errors = [rendered(e.value) for e in app.error]
     assert len(errors) == 1 and "components.bogus" in errors[0]
 
 
 def test_statement_downloads_hold_only_my_rows(demo_db):
-    from dashboard import data
+    from dashboard.data import creator
 
-    html = data._statement_html(demo_db.url, demo_db.creator_a)
+    html = creator._statement_html.at(demo_db.url, demo_db.creator_a)
     assert demo_db.creator_a in html and demo_db.creator_b not in html
-    b_clips = data._clip_earnings(demo_db.url, demo_db.creator_b, "2026-10")[S.CLIP_ID]
+    b_clips = creator._clip_earnings.at(demo_db.url, demo_db.creator_b, "2026-10")[S.CLIP_ID]
     assert b_clips.len() and not any(c in html for c in b_clips)
 
 
 def _script_without_login():
     import streamlit as st
 
-    from dashboard import data
+    from dashboard.data import creator, session, staff
 
-    for name, call in (("statement", data.my_statement), ("profile", data.my_profile),
-                       ("batches", data.batch_overview)):
+    for name, call in (("statement", creator.my_statement), ("profile", creator.my_profile),
+                       ("batches", staff.batch_overview)):
         try:
             call()
-        except data.NotAllowed as exc:
+        except session.NotAllowed as exc:
             st.text(f"{name}: refused ({exc})")
         else:
             st.text(f"{name}: ALLOWED")
@@ -261,15 +299,10 @@ def test_data_layer_refuses_without_the_right_login(demo_db, monkeypatch, role_u
     monkeypatch.setenv(config.DB_ENV, demo_db.url)
     at = AppTest.from_function(_script_without_login, default_timeout=TIMEOUT)
     if role_user is not None:
-        username = demo_db.creator_a if role_user == "creator" else role_user
-        from dashboard import data
-        from dashboard.auth import LoggedIn
+        from dashboard.data import session
 
-        password, role = demo_db.logins[username]
-        token = "t-" + role
-        data._logins()[token] = LoggedIn(username, role, demo_db.creator_a
-                                         if role == "creator" else None)
-        at.session_state[data.TOKEN_KEY] = token
+        username = demo_db.creator_a if role_user == "creator" else role_user
+        at.session_state[session.TOKEN_KEY] = session_token(demo_db, username)
     at.run()
     out = {t.value.split(":")[0]: t.value for t in at.text}
     expect_allowed = {None: set(), "economist": {"batches"}, "creator": {"statement", "profile"}}
@@ -282,28 +315,27 @@ def _script_payout_csv(batch_id: str, expected_file: str) -> None:
 
     import streamlit as st
 
-    from dashboard import data
+    from dashboard.data import staff
 
-    same = data.payout_csv(batch_id) == Path(expected_file).read_bytes()
+    same = staff.payout_csv(batch_id) == Path(expected_file).read_bytes()
     st.text("same" if same else "different")
 
 
 def test_payout_download_is_the_file_batch_run_wrote(demo_db, monkeypatch):
-    from dashboard import data
-    from dashboard.auth import LoggedIn
+    from dashboard.data import session
     from ledger.store import open_store, read_session
     from ledger.store.read import batches
 
     monkeypatch.setenv(config.DB_ENV, demo_db.url)
-    with read_session(open_store(demo_db.url)) as session:
-        posted = batches(session)
-    data._logins()["admin-csv"] = LoggedIn("admin", "admin", None)
+    with read_session(open_store(demo_db.url)) as s:
+        posted = batches(s)
+    token = session_token(demo_db, "admin")
     for row in posted.iter_rows(named=True):
         written = demo_db.root / f"payouts-{row[S.PERIOD]}.csv"
         assert written.is_file()
         at = AppTest.from_function(_script_payout_csv, args=(row[S.BATCH_ID], str(written)),
                                    default_timeout=TIMEOUT)
-        at.session_state[data.TOKEN_KEY] = "admin-csv"
+        at.session_state[session.TOKEN_KEY] = token
         at.run()
         assert not at.exception
         assert [t.value for t in at.text] == ["same"]
@@ -315,13 +347,13 @@ def test_verify_recomputes_batches_from_their_inputs(demo_db, tmp_path):
 
     from sqlalchemy import select
 
-    from dashboard import data
+    from dashboard.data.staff import recompute_batch
     from ledger.store import models, open_store, read_session
     from ledger.store.verify import verify
 
     engine = open_store(demo_db.url)
     with read_session(engine) as session:
-        report = verify(session, recompute=data.recompute_batch)
+        report = verify(session, recompute=recompute_batch)
         assert report.ok and report.counts["batches recomputed"] == 2, report
         batch = session.execute(select(models.Batch).order_by(models.Batch.seq)).scalars().first()
         man = dict(batch.manifest)
@@ -331,9 +363,9 @@ def test_verify_recomputes_batches_from_their_inputs(demo_db, tmp_path):
     accounts.with_columns(pl.col(S.REVENUE_MINOR) + 1).write_parquet(changed / S.ACCOUNTS.filename)
     man[MANIFEST_CONTEXT] = {MANIFEST_DATA_DIR: str(changed)}
     empty = pl.DataFrame(schema={S.CREATOR_ID: pl.String, S.CARRIED_MINOR: pl.Int64})
-    assert "differ" in data.recompute_batch(man, empty)
+    assert "differ" in recompute_batch(man, empty)
     man[MANIFEST_CONTEXT] = {MANIFEST_DATA_DIR: str(tmp_path / "gone")}
-    assert "not present" in data.recompute_batch(man, empty)
+    assert "not present" in recompute_batch(man, empty)
 
 
 def test_batches_page_reports_recomputation(app, demo_db):
@@ -345,20 +377,30 @@ def test_batches_page_reports_recomputation(app, demo_db):
     assert "batches recomputed" not in app.success[0].value
 
 
-def test_logout_forgets_the_login_on_the_server(app, demo_db):
-    from dashboard import data
+def _live(demo_db, token: str) -> bool:
+    from dashboard import auth
+    from ledger.store import open_store
+
+    engine = open_store(demo_db.url)
+    with auth.login_reader(engine) as s:
+        alive = auth.session_user(s, token) is not None
+    engine.dispose()
+    return alive
+
+
+def test_logout_revokes_the_login_on_the_server(app, demo_db):
+    from dashboard.data import session
 
     _as(app, demo_db, demo_db.creator_a)
-    token = app.session_state[data.TOKEN_KEY]
-    assert token in data._logins()
+    token = app.session_state[session.TOKEN_KEY]
+    assert _live(demo_db, token)
     app.switch_page("views/logout.py").run()
     assert not app.exception
-    assert token not in data._logins()
-    assert data.TOKEN_KEY not in app.session_state
-    with pytest.raises(ValueError):  # no longer routed
-        app.switch_page("views/my_share.py")
+    assert not _live(demo_db, token)
+    assert session.TOKEN_KEY not in app.session_state
+    app.switch_page("views/my_share.py").run()
+    assert asks_to_log_in(app)
     # Reusing the old token does not bring the login back.
-    app.session_state[data.TOKEN_KEY] = token
-    app.run()
-    with pytest.raises(ValueError):
-        app.switch_page("views/my_share.py")
+    app.session_state[session.TOKEN_KEY] = token
+    app.switch_page("views/my_share.py").run()
+    assert asks_to_log_in(app)

@@ -188,16 +188,19 @@ def test_verify_reports_broken_chain(engine: Engine) -> None:
 
 
 def test_migrations_match_the_models(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The Alembic head creates exactly the tables, columns and indexes the models declare
-    (SQLite, where the schema keeps every declared foreign key)."""
+    """The Alembic head creates exactly the tables, columns and indexes the models declare,
+    the ledger's and the dashboard's (SQLite, where the schema keeps every declared foreign
+    key)."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    from dashboard.models import DashboardBase
     from ledger.store.models import Base
 
     eng = open_store(f"sqlite:///{tmp_path / 'm.db'}")
     with eng.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn),
+                                [Base.metadata, DashboardBase.metadata])
     assert diff == []
 
 
