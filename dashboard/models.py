@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from contract import schema as S
 from ledger.store.models import NAMING, BigId, Creator
 
 # User roles (``dashboard_users.role``).
