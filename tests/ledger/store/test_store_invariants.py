@@ -137,9 +137,14 @@ def test_references_are_enforced(engine: Engine, sql: str) -> None:
 
 
 def test_creator_display_name_can_change(engine: Engine) -> None:
+    """Display names are not money: the append-only triggers let them change."""
     with engine.begin() as conn:
         conn.execute(text("UPDATE creators SET display_name = 'Alice B.' "
                           "WHERE creator_id = 'alice'"))
+    with engine.connect() as conn:
+        name = conn.execute(text("SELECT display_name FROM creators "
+                                 "WHERE creator_id = 'alice'")).scalar_one()
+    assert name == "Alice B."
 
 
 def test_zero_amount_refused(engine: Engine) -> None:
