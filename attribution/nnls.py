@@ -33,7 +33,8 @@ RIDGE = 1e-12
 
 
 @numba.njit(cache=True, nogil=True)
-def _cholesky_rows(g: np.ndarray, idx: np.ndarray, p: int, low: np.ndarray, start: int) -> bool:
+def _cholesky_rows(g: np.ndarray, idx: np.ndarray, p: int, low: np.ndarray,
+                   start: int) -> bool:
     """Rows ``start..p-1`` of the Cholesky factor of ``G[idx, idx] + RIDGE I`` (rows before kept)."""
     for i in range(start, p):
         for j in range(i + 1):
@@ -212,3 +213,13 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None,
     if todo.size:
         x[todo] = _scipy_rows(gram[todo], rhs[todo], mask[todo])
     return np.where(mask, np.maximum(x, 0.0), 0.0)
+
+
+def warm_up() -> None:
+    """Load the compiled solver (from numba's cache, else compile it) with a tiny problem.
+
+    The first call of a numba function in a process costs about a second
+    whatever its size; the engine calls this in a background thread while the
+    search runs, so the first weighting task does not wait for it.
+    """
+    nnls_gram(np.eye(2)[None], np.ones((1, 2)))

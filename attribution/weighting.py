@@ -134,7 +134,7 @@ NOVELTY_RULES = ("concepts", "floor")
 DEFAULT_NOVELTY: str = "concepts"
 
 
-def _gram_blocks(cands: Candidates, keep: np.ndarray, rows: np.ndarray, step: int = 512
+def _gram_blocks(cands: Candidates, keep: np.ndarray, rows: np.ndarray, step: int = 64
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(rows, G, b)`` per chunk: float64 Gram matrices and right-hand sides of ``rows``.
 
