@@ -35,7 +35,7 @@ RIDGE = 1e-12
 @numba.njit(cache=True, nogil=True)
 def _cholesky_rows(g: np.ndarray, idx: np.ndarray, p: int, low: np.ndarray,
                    start: int) -> bool:
-    """Rows ``start..p-1`` of the Cholesky factor of ``G[idx, idx] + RIDGE I`` (rows before kept)."""
+    """Rows ``start..p-1`` of the Cholesky factor of ``G[idx, idx] + RIDGE I`` (earlier kept)."""
     for i in range(start, p):
         for j in range(i + 1):
             s = g[idx[i], idx[j]]
