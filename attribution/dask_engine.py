@@ -104,11 +104,9 @@ def gather_partition(part: Partition, dim: int, merged: list[Partial]
     sizes = [m.idx.size for m in merged]
     pos, vecs = gather(part, dim, np.concatenate([m.idx.ravel() for m in merged]))
     bounds = np.cumsum([0, *sizes])
-    out = []
-    for b in range(len(merged)):
-        sel = (pos >= bounds[b]) & (pos < bounds[b + 1])
-        out.append((pos[sel] - bounds[b], vecs[sel]))
-    return out
+    cuts = np.searchsorted(pos, bounds)  # pos ascends: each block's hits are one slice (views)
+    return [(pos[lo:hi] - bounds[b], vecs[lo:hi])
+            for b, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:]))]
 
 
 def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str, Any],
