@@ -48,6 +48,8 @@ CANDIDATE_BYTES = 1 << 28
 CONNECT_TIMEOUT = 5.0
 #: Modules a LocalCluster's workers import while starting, not in their first task.
 WORKER_PRELOAD = ("attribution.dask_engine", "attribution.weighting")
+#: Weighting methods that run the compiled solver of :mod:`attribution.nnls`.
+NNLS_METHODS = ("nnls",)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,15 @@ class Result:
 
 def score_partition(part: Partition, dim: int, blocks: list[np.ndarray], k: int,
                     tile: int = TILE) -> list[Partial]:
-    """Read one partition and return its top-k against every generation block."""
+    """Read one partition and return its top-k against every generation block.
+
+    Each task runs on one core (tasks run in parallel): faiss's OpenMP is set
+    to one thread in the process running it (worker processes of a cluster
+    are started with ``OMP_NUM_THREADS=1`` by the nanny already).
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(1)
     emb, keys, groups = load_partition(part, dim)
     return [topk_block(gen, emb, keys, k, groups, tile=tile) for gen in blocks]
 
@@ -94,11 +104,9 @@ def gather_partition(part: Partition, dim: int, merged: list[Partial]
     sizes = [m.idx.size for m in merged]
     pos, vecs = gather(part, dim, np.concatenate([m.idx.ravel() for m in merged]))
     bounds = np.cumsum([0, *sizes])
-    out = []
-    for b in range(len(merged)):
-        sel = (pos >= bounds[b]) & (pos < bounds[b + 1])
-        out.append((pos[sel] - bounds[b], vecs[sel]))
-    return out
+    cuts = np.searchsorted(pos, bounds)  # pos ascends: each block's hits are one slice (views)
+    return [(pos[lo:hi] - bounds[b], vecs[lo:hi])
+            for b, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:]))]
 
 
 def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str, Any],
@@ -202,11 +210,16 @@ def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
 
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
-    """Tasks run in parallel threads; keep BLAS to one thread each (no oversubscription)."""
+    """Tasks run in parallel threads: BLAS and faiss get one thread each (no oversubscription)."""
+    import faiss
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    before = faiss.omp_get_max_threads()
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _assemble(parts: list[Result]) -> Result:
@@ -263,6 +276,10 @@ def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, 
 
     if scheduler in (None, "threads", "sync"):
         n = 1 if scheduler == "sync" else workers or os.cpu_count() or 1
+        if method in NNLS_METHODS:  # load the compiled solver while the search runs
+            from attribution.nnls import warm_up
+
+            threading.Thread(target=warm_up, name="nnls-warm-up", daemon=True).start()
         return _run_threads(*graph(n), n, progress)
     if scheduler == "local":
         return _run_local(graph, workers, progress, announce, local_cluster)

@@ -9,50 +9,144 @@ generation's embedding, so ``G_q`` is the candidate-candidate cosine matrix and
 rebuild the generation.
 
 The solver is Lawson and Hanson's active-set method (the algorithm of
-``scipy.optimize.nnls``) run on all rows at once: every iteration solves one
-batched (k, k) system for the rows still working, and each row advances its own
-state (add the most promising variable, or step back towards feasibility and
-drop the variables that hit zero). Rows that do not finish within ``max_iter``
-iterations (degenerate ties) fall back to ``scipy.optimize.nnls`` one by one.
+``scipy.optimize.nnls``), compiled with numba and run row by row (the GIL is
+released, so threads of one process solve blocks in parallel): add the
+variable with the largest gradient ``b - G x``, solve the passive system, and
+while its solution is infeasible step back towards it and drop the variables
+that hit zero. Each passive system is solved with a Cholesky factor that is
+updated, not recomputed: adding a variable appends one row, dropping one
+recomputes the rows after it, so an iteration costs ``O(p^2)`` for ``p``
+passive variables instead of a batched ``O(p^3)`` solve. Rows that do not
+finish within ``max_iter`` iterations (degenerate ties, a passive system that
+is not numerically positive definite) fall back to ``scipy.optimize.nnls``
+one by one.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-#: Relative ridge added to the diagonal of passive-set systems so that exactly
+#: Ridge added to the diagonal of passive-set systems so that exactly
 #: repeated candidates (a singular Gram matrix) still give a solution.
 RIDGE = 1e-12
 
 
-def _solve_passive(gram: np.ndarray, rhs: np.ndarray, passive: np.ndarray) -> np.ndarray:
-    """Solve ``G_PP z_P = b_P`` per row, ``z = 0`` outside the passive set P.
+@numba.njit(cache=True, nogil=True)
+def _cholesky_rows(g: np.ndarray, idx: np.ndarray, p: int, low: np.ndarray,
+                   start: int) -> bool:
+    """Rows ``start..p-1`` of the Cholesky factor of ``G[idx, idx] + RIDGE I`` (earlier kept)."""
+    for i in range(start, p):
+        for j in range(i + 1):
+            s = g[idx[i], idx[j]]
+            for m in range(j):
+                s -= low[i, m] * low[j, m]
+            if i == j:
+                s += RIDGE
+                if s <= 0.0:
+                    return False
+                low[i, i] = np.sqrt(s)
+            else:
+                low[i, j] = s / low[j, j]
+    return True
 
-    The systems are compressed to the largest passive set of the batch
-    (``p`` columns, usually far fewer than ``k``): each row's passive
-    variables are gathered in index order into a ``(p, p)`` system, padded
-    with identity rows, so one iteration costs ``O(n p^3)``, not ``O(n k^3)``.
+
+@numba.njit(cache=True, nogil=True)
+def _cholesky_solve(low: np.ndarray, b: np.ndarray, idx: np.ndarray, p: int,
+                    tmp: np.ndarray, z: np.ndarray) -> None:
+    """``z[:p]`` solving ``L L^T z = b[idx[:p]]``."""
+    for i in range(p):
+        s = b[idx[i]]
+        for m in range(i):
+            s -= low[i, m] * tmp[m]
+        tmp[i] = s / low[i, i]
+    for i in range(p - 1, -1, -1):
+        s = tmp[i]
+        for m in range(i + 1, p):
+            s -= low[m, i] * z[m]
+        z[i] = s / low[i, i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _entering(g: np.ndarray, b: np.ndarray, allowed: np.ndarray, passive: np.ndarray,
+              x: np.ndarray, idx: np.ndarray, p: int, tol: float) -> int:
+    """The allowed non-passive variable with the largest gradient ``b - G x`` above tol, or -1."""
+    best, top = -1, tol
+    for j in range(b.shape[0]):
+        if allowed[j] and not passive[j]:
+            v = b[j]
+            for m in range(p):
+                v -= g[j, idx[m]] * x[idx[m]]
+            if v > top:
+                best, top = j, v
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _step_back(x: np.ndarray, z: np.ndarray, idx: np.ndarray, p: int, passive: np.ndarray,
+               tol: float) -> tuple[int, int]:
+    """Move x towards z until the first passive variable hits 0; drop it (and any at 0).
+
+    Returns the new passive count and the first position of ``idx`` that changed.
     """
-    n, k = passive.shape
-    p = int(passive.sum(axis=1).max(initial=0))
-    if p == 0:
-        return np.zeros((n, k))
-    cols = np.argsort(~passive, axis=1, kind="stable")[:, :p]  # passive first, index order
-    live = np.take_along_axis(passive, cols, axis=1)
-    rows = np.arange(n)[:, None, None]
-    sub = gram[rows, cols[:, :, None], cols[:, None, :]]
-    both = live[:, :, None] & live[:, None, :]
-    eye = np.eye(p, dtype=bool)[None]
-    system = np.where(both, sub, 0.0) + np.where(eye & both, RIDGE, 0.0)
-    system = np.where(eye & ~both, 1.0, system)
-    b = np.where(live, np.take_along_axis(rhs, cols, axis=1), 0.0)
-    try:
-        zc = np.linalg.solve(system, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        zc = np.einsum("nij,nj->ni", np.linalg.pinv(system), b)
-    z = np.zeros((n, k))
-    np.put_along_axis(z, cols, np.where(live, zc, 0.0), axis=1)
-    return np.where(passive, z, 0.0)
+    alpha, first = np.inf, 0
+    for m in range(p):
+        if z[m] <= 0.0:
+            r = x[idx[m]] / (x[idx[m]] - z[m])
+            if r < alpha:
+                alpha, first = r, m
+    keep, changed = 0, p
+    for m in range(p):
+        j = idx[m]
+        x[j] += alpha * (z[m] - x[j])
+        if m == first or x[j] <= tol:
+            x[j] = 0.0
+            passive[j] = False
+            changed = min(changed, m)
+        else:
+            idx[keep] = j
+            keep += 1
+    return keep, changed
+
+
+@numba.njit(cache=True, nogil=True)
+def _lawson_hanson(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray, tol: float,
+                   max_iter: int, out: np.ndarray, done: np.ndarray) -> None:
+    """Lawson-Hanson per row, each passive system by an updated Cholesky factor.
+
+    Adding a variable appends one row to the factor; dropping variables
+    recomputes the rows from the first dropped position on.
+    """
+    n, k = rhs.shape
+    low = np.zeros((k, k))
+    tmp, z = np.empty(k), np.empty(k)
+    idx = np.empty(k, dtype=np.int64)
+    passive = np.zeros(k, dtype=np.bool_)
+    for q in range(n):
+        g, b, x = gram[q], rhs[q], out[q]
+        x[:] = 0.0
+        passive[:] = False
+        p, factored, iters, ok = 0, 0, 0, True
+        while ok:
+            j = _entering(g, b, mask[q], passive, x, idx, p, tol)
+            if j < 0:
+                break
+            idx[p], passive[j] = j, True
+            p += 1
+            while p > 0:  # solve the passive system; step back while it is infeasible
+                iters += 1
+                if iters > max_iter or not _cholesky_rows(g, idx, p, low, factored):
+                    ok = False
+                    break
+                factored = p
+                _cholesky_solve(low, b, idx, p, tmp, z)
+                if z[:p].min() > 0.0:
+                    for m in range(p):
+                        x[idx[m]] = z[m]
+                    break
+                p, changed = _step_back(x, z, idx, p, passive, tol)
+                factored = min(factored, changed)
+        done[q] = ok
 
 
 def _scipy_rows(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -78,20 +172,6 @@ def _scipy_rows(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray) -> np.ndarr
     return out
 
 
-def _step_back(x: np.ndarray, z: np.ndarray, infeasible: np.ndarray, passive: np.ndarray,
-               tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Inner step: move from x towards z until the first passive variable hits 0, drop it."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(infeasible, x / (x - z), np.inf)
-    first = ratio.argmin(axis=1)
-    alpha = ratio[np.arange(len(first)), first][:, None]
-    x = x + alpha * (z - x)
-    drop = passive & (x <= tol)
-    drop[np.arange(len(first)), first] = True
-    passive = passive & ~drop
-    return np.where(passive, x, 0.0), passive
-
-
 def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None, *,
               tol: float | None = None, max_iter: int | None = None) -> np.ndarray:
     """Batched NNLS from Gram matrices.
@@ -108,7 +188,7 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None,
         A variable enters when its gradient ``b - G x`` exceeds ``tol``
         (default ``1e-12 * max(1, max |b|) * k``).
     max_iter
-        Iterations of the batched loop before the remaining rows are handed to
+        Passive-system solves per row before the row is handed to
         ``scipy.optimize.nnls`` (default ``6 * k + 10``).
 
     Returns
@@ -116,8 +196,8 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None,
     float64 (n, k)
         The minimiser, ``>= 0`` and ``0`` outside ``mask``.
     """
-    gram = np.asarray(gram, dtype=np.float64)
-    rhs = np.asarray(rhs, dtype=np.float64)
+    gram = np.ascontiguousarray(gram, dtype=np.float64)
+    rhs = np.ascontiguousarray(rhs, dtype=np.float64)
     n, k = rhs.shape
     if gram.shape != (n, k, k):
         raise ValueError(f"gram must have shape {(n, k, k)}; got {gram.shape}")
@@ -127,39 +207,19 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, mask: np.ndarray | None = None,
     if max_iter is None:
         max_iter = 6 * k + 10
     x = np.zeros((n, k))
-    passive = np.zeros((n, k), dtype=bool)
-    todo = np.flatnonzero(mask.any(axis=1))
-    # Working copies of the unfinished rows, compacted only when an eighth of
-    # them has finished (copying (rows, k, k) every iteration would dominate).
-    g, b, m = gram[todo], rhs[todo], mask[todo]
-    p, xs = passive[todo], x[todo]
-    live = np.ones(todo.size, dtype=bool)
-    for _ in range(max_iter):
-        if todo.size == 0:
-            break
-        z = _solve_passive(g, b, p)
-        infeasible = p & (z <= 0.0)
-        inner = infeasible.any(axis=1) & live
-        if inner.any():
-            xs[inner], p[inner] = _step_back(xs[inner], z[inner], infeasible[inner],
-                                             p[inner], tol)
-        outer = ~infeasible.any(axis=1) & live
-        if outer.any():
-            # Accept z, then add the variable with the largest gradient b - G z.
-            grad = b - np.einsum("nij,nj->ni", g, np.where(outer[:, None], z, 0.0))
-            enter = ~p & m & (grad > tol) & outer[:, None]
-            more = enter.any(axis=1)
-            best = np.where(enter, grad, -np.inf).argmax(axis=1)
-            rows = np.flatnonzero(more)
-            p[rows, best[rows]] = True
-            xs[outer] = z[outer]
-            live &= ~(outer & ~more)
-        if (~live).sum() * 8 >= todo.size:
-            x[todo], passive[todo] = xs, p
-            todo, g, b, m, p, xs = (a[live] for a in (todo, g, b, m, p, xs))
-            live = np.ones(todo.size, dtype=bool)
-    x[todo], passive[todo] = xs, p
-    todo = todo[live]
+    done = np.zeros(n, dtype=bool)
+    _lawson_hanson(gram, rhs, np.ascontiguousarray(mask), float(tol), int(max_iter), x, done)
+    todo = np.flatnonzero(~done)
     if todo.size:
         x[todo] = _scipy_rows(gram[todo], rhs[todo], mask[todo])
     return np.where(mask, np.maximum(x, 0.0), 0.0)
+
+
+def warm_up() -> None:
+    """Load the compiled solver (from numba's cache, else compile it) with a tiny problem.
+
+    The first call of a numba function in a process costs about a second
+    whatever its size; the engine calls this in a background thread while the
+    search runs, so the first weighting task does not wait for it.
+    """
+    nnls_gram(np.eye(2)[None], np.ones((1, 2)))

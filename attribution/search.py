@@ -23,6 +23,12 @@ from attribution.candidates import TopK
 
 #: Columns of the catalogue scored per GEMM call inside :func:`topk_block`.
 TILE = 8192
+#: Extra candidates the faiss pre-selection returns beyond ``k`` (at least
+#: :data:`MARGIN_MIN`, else ``k / MARGIN_DIV``), so that the exact k-th best
+#: usually clears the bound that proves nothing outside was missed.
+MARGIN_MIN, MARGIN_DIV = 8, 8
+#: Pairs rescored per numpy call in :func:`preselect_topk` (bounds the float64 temporaries).
+RESCORE_PAIRS = 512
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,52 @@ def _kth_per_row(rows: np.ndarray, values: np.ndarray, n: int, k: int) -> np.nda
     return out
 
 
+def _faiss_knn(gen: np.ndarray, clips: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """faiss's flat inner-product top-``width`` (float32 scores, any tie order), one thread."""
+    import faiss
+
+    return faiss.knn(gen, clips, width, metric=faiss.METRIC_INNER_PRODUCT)
+
+
+def preselect_topk(gen: np.ndarray, clips: np.ndarray, keys: np.ndarray, k: int,
+                   ) -> tuple[Partial, np.ndarray]:
+    """Exact top-k from a faiss pre-selection, and which rows it proves.
+
+    faiss returns each generation's ``width = k + margin`` best clips by its
+    float32 GEMM scores; they are rescored with :func:`exact_similarity` and
+    ranked by (similarity, index). A clip outside the pre-selection scored at
+    most the lowest faiss score ``a`` inside it, so its exact similarity is at
+    most ``a + eps`` (:func:`gemm_error_bound`, which holds for any summation
+    order). A row is **proved** when its exact k-th best is above ``a + eps``:
+    then no clip outside can enter its top k, and its result is the exact
+    top-k whatever order faiss used. Rows not proved must be recomputed
+    (:func:`topk_block` does so with its own path). Returns the partial and
+    the bool (b,) of proved rows.
+    """
+    b, width = gen.shape[0], min(len(clips), k + max(MARGIN_MIN, k // MARGIN_DIV))
+    approx, pos = _faiss_knn(gen, clips, width)
+    exact = np.empty((b, width))
+    gen64 = gen.astype(np.float64)
+    step = max(1, RESCORE_PAIRS // width)  # float64 temporaries that stay in cache
+    for lo in range(0, b, step):
+        exact[lo:lo + step] = exact_similarity(gen64[lo:lo + step, None, :],
+                                               clips[pos[lo:lo + step]])
+    ok = pos.ravel() >= 0  # faiss pads with -1 only when a partition has fewer than width rows
+    rows, cols = np.repeat(np.arange(b), width)[ok], pos.ravel()[ok]
+    best = select_topk(rows, exact.ravel()[ok], keys[cols], None, b, k)
+    if width >= len(clips):
+        return best, np.ones(b, dtype=bool)
+    bound = approx.min(axis=1).astype(np.float64) + gemm_error_bound(gen.shape[1])
+    return best, best.sim[:, k - 1] > bound
+
+
+def _replace_rows(base: Partial, rows: np.ndarray, part: Partial) -> Partial:
+    """``base`` with ``rows`` taken from ``part`` (a result for those rows only)."""
+    sim, idx = base.sim.copy(), base.idx.copy()
+    sim[rows], idx[rows] = part.sim, part.idx
+    return Partial(sim, idx, None)
+
+
 def topk_block(
     gen: np.ndarray,
     clips: np.ndarray,
@@ -207,6 +259,7 @@ def topk_block(
     groups: np.ndarray | None = None,
     *,
     tile: int = TILE,
+    use_faiss: bool = True,
 ) -> Partial:
     """Exact top-k of unit-norm generations against one partition of unit-norm clips.
 
@@ -224,6 +277,8 @@ def topk_block(
         Clip number of each row when the catalogue has segments (non-decreasing).
     tile : int
         Catalogue rows per GEMM call.
+    use_faiss : bool
+        Pre-select with faiss (see below); False forces the numpy path.
 
     Notes
     -----
@@ -235,7 +290,19 @@ def topk_block(
     rescored with :func:`exact_similarity` and merged, so after the first tile
     almost nothing but the GEMM touches the whole score matrix, and the result
     is exactly the top-k under exact similarities whatever the tiling.
+
+    Without segments, and with ``use_faiss``, the rows are first pre-selected
+    by faiss (:func:`preselect_topk`); only rows it cannot prove take the path
+    above. Both give the same bits: the result is a function of the exact
+    similarities alone.
     """
+    if groups is None and use_faiss and len(gen) and len(clips) > k:
+        fast, proved = preselect_topk(gen, clips, keys, k)
+        slow = np.flatnonzero(~proved)
+        if slow.size == 0:
+            return fast
+        rest = topk_block(gen[slow], clips, keys, k, tile=tile, use_faiss=False)
+        return _replace_rows(fast, slow, rest)
     b = gen.shape[0]
     seg = groups is not None
     best = empty_partial(b, k, seg)

@@ -11,7 +11,7 @@ run as subprocesses once per BLAS configuration (the environment as it is,
 and ``OPENBLAS_CORETYPE`` removed when it is set, or pinned to each of
 ``--coretypes`` when it is not); each engine's best time is kept, so engines
 are compared best against best. The command runs at its default settings
-(``--k``, ``--depth``, method) and at ``--depth 64``. Nothing is asserted;
+(``--k``, ``--depth``, method) and at ``--depths`` (64 and 32). Nothing is asserted;
 run it on a quiet machine.
 
     .venv/bin/python bench/attribution_speed.py [--scale 0.1] [--workers N]
@@ -118,6 +118,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/residuals-bench"))
     ap.add_argument("--coretypes", default="Haswell",
                     help="OPENBLAS_CORETYPE values to pin, comma-separated, when none is set")
+    ap.add_argument("--depths", default="64,32",
+                    help="search depths timed besides the default, comma-separated")
     ap.add_argument("--faiss-only", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.faiss_only is not None:
@@ -177,19 +179,20 @@ def main() -> None:
     cli = [str(Path(sys.executable).parent / "residuals"), "attribute", "--clips",
            str(clips_path), "--generations", str(gens_path), "--out", str(out),
            "--workers", str(args.workers), "--quiet"]
-    for name, extra in ((f"residuals attribute, defaults (k {DEFAULT_K}, depth {DEFAULT_DEPTH})",
-                         []),
-                        (f"residuals attribute, defaults but depth 64", ["--depth", "64"]),
-                        (f"residuals attribute, --k {args.k} --depth {args.k}",
-                         ["--k", str(args.k), "--depth", str(args.k)])):
+    runs = [(f"residuals attribute, defaults (k {DEFAULT_K}, depth {DEFAULT_DEPTH})", [])]
+    runs += [(f"residuals attribute, defaults but depth {d}", ["--depth", str(d)])
+             for d in map(int, args.depths.split(",")) if d != DEFAULT_DEPTH]
+    runs += [(f"residuals attribute, --k {args.k} --depth {args.k}",
+              ["--k", str(args.k), "--depth", str(args.k)])]
+    for name, extra in runs:
         rows.append((name + ", best BLAS config", best_of(configs, cli + extra), flops))
 
     gemm = rows[0][2] / rows[0][1]
     faiss_rate = next(fl / sec for name, sec, fl in rows if "best BLAS" in name)
-    print(f"{'engine':<52} {'seconds':>9} {'GFLOP/s':>9} {'x GEMM':>7} {'x faiss':>8}")
+    print(f"{'engine':<70} {'seconds':>9} {'GFLOP/s':>9} {'x GEMM':>7} {'x faiss':>8}")
     for name, secs, fl in rows:
         rate = fl / secs
-        print(f"{name:<52} {secs:>9.2f} {rate / 1e9:>9.1f} {rate / gemm:>7.2f} "
+        print(f"{name:<70} {secs:>9.2f} {rate / 1e9:>9.1f} {rate / gemm:>7.2f} "
               f"{rate / faiss_rate:>8.2f}")
     print(f"top-1 similarity agrees with faiss for {agree:.4%} of generations")
 

@@ -110,3 +110,22 @@ def test_matches_scipy_at_search_depth(noise: float) -> None:
     want = reference(a, y, np.ones((n, k), dtype=bool))
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
     assert (got > 0).sum(axis=1).max() > 5  # many active variables: the compression is exercised
+
+
+def test_a_row_gets_the_same_bits_alone_and_in_any_batch() -> None:
+    """Each row is solved on its own: blocks of any composition give identical bits."""
+    a, y = problems(21, 40, 48, 32)
+    g, b = gram_of(a, y)
+    whole = nnls_gram(g, b)
+    perm = np.random.default_rng(1).permutation(40)
+    shuffled = nnls_gram(g[perm], b[perm])
+    alone = np.concatenate([nnls_gram(g[q:q + 1], b[q:q + 1]) for q in range(40)])
+    assert whole.tobytes() == alone.tobytes()
+    assert whole[perm].tobytes() == shuffled.tobytes()
+
+
+def test_warm_up_loads_the_solver() -> None:
+    from attribution.nnls import warm_up
+
+    warm_up()  # a tiny problem through the compiled path, no error
+    np.testing.assert_allclose(nnls_gram(np.eye(2)[None] * 2.0, np.ones((1, 2))), [[0.5, 0.5]])

@@ -158,3 +158,63 @@ def problems(draw: st.DrawFn):
 def test_property_blocked_equals_brute_force(problem) -> None:
     gen, clips, k, cuts, tile, groups = problem
     assert_same(blocked(gen, clips, k, cuts, tile, groups), brute_force_topk(gen, clips, k, groups))
+
+
+@pytest.mark.parametrize("depth", [1, 10, 64, 128, 199])
+@pytest.mark.parametrize("ties", [False, True])
+def test_faiss_preselection_equals_numpy_path_and_brute_force(depth: int, ties: bool) -> None:
+    """Search depths of attribution: faiss-preselected rows are the exact top-k, bit for bit."""
+    rng = np.random.default_rng(depth + 1000 * ties)
+    gen = normalize(random_emb(rng, 40, 32, ties=ties))
+    clips = normalize(random_emb(rng, 400, 32, ties=ties))
+    keys = np.arange(400) * 3 + 2  # tie-break order is the catalogue index, not the row
+    fast = topk_block(gen, clips, keys, depth)
+    slow = topk_block(gen, clips, keys, depth, use_faiss=False)
+    assert_same(fast, slow)
+    ref = brute_force_topk(gen, clips, depth)
+    np.testing.assert_array_equal(fast.idx, keys[ref.idx])
+    np.testing.assert_array_equal(fast.sim, ref.sim)
+
+
+def test_preselection_proves_rows_on_spread_data() -> None:
+    from attribution.search import preselect_topk
+
+    rng = np.random.default_rng(3)
+    gen, clips = normalize(rng.normal(size=(50, 64))), normalize(rng.normal(size=(3000, 64)))
+    _, proved = preselect_topk(gen, clips, np.arange(3000), 20)
+    assert proved.mean() > 0.9  # the fast path is the one taken
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.0])
+def test_preselection_order_and_score_errors_do_not_change_the_result(
+        monkeypatch: pytest.MonkeyPatch, shift: float) -> None:
+    """faiss's tie order never matters; scores off by more than the bound make rows unproved."""
+    from attribution import search
+
+    rng = np.random.default_rng(4)
+    gen = normalize(random_emb(rng, 30, 16, ties=True))
+    clips = normalize(random_emb(rng, 500, 16, ties=True))
+    real = search._faiss_knn
+
+    def scrambled(g: np.ndarray, c: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        approx, pos = real(g, c, width)
+        return approx[:, ::-1] + np.float32(shift), pos[:, ::-1]
+
+    monkeypatch.setattr(search, "_faiss_knn", scrambled)
+    _, proved = search.preselect_topk(gen, clips, np.arange(500), 10)
+    assert proved.any() if shift == 0.0 else not proved.any()
+    assert_same(topk_block(gen, clips, np.arange(500), 10), brute_force_topk(gen, clips, 10))
+
+
+def test_unproved_rows_take_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No margin: most rows cannot be proved, the mixed result is still exact."""
+    from attribution import search
+
+    monkeypatch.setattr(search, "MARGIN_MIN", 0)
+    monkeypatch.setattr(search, "MARGIN_DIV", 10**9)
+    rng = np.random.default_rng(5)
+    gen = normalize(random_emb(rng, 60, 24, ties=True))
+    clips = normalize(random_emb(rng, 700, 24, ties=True))
+    _, proved = search.preselect_topk(gen, clips, np.arange(700), 12)
+    assert 0 < proved.sum() < len(proved) or not proved.any()
+    assert_same(topk_block(gen, clips, np.arange(700), 12), brute_force_topk(gen, clips, 12))
