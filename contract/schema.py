@@ -61,6 +61,10 @@ CARRIED_OUT_MINOR = "carried_out_minor"
 CARRIED_MINOR = "carried_minor"
 ELIGIBLE = "eligible"
 REASON = "reason"
+LINE_COLUMNS = (CREATOR_ID, SHARE, EXACT_MINOR, ALLOCATED_MINOR, CARRIED_IN_MINOR, PAID_MINOR,
+                CARRIED_OUT_MINOR, ELIGIBLE, REASON)
+"""Columns of an allocation's lines, in order: ``ledger.allocate.Allocation.frame``, the
+lines the store checks and posts, and its statements."""
 PERIOD = "period"
 BATCH_ID = "batch_id"
 BATCH_HASH = "batch_hash"

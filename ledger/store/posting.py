@@ -62,9 +62,8 @@ TRANSIT_CODE = "transit"
 PLATFORM_CODE = "platform"
 PAYABLE_PREFIX = "payable/"
 
-LINE_COLUMNS = [S.CREATOR_ID, S.SHARE, S.EXACT_MINOR, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR,
-                S.PAID_MINOR, S.CARRIED_OUT_MINOR, S.ELIGIBLE, S.REASON]
-"""Columns of an allocation's lines (``ledger.allocate.Allocation.frame``)."""
+LINE_COLUMNS = list(S.LINE_COLUMNS)
+"""Columns of an allocation's lines (:data:`contract.schema.LINE_COLUMNS`)."""
 
 DIGEST_COLUMNS = [S.CREATOR_ID, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR,
                   S.CARRIED_OUT_MINOR]
