@@ -319,6 +319,28 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     Allocation
         With ``sum(allocated_minor) + withheld_minor == pool_minor`` and
         ``paid + carried_out == allocated + carried_in`` per creator.
+
+    Examples
+    --------
+    An equal split of 100.00 USD; the opted-out creator gets nothing:
+
+    >>> from ledger.policy import parse_policy
+    >>> policy = parse_policy('[pool]\\ncurrency = "USD"\\namount = "100.00"\\n'
+    ...                       '[components]\\nequal = 1.0\\n')
+    >>> inputs = AllocationInputs(
+    ...     creators=pl.DataFrame({"creator_id": ["ana", "bo", "cy"],
+    ...                            "opted_out": [False, False, True]}),
+    ...     clips=pl.DataFrame({"clip_id": ["c1", "c2", "c3"],
+    ...                         "creator_id": ["ana", "bo", "cy"]}),
+    ...     attributions=pl.DataFrame({"generation_id": ["g1"], "clip_id": ["c1"],
+    ...                                "creator_id": ["ana"], "weight": [1.0]}),
+    ...     generations=pl.DataFrame(),
+    ...     accounts=pl.DataFrame({"account_id": ["u1"], "revenue_minor": [0]}))
+    >>> a = allocate(policy, inputs, batch_id="example")
+    >>> a.frame.select("creator_id", "allocated_minor", "paid_minor", "reason").rows()
+    [('ana', 5000, 5000, None), ('bo', 5000, 5000, None), ('cy', 0, 0, 'opted out')]
+    >>> a.allocated_minor + a.withheld_minor == a.pool_minor == 10_000
+    True
     """
     pool, cur = pool_from(policy, inputs.accounts, pool_minor, currency)
     rules = policy.rules

@@ -142,7 +142,16 @@ class Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file."""
+    """Read and validate a policy file.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "even.toml"
+    >>> _ = path.write_text('name = "even"\\n[pool]\\ncurrency = "USD"\\namount = "100.00"\\n'
+    ...                     '[components]\\nequal = 1.0\\n')
+    >>> policy = load_policy(path)
+    >>> policy.name, policy.currency, policy.pool_amount, dict(policy.components)
+    ('even', 'USD', '100.00', {'equal': 1.0})
+    """
     path = Path(path)
     if not path.is_file():
         raise ResidualsError(f"{path}: policy file not found")
