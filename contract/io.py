@@ -172,25 +172,32 @@ def validate_frame(
         df = df.with_columns(casts)
     check_text_limits(df, table, file, row_offset=row_offset)
 
+    _check_keys(df, table, file, row_offset)
+    for col in table.rules.non_negative:
+        bad = _first(df[col] < 0) if col in df.columns else None
+        if bad is not None:
+            raise ContractError(file, f"is {df[col][bad]}, expected an amount >= 0",
+                                row=row_offset + bad, column=col,
+                                ident=_ident(df, table, bad))
+
+    if table.rules.provenance:
+        check_provenance(df, file, row_offset=row_offset)
+    if S.EMBEDDING in table.required and df.height:
+        embedding_matrix(df, file, table, row_offset=row_offset, dim=dim, dim_source=dim_source)
+    return df
+
+
+def _check_keys(df: pl.DataFrame, table: S.Table, file: str, row_offset: int) -> None:
+    """Ids are non-empty and unique: the key, or with a segment column present the key
+    plus the segment, with one creator per key."""
     for col in table.key:
         bad = _first(df[col].str.strip_chars() == "")
         if bad is not None:
             raise ContractError(file, "is empty, expected a non-empty id",
                                 row=row_offset + bad, column=col)
-    if table.name == S.CLIPS.name and S.SEGMENT_ID in df.columns:
-        bad = _first(~df.select(pl.struct(S.CLIP_ID, S.SEGMENT_ID)).to_series().is_first_distinct())
-        if bad is not None:
-            raise ContractError(file, f"segment {df[S.SEGMENT_ID][bad]!r} of clip "
-                                f"{df[S.CLIP_ID][bad]!r} appears twice, expected unique segments",
-                                row=row_offset + bad, column=S.SEGMENT_ID)
-        creators_per_clip = df.group_by(S.CLIP_ID).agg(pl.col(S.CREATOR_ID).n_unique().alias("n"))
-        multi = creators_per_clip.filter(pl.col("n") > 1)
-        if multi.height:
-            clip = multi[S.CLIP_ID].sort()[0]
-            bad = _first(df[S.CLIP_ID] == clip)
-            raise ContractError(file, f"segments of clip {clip!r} name different creators, "
-                                "expected one creator per clip", row=row_offset + (bad or 0),
-                                column=S.CREATOR_ID)
+    segments = table.rules.segments
+    if segments is not None and segments[1] in df.columns:
+        _check_segments(df, *segments, file, row_offset)
     elif table.key:
         keycols = list(table.key)
         key = df.select(pl.struct(keycols)).to_series() if len(keycols) > 1 else df[keycols[0]]
@@ -204,19 +211,23 @@ def validate_frame(
                 "expected unique ids", row=row_offset + bad, column=keycols[-1],
             )
 
-    for col in df.columns:
-        if table.kind(col) == S.INT and col == S.REVENUE_MINOR:
-            bad = _first(df[col] < 0)
-            if bad is not None:
-                raise ContractError(file, f"is {df[col][bad]}, expected an amount >= 0",
-                                    row=row_offset + bad, column=col,
-                                    ident=_ident(df, table, bad))
 
-    if table.name == S.CLIPS.name:
-        check_provenance(df, file, row_offset=row_offset)
-    if S.EMBEDDING in table.required and df.height:
-        embedding_matrix(df, file, table, row_offset=row_offset, dim=dim, dim_source=dim_source)
-    return df
+def _check_segments(df: pl.DataFrame, key: str, segment: str, file: str,
+                    row_offset: int) -> None:
+    """(key, segment) is unique and every row of a key names one creator."""
+    bad = _first(~df.select(pl.struct(key, segment)).to_series().is_first_distinct())
+    if bad is not None:
+        raise ContractError(file, f"segment {df[segment][bad]!r} of clip "
+                            f"{df[key][bad]!r} appears twice, expected unique segments",
+                            row=row_offset + bad, column=segment)
+    creators_per_key = df.group_by(key).agg(pl.col(S.CREATOR_ID).n_unique().alias("n"))
+    multi = creators_per_key.filter(pl.col("n") > 1)
+    if multi.height:
+        clip = multi[key].sort()[0]
+        bad = _first(df[key] == clip)
+        raise ContractError(file, f"segments of clip {clip!r} name different creators, "
+                            "expected one creator per clip", row=row_offset + (bad or 0),
+                            column=S.CREATOR_ID)
 
 
 def check_text_limits(df: pl.DataFrame, table: S.Table, file: str | Path, *,

@@ -61,6 +61,10 @@ CARRIED_OUT_MINOR = "carried_out_minor"
 CARRIED_MINOR = "carried_minor"
 ELIGIBLE = "eligible"
 REASON = "reason"
+LINE_COLUMNS = (CREATOR_ID, SHARE, EXACT_MINOR, ALLOCATED_MINOR, CARRIED_IN_MINOR, PAID_MINOR,
+                CARRIED_OUT_MINOR, ELIGIBLE, REASON)
+"""Columns of an allocation's lines, in order: ``ledger.allocate.Allocation.frame``, the
+lines the store checks and posts, and its statements."""
 PERIOD = "period"
 BATCH_ID = "batch_id"
 BATCH_HASH = "batch_hash"
@@ -133,6 +137,29 @@ class Table:
     def kind(self, column: str) -> str | None:
         return self.required.get(column) or self.optional.get(column)
 
+    @property
+    def rules(self) -> TableRules:
+        """The table's own rules (:data:`TABLE_RULES`, by name: a table re-declared
+        with fewer columns keeps them)."""
+        return TABLE_RULES.get(self.name, TableRules())
+
+
+@dataclass(frozen=True)
+class TableRules:
+    """The checks :func:`contract.io.validate_frame` applies to one table beyond its
+    column kinds and key.
+
+    ``segments``: (id column, segment column): when the segment column is present, an
+    id has several rows (id plus segment is unique, and every row of an id names the
+    same ``creator_id``), and the id alone need not be unique;
+    ``non_negative``: integer columns that hold amounts >= 0; ``provenance``: the
+    rows carry licence provenance (:func:`contract.io.check_provenance`).
+    """
+
+    segments: tuple[str, str] | None = None
+    non_negative: tuple[str, ...] = ()
+    provenance: bool = False
+
 
 CREATORS = Table(
     "creators",
@@ -161,6 +188,11 @@ ACCOUNTS = Table(
     required={ACCOUNT_ID: STR, REVENUE_MINOR: INT},
     key=(ACCOUNT_ID,),
 )
+TABLE_RULES: dict[str, TableRules] = {
+    CLIPS.name: TableRules(segments=(CLIP_ID, SEGMENT_ID), provenance=True),
+    ACCOUNTS.name: TableRules(non_negative=(REVENUE_MINOR,)),
+}
+"""Per-table rules, by table name."""
 ATTRIBUTIONS = Table(
     "attributions",
     required={

@@ -67,8 +67,7 @@ ELIGIBLE = R.ELIGIBLE
 REASON = R.REASON
 # Creator ids are non-empty (contract), so "" can stand for the withheld part.
 _WITHHELD = ""
-FRAME_COLUMNS = (S.CREATOR_ID, SHARE, EXACT_MINOR, ALLOCATED_MINOR, CARRIED_IN_MINOR,
-                 PAID_MINOR, CARRIED_OUT_MINOR, ELIGIBLE, REASON)
+FRAME_COLUMNS = S.LINE_COLUMNS  # the store's LINE_COLUMNS too: one source
 
 
 @dataclass(frozen=True)
@@ -168,26 +167,7 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
                      .agg(pl.col(S.CREATOR_ID).min(), *[pl.col(c).max() for c in clips_cols]))
     clips = raw_clips.select(S.CLIP_ID, S.CREATOR_ID, *clips_cols).with_columns(
         R.license_multiplier(rules.license_multipliers, rules.license_default).alias(MULTIPLIER))
-    # Creators sorted once; with a KeyIndex of their ids, a clip's creator is a
-    # position (counts by bincount), else the group-by and join below.
-    creators = inputs.creators.select(S.CREATOR_ID, S.OPTED_OUT)
-    if not creators[S.CREATOR_ID].is_sorted():  # (a sorted frame, e.g. from the store)
-        creators = creators.sort(S.CREATOR_ID)
-    index = KeyIndex.build(creators[S.CREATOR_ID])
-    clip_positions = index.positions(clips[S.CREATOR_ID]) if index is not None else None
-    if clip_positions is not None:
-        creators = creators.with_columns(pl.Series(
-            N_CLIPS, np.bincount(clip_positions, minlength=creators.height), dtype=pl.Int64))
-    elif index is not None:  # unique ids: joining to the sorted frame keeps its order
-        counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
-        creators = (creators.join(counts, on=S.CREATOR_ID, how="left", maintain_order="left")
-                    .with_columns(pl.col(N_CLIPS).fill_null(0)))
-    else:
-        counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
-        creators = (inputs.creators.select(S.CREATOR_ID, S.OPTED_OUT)
-                    .join(counts, on=S.CREATOR_ID, how="left")
-                    .with_columns(pl.col(N_CLIPS).fill_null(0))
-                    .sort(S.CREATOR_ID))
+    creators, index, clip_positions = _creator_counts(inputs.creators, clips)
     attr = inputs.attributions
     _non_negative(attr, S.WEIGHT, S.ATTRIBUTIONS.filename)
     _non_negative(inputs.accounts, S.REVENUE_MINOR, S.ACCOUNTS.filename)
@@ -220,6 +200,30 @@ def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
     return Period(creators, clips, credits, gen_ids, gen_accounts,
                   inputs.accounts.select(S.ACCOUNT_ID, S.REVENUE_MINOR), uniform,
                   index=index, clip_positions=clip_positions)
+
+
+def _creator_counts(creators: pl.DataFrame, clips: pl.DataFrame
+                    ) -> tuple[pl.DataFrame, KeyIndex | None, np.ndarray | None]:
+    """``creator_id``, ``opted_out``, ``n_clips`` sorted by creator id, with the
+    :class:`KeyIndex` of the ids and each clip's creator position when they exist.
+
+    Fast path: with a KeyIndex, a clip's creator is a position and the counts a
+    bincount; beside it the general path (group-by and join) gives the same frame.
+    """
+    raw = creators.select(S.CREATOR_ID, S.OPTED_OUT)
+    ordered = raw if raw[S.CREATOR_ID].is_sorted() else raw.sort(S.CREATOR_ID)
+    index = KeyIndex.build(ordered[S.CREATOR_ID])
+    clip_positions = index.positions(clips[S.CREATOR_ID]) if index is not None else None
+    if clip_positions is not None:
+        return ordered.with_columns(pl.Series(
+            N_CLIPS, np.bincount(clip_positions, minlength=ordered.height), dtype=pl.Int64
+        )), index, clip_positions
+    counts = clips.group_by(S.CREATOR_ID).agg(pl.len().cast(pl.Int64).alias(N_CLIPS))
+    if index is not None:  # unique ids: joining to the sorted frame keeps its order
+        return (ordered.join(counts, on=S.CREATOR_ID, how="left", maintain_order="left")
+                .with_columns(pl.col(N_CLIPS).fill_null(0))), index, None
+    return (raw.join(counts, on=S.CREATOR_ID, how="left")
+            .with_columns(pl.col(N_CLIPS).fill_null(0)).sort(S.CREATOR_ID)), None, None
 
 
 def total_revenue(accounts: pl.DataFrame) -> int:
@@ -315,6 +319,28 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     Allocation
         With ``sum(allocated_minor) + withheld_minor == pool_minor`` and
         ``paid + carried_out == allocated + carried_in`` per creator.
+
+    Examples
+    --------
+    An equal split of 100.00 USD; the opted-out creator gets nothing:
+
+    >>> from ledger.policy import parse_policy
+    >>> policy = parse_policy('[pool]\\ncurrency = "USD"\\namount = "100.00"\\n'
+    ...                       '[components]\\nequal = 1.0\\n')
+    >>> inputs = AllocationInputs(
+    ...     creators=pl.DataFrame({"creator_id": ["ana", "bo", "cy"],
+    ...                            "opted_out": [False, False, True]}),
+    ...     clips=pl.DataFrame({"clip_id": ["c1", "c2", "c3"],
+    ...                         "creator_id": ["ana", "bo", "cy"]}),
+    ...     attributions=pl.DataFrame({"generation_id": ["g1"], "clip_id": ["c1"],
+    ...                                "creator_id": ["ana"], "weight": [1.0]}),
+    ...     generations=pl.DataFrame(),
+    ...     accounts=pl.DataFrame({"account_id": ["u1"], "revenue_minor": [0]}))
+    >>> a = allocate(policy, inputs, batch_id="example")
+    >>> a.frame.select("creator_id", "allocated_minor", "paid_minor", "reason").rows()
+    [('ana', 5000, 5000, None), ('bo', 5000, 5000, None), ('cy', 0, 0, 'opted out')]
+    >>> a.allocated_minor + a.withheld_minor == a.pool_minor == 10_000
+    True
     """
     pool, cur = pool_from(policy, inputs.accounts, pool_minor, currency)
     rules = policy.rules
@@ -326,10 +352,45 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     allocatable = exact_sum(mixed[SHARE])
     if allocatable <= 0:
         withheld_frac, allocatable = 1.0, 0.0
-    cap = policy.cap_minor_in(pool)
-    floor = policy.floor_minor_in(cur, pool)
     receiving = mixed.select(pl.col(R.ELIGIBLE) & (pl.col(SHARE) > 0)).to_series()
     receivers = mixed.filter(receiving).select(S.CREATOR_ID, SHARE)
+    paid, withheld = _integers(policy, receivers, withheld_frac, allocatable, pool, cur,
+                               batch_id)
+    carried = (inputs.carried_in.select(S.CREATOR_ID, pl.col(CARRIED_MINOR).cast(pl.Int64))
+               if inputs.carried_in is not None
+               else pl.DataFrame(schema={S.CREATOR_ID: pl.String, CARRIED_MINOR: pl.Int64}))
+    _check_carried(carried, mixed)
+    frame = _placed(mixed.select(S.CREATOR_ID, R.ELIGIBLE, R.REASON), paid, receivers,
+                    receiving)
+    if carried.height:
+        frame = (frame.join(carried.rename({CARRIED_MINOR: CARRIED_IN_MINOR}),
+                            on=S.CREATOR_ID, how="left", maintain_order="left")
+                 .with_columns(pl.col(CARRIED_IN_MINOR).fill_null(0)))
+    else:
+        frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias(CARRIED_IN_MINOR))
+    frame = frame.with_columns((pl.col(EXACT_MINOR) / max(pool, 1)).alias(SHARE))
+    frame = R.carry_forward(frame, policy.min_payout_in(cur), allocated=ALLOCATED_MINOR,
+                            carried_in=CARRIED_IN_MINOR, paid=PAID_MINOR,
+                            carried_out=CARRIED_OUT_MINOR)
+    frame = frame.with_columns(
+        pl.when(pl.col(R.REASON).is_not_null()).then(pl.col(R.REASON))
+        .when((pl.col(PAID_MINOR) == 0) & (pl.col(CARRIED_OUT_MINOR) > 0))
+        .then(pl.lit(R.REASON_CARRIED))
+        .when(pl.col(ALLOCATED_MINOR) == 0).then(pl.lit(R.REASON_ZERO))
+        .otherwise(pl.lit(None, dtype=pl.String)).alias(R.REASON),
+    ).select(FRAME_COLUMNS)  # still in prepare()'s creator_id order
+    return Allocation(frame=frame, pool_minor=pool, currency=cur, withheld_minor=withheld,
+                      batch_id=batch_id, policy_name=policy.name, policy_hash=policy.hash)
+
+
+def _integers(policy: Policy, receivers: pl.DataFrame, withheld_frac: float,
+              allocatable: float, pool: int, cur: str, batch_id: str
+              ) -> tuple[pl.DataFrame, int]:
+    """Integer amounts of the receivers (``creator_id``, ``exact_minor``,
+    ``amount_minor``) and the withheld amount; they sum to ``pool`` exactly."""
+    rules = policy.rules
+    cap = policy.cap_minor_in(pool)
+    floor = policy.floor_minor_in(cur, pool)
     if cap is None and not floor:
         # One rounding over the creators and the withheld remainder together, so
         # each payout is within one unit of share * pool.
@@ -354,11 +415,16 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
             floor_key=f"{policy.source}: key "
             + ("rules.floor" if rules.floor is not None else "rules.floor_share"))
 
-    carried = (inputs.carried_in.select(S.CREATOR_ID, pl.col(CARRIED_MINOR).cast(pl.Int64))
-               if inputs.carried_in is not None
-               else pl.DataFrame(schema={S.CREATOR_ID: pl.String, CARRIED_MINOR: pl.Int64}))
-    _check_carried(carried, mixed)
-    frame = mixed.select(S.CREATOR_ID, R.ELIGIBLE, R.REASON)
+    return paid, withheld
+
+
+def _placed(frame: pl.DataFrame, paid: pl.DataFrame, receivers: pl.DataFrame,
+            receiving: pl.Series) -> pl.DataFrame:
+    """``frame`` with ``exact_minor`` and ``allocated_minor`` of its receivers (0 elsewhere).
+
+    Fast path: ``paid`` has the receivers' rows in their order, so they go back in
+    place by position; beside it the general path, a left join, gives the same frame.
+    """
     if paid[S.CREATOR_ID].equals(receivers[S.CREATOR_ID]):
         # paid has the receivers' rows in their order: put them back in place
         # (the same as the left join below, without hashing a million ids).
@@ -373,25 +439,7 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
         frame = (frame.join(paid, on=S.CREATOR_ID, how="left", maintain_order="left")
                  .with_columns(pl.col(EXACT_MINOR).fill_null(0.0),
                                pl.col(AMOUNT_MINOR).fill_null(0).alias(ALLOCATED_MINOR)))
-    if carried.height:
-        frame = (frame.join(carried.rename({CARRIED_MINOR: CARRIED_IN_MINOR}),
-                            on=S.CREATOR_ID, how="left", maintain_order="left")
-                 .with_columns(pl.col(CARRIED_IN_MINOR).fill_null(0)))
-    else:
-        frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias(CARRIED_IN_MINOR))
-    frame = frame.with_columns((pl.col(EXACT_MINOR) / max(pool, 1)).alias(SHARE))
-    frame = R.carry_forward(frame, policy.min_payout_in(cur), allocated=ALLOCATED_MINOR,
-                            carried_in=CARRIED_IN_MINOR, paid=PAID_MINOR,
-                            carried_out=CARRIED_OUT_MINOR)
-    frame = frame.with_columns(
-        pl.when(pl.col(R.REASON).is_not_null()).then(pl.col(R.REASON))
-        .when((pl.col(PAID_MINOR) == 0) & (pl.col(CARRIED_OUT_MINOR) > 0))
-        .then(pl.lit(R.REASON_CARRIED))
-        .when(pl.col(ALLOCATED_MINOR) == 0).then(pl.lit(R.REASON_ZERO))
-        .otherwise(pl.lit(None, dtype=pl.String)).alias(R.REASON),
-    ).select(FRAME_COLUMNS)  # still in prepare()'s creator_id order
-    return Allocation(frame=frame, pool_minor=pool, currency=cur, withheld_minor=withheld,
-                      batch_id=batch_id, policy_name=policy.name, policy_hash=policy.hash)
+    return frame
 
 
 def _check_carried(carried: pl.DataFrame, creators: pl.DataFrame) -> None:

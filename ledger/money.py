@@ -89,6 +89,13 @@ def to_minor(amount: str | Decimal | int, currency: str, *, what: str = "amount"
     decimals than the currency has, a negative amount, or one that is not a
     number raises :class:`ResidualsError` naming ``what`` (e.g. a policy key).
     Floats are refused: ``0.1`` is not a decimal amount.
+
+    >>> to_minor("1234.56", "USD"), to_minor("5", "JPY")
+    (123456, 5)
+    >>> to_minor("1.001", "USD", what="pool")
+    Traceback (most recent call last):
+    ...
+    contract.errors.ResidualsError: pool: '1.001' has more than 2 decimals, the minor unit of USD
     """
     exp = exponent(currency)
     if isinstance(amount, bool) or isinstance(amount, float):

@@ -14,17 +14,19 @@ import math
 from decimal import Decimal, InvalidOperation
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from contract.errors import ResidualsError
 from contract.schema import MAX_POLICY_NAME_CHARS
+from ledger.components import COMPONENT_FUNCTIONS
 from ledger.money import CURRENCY_EXPONENTS, to_minor
 
-#: The components a policy can mix, in the order they are reported.
-COMPONENTS = ("attribution", "corpus", "user_centric", "equal")
+COMPONENTS = tuple(COMPONENT_FUNCTIONS)
+"""The components a policy can mix (those :mod:`ledger.components` scores), in the order
+they are reported."""
 CORPUS_BY = ("clips", "duration")
 UNATTRIBUTED = ("redistribute", "withhold")
 WEIGHT_TOLERANCE = 1e-9
@@ -32,11 +34,6 @@ WEIGHT_TOLERANCE = 1e-9
 _TOP_KEYS = ("name", "description", "pool", "components", "corpus", "rules")
 _POOL_KEYS = ("currency", "amount", "revenue_share")
 _CORPUS_KEYS = ("by",)
-_RULE_KEYS = (
-    "exclude_opted_out", "unattributed", "eligibility_min_clips", "eligibility_min_share",
-    "cap_share", "floor_share", "floor", "license_multipliers", "license_default", "min_payout",
-    "min_confidence", "low_confidence_factor",
-)
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,10 @@ class Rules:
     min_payout: str = "0"
     min_confidence: float | None = None
     low_confidence_factor: float = 0.0
+
+
+_RULE_KEYS = tuple(f.name for f in fields(Rules))
+"""The keys of a policy's ``[rules]`` table: the fields of :class:`Rules`."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,16 @@ class Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file."""
+    """Read and validate a policy file.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "even.toml"
+    >>> _ = path.write_text('name = "even"\\n[pool]\\ncurrency = "USD"\\namount = "100.00"\\n'
+    ...                     '[components]\\nequal = 1.0\\n')
+    >>> policy = load_policy(path)
+    >>> policy.name, policy.currency, policy.pool_amount, dict(policy.components)
+    ('even', 'USD', '100.00', {'equal': 1.0})
+    """
     path = Path(path)
     if not path.is_file():
         raise ResidualsError(f"{path}: policy file not found")

@@ -62,9 +62,8 @@ TRANSIT_CODE = "transit"
 PLATFORM_CODE = "platform"
 PAYABLE_PREFIX = "payable/"
 
-LINE_COLUMNS = [S.CREATOR_ID, S.SHARE, S.EXACT_MINOR, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR,
-                S.PAID_MINOR, S.CARRIED_OUT_MINOR, S.ELIGIBLE, S.REASON]
-"""Columns of an allocation's lines (``ledger.allocate.Allocation.frame``)."""
+LINE_COLUMNS = list(S.LINE_COLUMNS)
+"""Columns of an allocation's lines (:data:`contract.schema.LINE_COLUMNS`)."""
 
 DIGEST_COLUMNS = [S.CREATOR_ID, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR,
                   S.CARRIED_OUT_MINOR]
@@ -450,34 +449,48 @@ def _reverse_batch(session: Session, old: M.Batch, new_batch_id: str) -> tuple[i
     return n, deltas
 
 
-def post_batch(
-    session: Session,
-    request: BatchRequest,
-    allocator: Allocator,
-    *,
-    supersede: bool = False,
-    code_version: str = "",
-) -> PostOutcome:
-    """Post ``request`` as one batch in the caller's (write-locked) transaction.
+def _entries_frame(rows: Mapping[int, int]) -> pl.DataFrame:
+    """``account_id``, ``amount_minor`` of fixed accounts (in the given order)."""
+    return pl.DataFrame({"account_id": list(rows), S.AMOUNT_MINOR: list(rows.values())},
+                        schema={"account_id": pl.Int64, S.AMOUNT_MINOR: pl.Int64})
 
-    The caller commits; see :func:`ledger.store.engine.write_session`. Returns
-    ``status="exists"`` without writing anything when the batch id is already
-    posted.
 
-    Raises
-    ------
-    ResidualsError
-        Pool <= 0; a currency other than the ledger's; another batch already
-        stands for the period (without ``supersede``); supersede of a batch that
-        is not the newest; allocation lines that fail :func:`check_lines`.
+def _as_deltas(entries: pl.DataFrame, currency: str) -> pl.DataFrame:
+    """Entries (``account_id``, ``amount_minor``) as balance deltas
+    (``account_id``, ``currency``, ``delta``): the one shape every step returns."""
+    return entries.select(pl.col("account_id").cast(pl.Int64), pl.lit(currency).alias(S.CURRENCY),
+                          pl.col(S.AMOUNT_MINOR).cast(pl.Int64).alias("delta"))
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Where a new batch goes in the ledger, decided before any money is computed.
+
+    ``standing`` is the batch this one supersedes (the period's current batch), if any.
     """
-    if not re.fullmatch(S.PERIOD_PATTERN, request.period):
-        raise ResidualsError(f"period={request.period!r}: expected a label such as 2026-10 "
+
+    batch_id: str
+    period: str
+    currency: str
+    seq: int
+    revision: int
+    prev_hash: str | None
+    standing: M.Batch | None
+
+    @property
+    def supersedes(self) -> str | None:
+        return self.standing.batch_id if self.standing is not None else None
+
+
+def check_period(period: str) -> None:
+    """Refuse a period label the store does not accept."""
+    if not re.fullmatch(S.PERIOD_PATTERN, period):
+        raise ResidualsError(f"period={period!r}: expected a label such as 2026-10 "
                              "(letters, digits, '.', '_', '-'; at most 64 characters)")
-    batch_id = request.batch_id
-    existing = find_batch(session, batch_id)
-    if existing is not None:
-        return _outcome_exists(session, existing)
+
+
+def _check_money(session: Session, request: BatchRequest) -> None:
+    """Refuse a pool <= 0 or beyond 64 bits, and a currency other than the fund's."""
     if request.pool_minor <= 0:
         raise ResidualsError(f"--pool must be > 0, got {request.pool_minor} minor units")
     check_int64(request.pool_minor, "pool_minor")
@@ -486,6 +499,20 @@ def post_batch(
     if other:
         raise ResidualsError(f"--currency {request.currency}: the creator fund's existing "
                              f"batches are in {', '.join(other)}; one fund holds one currency")
+
+
+def plan(session: Session, request: BatchRequest, supersede: bool) -> BatchPlan:
+    """Check ``request`` against the ledger and place it: sequence, revision, previous
+    hash and the batch it supersedes. Writes nothing.
+
+    Raises
+    ------
+    ResidualsError
+        Pool <= 0; a currency other than the ledger's; another batch already stands
+        for the period (without ``supersede``); supersede of a batch that is not the
+        newest.
+    """
+    _check_money(session, request)
     b = M.Batch
     superseded_ids = select(b.supersedes_id).where(b.supersedes_id.is_not(None))
     standing = session.execute(
@@ -505,43 +532,41 @@ def post_batch(
     revision = 1 + int(session.execute(
         select(func.coalesce(func.max(b.revision), 0)).where(b.period == request.period)
     ).scalar_one())
-    seq = 1 + (tip.seq if tip is not None else 0)
-    prev_hash = tip.batch_hash if tip is not None else None
+    return BatchPlan(request.batch_id, request.period, request.currency,
+                     seq=1 + (tip.seq if tip is not None else 0), revision=revision,
+                     prev_hash=tip.batch_hash if tip is not None else None, standing=standing)
 
-    fund = _fixed_account(session, FUND_CODE, M.CREATOR_FUND)
-    transit = _fixed_account(session, TRANSIT_CODE, M.PAYOUTS_IN_TRANSIT)
-    platform = _fixed_account(session, PLATFORM_CODE, M.PLATFORM)
-    payables = ensure_creators(session, request.creators)
 
-    carried = payable_balances(session, request.currency)
-    if standing is not None:  # what creators carried before the batch being replaced
-        old = batch_lines(session, standing.batch_id).select(
+def carried_in(session: Session, plan_: BatchPlan) -> pl.DataFrame:
+    """``creator_id``, ``carried_minor`` (sorted): what each creator carries into the
+    batch; for a supersede, what they carried before the batch being replaced."""
+    carried = payable_balances(session, plan_.currency)
+    if plan_.standing is not None:
+        old = batch_lines(session, plan_.standing.batch_id).select(
             S.CREATOR_ID, (pl.col(S.ALLOCATED_MINOR) - pl.col(S.PAID_MINOR)).alias("undo"))
         carried = carried.join(old, on=S.CREATOR_ID, how="full", coalesce=True).select(
             S.CREATOR_ID, (pl.col(S.CARRIED_MINOR).fill_null(0) - pl.col("undo").fill_null(0))
             .alias(S.CARRIED_MINOR)).filter(pl.col(S.CARRIED_MINOR) != 0)
-    carried = carried.sort(S.CREATOR_ID)
+    return carried.sort(S.CREATOR_ID)
 
-    result = allocator(carried)
-    lines = check_lines(result.lines, pool_minor=request.pool_minor,
-                        withheld_minor=result.withheld_minor, carried_in=carried,
-                        creators=request.creators)
-    paid_total = int(lines[S.PAID_MINOR].sum())
-    creators_paid = int((lines[S.PAID_MINOR] > 0).sum())
-    manifest: dict[str, Any] = {
+
+def build_manifest(plan_: BatchPlan, request: BatchRequest, lines: pl.DataFrame,
+                   withheld_minor: int, code_version: str) -> dict[str, Any]:
+    """The batch's manifest (its sha256 is the batch hash)."""
+    return {
         "format": MANIFEST_FORMAT,
-        "batch_id": batch_id,
-        "seq": seq,
-        "period": request.period,
-        "revision": revision,
-        "supersedes": standing.batch_id if standing is not None else None,
-        "prev_hash": prev_hash,
-        "currency": request.currency,
+        "batch_id": plan_.batch_id,
+        "seq": plan_.seq,
+        "period": plan_.period,
+        "revision": plan_.revision,
+        "supersedes": plan_.supersedes,
+        "prev_hash": plan_.prev_hash,
+        "currency": plan_.currency,
         "pool_minor": request.pool_minor,
-        "withheld_minor": result.withheld_minor,
-        "paid_minor": paid_total,
+        "withheld_minor": withheld_minor,
+        "paid_minor": int(lines[S.PAID_MINOR].sum()),
         "creators": lines.height,
-        "creators_paid": creators_paid,
+        "creators_paid": int((lines[S.PAID_MINOR] > 0).sum()),
         "policy": {"name": request.policy_name, "hash": request.policy_hash,
                    "text": request.policy_text},
         "inputs": dict(request.input_hashes),
@@ -551,64 +576,109 @@ def post_batch(
         "lines_sha256": lines_digest(lines),
         "credits_sha256": credits_digest(request.clip_credits),
     }
+
+
+def write_batch_row(session: Session, request: BatchRequest, manifest: Mapping[str, Any]) -> str:
+    """Insert the batch row for ``manifest``; returns the batch hash."""
     batch_hash = manifest_hash(manifest)
     session.add(M.Batch(
-        batch_id=batch_id, seq=seq, period=request.period, revision=revision,
-        supersedes_id=manifest["supersedes"], policy_name=request.policy_name,
-        policy_hash=request.policy_hash, currency=request.currency,
-        pool_minor=request.pool_minor, withheld_minor=result.withheld_minor,
-        creators_paid=creators_paid, paid_minor=paid_total, prev_hash=prev_hash,
-        batch_hash=batch_hash, manifest=manifest,
+        batch_id=manifest["batch_id"], seq=manifest["seq"], period=manifest["period"],
+        revision=manifest["revision"], supersedes_id=manifest["supersedes"],
+        policy_name=request.policy_name, policy_hash=request.policy_hash,
+        currency=manifest["currency"], pool_minor=manifest["pool_minor"],
+        withheld_minor=manifest["withheld_minor"], creators_paid=manifest["creators_paid"],
+        paid_minor=manifest["paid_minor"], prev_hash=manifest["prev_hash"],
+        batch_hash=batch_hash, manifest=dict(manifest),
     ))
     session.flush()
+    return batch_hash
 
-    n_entries = 0
-    deltas: list[pl.DataFrame] = []
-    t_entries = time.perf_counter()
-    if standing is not None:
-        n, d = _reverse_batch(session, standing, batch_id)
-        n_entries += n
-        deltas.append(d)
 
-    with_acc = lines.join(payables, on=S.CREATOR_ID, how="left")
+def post_money(session: Session, plan_: BatchPlan, request: BatchRequest, lines: pl.DataFrame,
+               withheld_minor: int) -> tuple[int, pl.DataFrame]:
+    """Post the allocation and payout transactions (and the reversals of a superseded
+    batch); returns (entries written, balance deltas)."""
+    n_entries, deltas = 0, []
+    if plan_.standing is not None:
+        n_entries, reversed_ = _reverse_batch(session, plan_.standing, plan_.batch_id)
+        deltas.append(reversed_)
+    fund = _fixed_account(session, FUND_CODE, M.CREATOR_FUND)
+    transit = _fixed_account(session, TRANSIT_CODE, M.PAYOUTS_IN_TRANSIT)
+    platform = _fixed_account(session, PLATFORM_CODE, M.PLATFORM)
+    with_acc = lines.join(ensure_creators(session, request.creators), on=S.CREATOR_ID,
+                          how="left")
     alloc = pl.concat([
-        pl.DataFrame({"account_id": [fund, platform],
-                      S.AMOUNT_MINOR: [-request.pool_minor, result.withheld_minor]},
-                     schema={"account_id": pl.Int64, S.AMOUNT_MINOR: pl.Int64}),
+        _entries_frame({fund: -request.pool_minor, platform: withheld_minor}),
         with_acc.select("account_id", pl.col(S.ALLOCATED_MINOR).alias(S.AMOUNT_MINOR)),
     ])
-    tx = _new_transaction(session, M.ALLOCATION, batch_id,
-                          f"allocation of period {request.period}")
-    n_entries += _post_entries(session, tx, alloc, request.currency)
-    deltas.append(alloc)
+    moves = [(M.ALLOCATION, f"allocation of period {plan_.period}", alloc)]
+    paid_total = int(lines[S.PAID_MINOR].sum())
     if paid_total > 0:
-        pay = pl.concat([
-            pl.DataFrame({"account_id": [transit], S.AMOUNT_MINOR: [paid_total]},
-                         schema={"account_id": pl.Int64, S.AMOUNT_MINOR: pl.Int64}),
+        moves.append((M.PAYOUT, f"payouts of period {plan_.period}", pl.concat([
+            _entries_frame({transit: paid_total}),
             with_acc.select("account_id", (-pl.col(S.PAID_MINOR)).alias(S.AMOUNT_MINOR)),
-        ])
-        tx = _new_transaction(session, M.PAYOUT, batch_id, f"payouts of period {request.period}")
-        n_entries += _post_entries(session, tx, pay, request.currency)
-        deltas.append(pay)
-    t_entries = time.perf_counter() - t_entries
+        ])))
+    for kind, memo, entries in moves:
+        tx = _new_transaction(session, kind, plan_.batch_id, memo)
+        n_entries += _post_entries(session, tx, entries, plan_.currency)
+        deltas.append(_as_deltas(entries, plan_.currency))
+    return n_entries, pl.concat(deltas)
 
+
+def write_statements(session: Session, batch_id: str, lines: pl.DataFrame,
+                     clip_credits: pl.DataFrame | None) -> None:
+    """Insert the batch's statement lines and its clip credits."""
     insert_frame(session, M.Statement.__tablename__,
                  lines.with_columns(pl.lit(batch_id).alias("batch_id")))
-    credits = _credits(request.clip_credits)
+    credits = _credits(clip_credits)
     if credits.height:
         insert_frame(session, M.BatchClipCredit.__tablename__,
                      credits.select(pl.lit(batch_id).alias("batch_id"), *CREDIT_COLUMNS))
-    _apply_balance_deltas(session, pl.concat([
-        d.select(pl.col("account_id").cast(pl.Int64),
-                 pl.lit(request.currency).alias(S.CURRENCY) if S.CURRENCY not in d.columns
-                 else pl.col(S.CURRENCY),
-                 pl.col("delta" if "delta" in d.columns else S.AMOUNT_MINOR)
-                 .cast(pl.Int64).alias("delta"))
-        for d in deltas]))
+
+
+def post_batch(
+    session: Session,
+    request: BatchRequest,
+    allocator: Allocator,
+    *,
+    supersede: bool = False,
+    code_version: str = "",
+) -> PostOutcome:
+    """Post ``request`` as one batch in the caller's (write-locked) transaction.
+
+    The caller commits; see :func:`ledger.store.engine.write_session`. Returns
+    ``status="exists"`` without writing anything when the batch id is already
+    posted. Steps: :func:`plan`, :func:`carried_in`, the allocator and
+    :func:`check_lines`, :func:`build_manifest` and :func:`write_batch_row`,
+    :func:`post_money`, :func:`write_statements`, then the balance deltas.
+
+    Raises
+    ------
+    ResidualsError
+        A bad period label; what :func:`plan` refuses; allocation lines that fail
+        :func:`check_lines`.
+    """
+    check_period(request.period)
+    existing = find_batch(session, request.batch_id)
+    if existing is not None:
+        return _outcome_exists(session, existing)
+    plan_ = plan(session, request, supersede)
+    carried = carried_in(session, plan_)
+    result = allocator(carried)
+    lines = check_lines(result.lines, pool_minor=request.pool_minor,
+                        withheld_minor=result.withheld_minor, carried_in=carried,
+                        creators=request.creators)
+    manifest = build_manifest(plan_, request, lines, result.withheld_minor, code_version)
+    batch_hash = write_batch_row(session, request, manifest)
+    t_entries = time.perf_counter()
+    n_entries, deltas = post_money(session, plan_, request, lines, result.withheld_minor)
+    t_entries = time.perf_counter() - t_entries
+    write_statements(session, plan_.batch_id, lines, request.clip_credits)
+    _apply_balance_deltas(session, deltas)
     return PostOutcome(
-        "posted", batch_id, batch_hash, request.period, seq,
-        superseded=manifest["supersedes"], entries=n_entries, creators=lines.height,
-        creators_paid=creators_paid, paid_minor=paid_total, pool_minor=request.pool_minor,
-        withheld_minor=result.withheld_minor, currency=request.currency,
-        entries_seconds=t_entries,
+        "posted", plan_.batch_id, batch_hash, plan_.period, plan_.seq,
+        superseded=plan_.supersedes, entries=n_entries, creators=lines.height,
+        creators_paid=manifest["creators_paid"], paid_minor=manifest["paid_minor"],
+        pool_minor=request.pool_minor, withheld_minor=result.withheld_minor,
+        currency=plan_.currency, entries_seconds=t_entries,
     )
