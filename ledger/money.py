@@ -191,11 +191,13 @@ def exact_group_sum(df: pl.DataFrame, by: str, value: str, out: str) -> pl.DataF
     if not col.is_finite().all():
         raise ResidualsError(f"{value}: found a non-finite value, expected finite numbers")
     grid = _group_grid(float(col.abs().max() or 0.0), df.height)
-    q = (pl.col(value).cast(pl.Float64) * math.ldexp(1.0, -grid)).floor().cast(pl.Int64)
+    up1, up2 = _pow2_factors(-grid)
+    down1, down2 = _pow2_factors(grid)
+    q = (pl.col(value).cast(pl.Float64) * up1 * up2).floor().cast(pl.Int64)
     return (df.lazy()
             .select(pl.col(by), q.alias("__q"))
             .group_by(by).agg(pl.col("__q").sum())
-            .select(pl.col(by), (pl.col("__q").cast(pl.Float64) * math.ldexp(1.0, grid))
+            .select(pl.col(by), (pl.col("__q").cast(pl.Float64) * down1 * down2)
                     .alias(out))
             .collect())
 
@@ -208,6 +210,13 @@ def _group_grid(top: float, rows: int) -> int:
     rows), still far below float64's own error in the values being summed.
     """
     return _fixed_exponent(np.array([top])) + max(1, rows).bit_length()
+
+
+def _pow2_factors(e: int) -> tuple[float, float]:
+    """Two powers of two whose product is ``2**e``, each a finite float64 even where
+    ``2**e`` alone is not (subnormal values need a grid finer than 2**-1023).
+    Multiplying by both is exact wherever multiplying by ``2**e`` was."""
+    return math.ldexp(1.0, e // 2), math.ldexp(1.0, e - e // 2)
 
 
 _CHUNK = 1 << 17  # rows per step of the dense sums: the temporaries stay in cache
@@ -231,11 +240,12 @@ def exact_position_sum(positions: np.ndarray, values: np.ndarray, n: int, *,
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ResidualsError(f"{name}: found a non-finite value, expected finite numbers")
     grid = _group_grid(max(-low, high), vals.size)
-    scale = math.ldexp(1.0, -grid)
+    up1, up2 = _pow2_factors(-grid)
+    down1, down2 = _pow2_factors(grid)
     for start in range(0, vals.size, _CHUNK):
-        chunk = vals[start:start + _CHUNK] * scale
+        chunk = vals[start:start + _CHUNK] * up1 * up2
         np.add.at(acc, pos[start:start + _CHUNK], np.floor(chunk, out=chunk).astype(np.int64))
-    return acc.astype(np.float64) * math.ldexp(1.0, grid)
+    return acc.astype(np.float64) * down1 * down2
 
 
 def _check_finite(arr: np.ndarray, what: str) -> None:

@@ -246,3 +246,18 @@ def test_to_minor_refuses_beyond_int64(amount: str) -> None:
     with pytest.raises(ResidualsError, match="64-bit"):
         to_minor(amount, "USD", what="--pool")
     assert to_minor("92233720368547758.07", "USD") == 2**63 - 1
+
+
+def test_exact_sums_of_subnormal_values() -> None:
+    """Values far below 2**-1022 (a confidence discount of 1e-313, say) still sum exactly:
+    the grid's scale 2**1060 does not fit one float64, so it is applied in two steps."""
+    import numpy as np
+    import polars as pl
+
+    from ledger.money import exact_group_sum, exact_position_sum
+
+    vals = np.array([2.2e-313, 1.1e-313, 3.3e-313, 0.0])
+    got = exact_position_sum(np.array([0, 0, 1, 1]), vals, 2)
+    assert got[0] > 0 and got[1] == 3.3e-313
+    frame = exact_group_sum(pl.DataFrame({"k": ["a", "a", "b", "b"], "v": vals}), "k", "v", "s")
+    assert dict(frame.sort("k").iter_rows()) == {"a": got[0], "b": got[1]}
