@@ -12,7 +12,8 @@ refuse a database that does not exist rather than create an empty one.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,21 @@ def check_on_empty_ledger(request: Any, allocator: Any) -> Any:
         return result if carried_in.height == 0 else allocator(carried_in)
 
     return run
+
+
+@contextmanager
+def flag_names(flags: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a workflow's error with its parameters spelled as the command's flags:
+    a leading ``name=value`` becomes ``--flag value`` and a backquoted `` `name` `` becomes
+    ``--flag``."""
+    try:
+        yield
+    except ResidualsError as exc:
+        msg = str(exc)
+        for name, flag in flags.items():
+            if msg.startswith(f"{name}="):
+                msg = f"{flag} {msg[len(name) + 1:]}"
+            msg = msg.replace(f"`{name}`", flag)
+        if msg == str(exc):
+            raise
+        raise ResidualsError(msg) from None
