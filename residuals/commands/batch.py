@@ -1,12 +1,10 @@
 """``residuals batch run``: allocate one period's pool and post it to the ledger, once.
 
-Rule: this module reads inputs, calls the policy engine and the ledger store,
-and writes the payout file; it holds no money logic. The batch id is derived
-from the period, the policy text, the pool and the hashes of the input files,
-so a re-run is recognised (and reported) before anything is computed. The
-whole batch is posted in one database transaction; the payout file
-``payouts-<period>.csv`` is written atomically *after* the commit, from the
-database, so a crash between the two is repaired by simply running again.
+Rule: this module checks flags, calls :func:`residuals.workflows.payout.run_batch`
+and prints its outcome; it holds no money logic. A re-run is recognised (and
+reported) before anything is computed; the payout file ``payouts-<period>.csv``
+is written atomically *after* the commit, from the database, so a crash
+between the two is repaired by simply running again.
 
 ``--pool`` is in major units as a decimal string (``--pool 25000.00 --currency
 USD``), converted exactly with :func:`ledger.money.to_minor`; without it the
