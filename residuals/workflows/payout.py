@@ -136,6 +136,27 @@ def write_payouts(session: Any, batch_id: str, path: Path) -> int:
     return pay.height
 
 
+def check_on_empty_ledger(request: Any, allocator: Any) -> Any:
+    """Run a batch's allocation and line checks as on a new, empty ledger (nothing carried
+    in), so that a batch that would fail is refused before its ledger is created.
+
+    Returns the allocator to post with: it gives the result already computed when
+    called again with nothing carried in, so the allocation runs once.
+    """
+    from ledger.store.posting import check_lines
+
+    carried = pl.DataFrame(schema={S.CREATOR_ID: pl.String, S.CARRIED_MINOR: pl.Int64})
+    result = allocator(carried)
+    check_lines(result.lines, pool_minor=request.pool_minor,
+                withheld_minor=result.withheld_minor, carried_in=carried,
+                creators=request.creators)
+
+    def run(carried_in: Any) -> Any:
+        return result if carried_in.height == 0 else allocator(carried_in)
+
+    return run
+
+
 def _request(run: BatchRun, policy: Any, ds: Any, pool_minor: int, cur: str) -> Any:
     from contract.io import input_hashes
     from ledger.store.posting import BatchRequest
@@ -165,7 +186,7 @@ def run_batch(run: BatchRun) -> BatchResult:
     from ledger.policy import load_policy
     from ledger.store.engine import open_store, read_session, write_session
     from ledger.store.posting import find_batch, post_batch
-    from residuals.commands._files import check_on_empty_ledger, existing_ledger
+    from residuals.commands._files import existing_ledger
 
     for name, value in (("k", run.k), ("depth", run.depth)):
         if value < 1:
