@@ -58,3 +58,10 @@ class ContractError(ResidualsError):
         if column is not None:
             where.append(f"column {column}")
         super().__init__(", ".join(where) + ": " + message)
+
+
+def first_line(exc: BaseException | object, limit: int | None = None) -> str:
+    """The first line of ``str(exc)`` (its type when empty), at most ``limit`` characters:
+    what a user sees of a driver or library error that spans several lines."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return line if limit is None else line[:limit]

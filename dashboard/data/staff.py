@@ -116,9 +116,9 @@ def recompute_batch(man: dict, carried: pl.DataFrame) -> pl.DataFrame | str:
     The dashboard never runs attribution: a batch that computed its attributions
     when posted is left to ``residuals ledger verify``, with the reason returned.
     """
-    from ledger.store.verify import recompute_from_inputs
+    from residuals.workflows.payout import recompute_batch as recompute
 
-    return recompute_from_inputs(man, carried)
+    return recompute(man, carried, compute_attributions=False)
 
 
 def verify_of(session: Session, recompute: bool) -> VerifyReport:

@@ -14,12 +14,14 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 import streamlit as st
 
+from contract import errors
 from contract.errors import ResidualsError
 from dashboard import config
 
@@ -91,10 +93,8 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type when it has none), at most 200
-    characters: what a page may show of a driver error."""
-    return ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:200]
+first_line = partial(errors.first_line, limit=200)
+"""What a page may show of a driver error: its first line, at most 200 characters."""
 
 
 def _count_batches(eng: Engine) -> int:

@@ -31,7 +31,7 @@ they recompute from the raw rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,50 +81,6 @@ class VerifyReport:
 Recompute = Callable[[dict[str, Any], pl.DataFrame], "pl.DataFrame | str"]
 """(manifest, carried_in frame) -> lines (creator_id, allocated_minor, paid_minor), or a
 reason string why the inputs are not available."""
-
-AttributionsFor = Callable[[Any, Mapping[str, Any]], pl.DataFrame]
-"""(dataset, the manifest's params) -> the attributions table, for batches that
-computed their attributions when they were posted."""
-
-
-def recompute_from_inputs(manifest: Mapping[str, Any], carried: pl.DataFrame,
-                          attributions_for: AttributionsFor | None = None) -> pl.DataFrame | str:
-    """Re-run a batch's allocation from the inputs its manifest names (a :data:`Recompute`).
-
-    Returns the allocation lines, or why that is not possible here: the data
-    directory is gone, an input file's hash differs from the recorded one, the
-    policy or inputs no longer validate, or the batch computed its attributions
-    when posted and no ``attributions_for`` was given to compute them again.
-    Embeddings are read only when attributions must be computed.
-    """
-    from contract.errors import ResidualsError
-    from contract.io import input_hashes, load_dataset
-    from ledger.allocate import allocate, from_dataset
-    from ledger.policy import parse_policy
-    from ledger.store.posting import manifest_data_dir, manifest_policy_text
-
-    root = manifest_data_dir(manifest)
-    if root is None or not root.is_dir():
-        return f"data directory {root} is not present"
-    recorded = manifest.get("inputs") or {}
-    has_file = S.ATTRIBUTIONS.filename in recorded
-    if not has_file and attributions_for is None:
-        return ("its attributions were computed when it was posted; `residuals ledger verify` "
-                "recomputes them")
-    if input_hashes(root) != recorded:
-        return f"inputs in {root} differ from the ones the batch was posted from"
-    try:
-        policy = parse_policy(manifest_policy_text(manifest),
-                              source=f"policy of batch {str(manifest.get('batch_id'))[:12]}")
-        ds = load_dataset(root, embeddings=not has_file)
-        attributions = (ds.attributions if has_file or attributions_for is None
-                        else attributions_for(ds, manifest.get("params") or {}))
-        alloc = allocate(policy, from_dataset(ds, attributions, carried_in=carried),
-                         pool_minor=int(manifest[S.POOL_MINOR]), currency=manifest[S.CURRENCY],
-                         batch_id=manifest[S.BATCH_ID])
-    except ResidualsError as exc:
-        return str(exc)
-    return alloc.frame
 
 _LIMIT = 20  # violations listed per check before summarising
 

@@ -12,7 +12,8 @@ refuse a database that does not exist rather than create an empty one.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,25 +115,19 @@ def require_ledger(url: str | None) -> Any:
     return engine
 
 
-def check_on_empty_ledger(request: Any, allocator: Any) -> Any:
-    """Run a batch's allocation and line checks as on a new, empty ledger (nothing carried
-    in), so that a batch that would fail is refused before its ledger is created.
-
-    Returns the allocator to post with: it gives the result already computed when
-    called again with nothing carried in, so the allocation runs once.
-    """
-    import polars as pl
-
-    from contract import schema as S
-    from ledger.store.posting import check_lines
-
-    carried = pl.DataFrame(schema={S.CREATOR_ID: pl.String, S.CARRIED_MINOR: pl.Int64})
-    result = allocator(carried)
-    check_lines(result.lines, pool_minor=request.pool_minor,
-                withheld_minor=result.withheld_minor, carried_in=carried,
-                creators=request.creators)
-
-    def run(carried_in: Any) -> Any:
-        return result if carried_in.height == 0 else allocator(carried_in)
-
-    return run
+@contextmanager
+def flag_names(flags: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a workflow's error with its parameters spelled as the command's flags:
+    a leading ``name=value`` becomes ``--flag value`` and a backquoted `` `name` `` becomes
+    ``--flag``."""
+    try:
+        yield
+    except ResidualsError as exc:
+        msg = str(exc)
+        for name, flag in flags.items():
+            if msg.startswith(f"{name}="):
+                msg = f"{flag} {msg[len(name) + 1:]}"
+            msg = msg.replace(f"`{name}`", flag)
+        if msg == str(exc):
+            raise
+        raise ResidualsError(msg) from None

@@ -1,9 +1,8 @@
 """``residuals attribute``: score generations against clips, write attributions.
 
-Rule: this module only parses flags, shows progress and writes the file; the
-search and weighting are :class:`attribution.scorer.KnnScorer`. The output is
-written atomically (temporary name, then rename), so a failed run leaves no
-file behind, and deterministically, so every scheduler writes the same bytes.
+Rule: this module only parses flags, shows progress and prints; the work is
+:func:`residuals.workflows.attribution.attribute`. The output is written
+atomically (temporary name, then rename), so a failed run leaves no file behind.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -48,9 +47,7 @@ def attribute(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from attribution.dask_engine import LocalClusterStart
-    from attribution.scorer import KnnScorer, write_attributions
-    from contract.io import attribution_sources
+    from residuals.workflows.attribution import attribute as run_attribute
 
     if scheduler is None:
         scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
@@ -69,30 +66,28 @@ def attribute(
     _release_memory_promptly()
     if workers is not None and workers < 1:
         raise ResidualsError(f"--workers {workers}: expected an integer >= 1")
-    # A LocalCluster's processes start while the inputs are validated.
-    with (LocalClusterStart(workers) if scheduler == "local"
-          else contextlib.nullcontext()) as local_cluster, _flags():
-        scorer = KnnScorer(k=k, depth=depth, method=method, scheduler=scheduler,
-                           workers=workers, block_size=block_size).fit(clips)
-        show = not quiet and console.is_terminal
-        with Progress(TextColumn("attribute"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, disable=not show) as bar:
-            task = bar.add_task("attribute", total=None)
+    show = not quiet and console.is_terminal
+    with Progress(TextColumn("attribute"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, disable=not show) as bar, _flags():
+        task = bar.add_task("attribute", total=None)
 
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            frame = scorer.score(generations, progress=progress, announce=console.print,
-                                 local_cluster=local_cluster)
-        write_attributions(frame, out, attribution_sources(clips, generations))
-    console.print(f"{frame.height:,} attributions ({scorer.method_}, k = {k}, depth = "
-                  f"{scorer.depth_}) written to {out}")
-    short = scorer.inexact_generations(frame)
-    if short:
-        console.print(f"note: {short:,} generations still have candidates above the method's "
-                      f"threshold at rank {k}; their {scorer.method_} weights are not exact "
-                      "(more similar clips may exist beyond the list): raise --depth")
+        done = run_attribute(clips, generations, out, method=method, k=k, depth=depth,
+                             scheduler=scheduler, workers=workers, block_size=block_size,
+                             progress=progress, announce=console.print)
+    print_attributed(console, done)
+
+
+def print_attributed(console: Any, done: Any) -> None:
+    """The summary ``residuals attribute`` prints of an :class:`Attributed`."""
+    console.print(f"{done.rows:,} attributions ({done.method}, k = {done.k}, depth = "
+                  f"{done.depth}) written to {done.path}")
+    if done.inexact:
+        console.print(f"note: {done.inexact:,} generations still have candidates above the "
+                      f"method's threshold at rank {done.k}; their {done.method} weights are "
+                      "not exact (more similar clips may exist beyond the list): raise --depth")
 
 
 #: Library parameter -> the flag that sets it (errors name the flag here).

@@ -1,12 +1,10 @@
 """``residuals batch run``: allocate one period's pool and post it to the ledger, once.
 
-Rule: this module reads inputs, calls the policy engine and the ledger store,
-and writes the payout file; it holds no money logic. The batch id is derived
-from the period, the policy text, the pool and the hashes of the input files,
-so a re-run is recognised (and reported) before anything is computed. The
-whole batch is posted in one database transaction; the payout file
-``payouts-<period>.csv`` is written atomically *after* the commit, from the
-database, so a crash between the two is repaired by simply running again.
+Rule: this module checks flags, calls :func:`residuals.workflows.payout.run_batch`
+and prints its outcome; it holds no money logic. A re-run is recognised (and
+reported) before anything is computed; the payout file ``payouts-<period>.csv``
+is written atomically *after* the commit, from the database, so a crash
+between the two is repaired by simply running again.
 
 ``--pool`` is in major units as a decimal string (``--pool 25000.00 --currency
 USD``), converted exactly with :func:`ledger.money.to_minor`; without it the
@@ -15,7 +13,6 @@ policy's ``[pool]`` applies.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -24,23 +21,16 @@ import typer
 
 from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from contract.errors import ResidualsError
-from residuals.commands._files import (check_on_empty_ledger, check_output_dir, data_inputs,
-                                       existing_ledger, ledger_inputs, refuse_overwrite)
+from residuals.commands._files import (check_output_dir, data_inputs, flag_names,
+                                       ledger_inputs, refuse_overwrite)
 
 batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
                         no_args_is_help=True)
 
+#: Parameters of :mod:`residuals.workflows.payout` and the flags that set them.
+POOL_FLAGS = {"pool": "--pool", "currency": "--currency", "k": "--k", "depth": "--depth"}
+
 DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
-
-
-def code_version() -> str:
-    """The installed ``residuals`` version (recorded in each batch manifest)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"residuals {version('residuals')}"
-    except PackageNotFoundError:
-        return "residuals (not installed)"
 
 
 def check_period(period: str) -> str:
@@ -51,75 +41,6 @@ def check_period(period: str) -> str:
         raise ResidualsError(f"--period {period!r}: expected a label such as 2026-10 "
                              "(letters, digits, '.', '_', '-'; at most 64 characters)")
     return period
-
-
-def clip_credits(attributions: Any) -> Any:
-    """Summed attribution weight per (creator, clip): the clips that earned each share."""
-    import polars as pl
-
-    from contract import schema as S
-
-    return (attributions.group_by(S.CREATOR_ID, S.CLIP_ID).agg(pl.col(S.WEIGHT).sum())
-            .filter(pl.col(S.WEIGHT) > 0).sort(S.CREATOR_ID, S.CLIP_ID))
-
-
-def make_allocator(policy: Any, ds: Any, attributions: Any, pool_minor: int, currency: str,
-                   batch_id: str):  # type: ignore[no-untyped-def]
-    """The store's allocator: carried-in balances -> the policy's allocation lines."""
-    from ledger.allocate import allocate, from_dataset
-    from ledger.store.posting import BatchLines
-
-    def run(carried: Any) -> BatchLines:
-        alloc = allocate(policy, from_dataset(ds, attributions, carried_in=carried),
-                         pool_minor=pool_minor, currency=currency, batch_id=batch_id)
-        return BatchLines(alloc.frame, alloc.withheld_minor)
-
-    return run
-
-
-def resolve_pool(policy: Any, ds: Any, pool: str | None, currency: str | None) -> tuple[int, str]:
-    """(pool in minor units, currency) from ``--pool``/``--currency`` or the policy."""
-    from ledger.allocate import pool_from
-    from ledger.money import to_minor
-
-    cur = (currency or policy.currency or "").strip().upper() or None
-    pool_minor = None
-    if pool is not None:
-        if cur is None:
-            raise ResidualsError("--pool needs a currency: pass --currency or set "
-                                 "pool.currency in the policy")
-        pool_minor = to_minor(pool, cur, what=f"--pool {pool!r}")
-    pool_minor, cur = pool_from(policy, ds.accounts, pool_minor, cur)
-    if pool_minor <= 0:
-        raise ResidualsError(f"--pool: the pool is {pool_minor} minor units, expected > 0")
-    return pool_minor, cur
-
-
-def payouts_file(out: Path, period: str) -> Path:
-    """Where the payout file of ``period`` goes."""
-    return out / f"payouts-{period}.csv"
-
-
-def write_payouts(session: Any, batch_id: str, path: Path) -> int:
-    """Write a batch's payout lines (creator_id, amount, amount_minor, currency, reference)
-    atomically, with spreadsheet formulas neutralised; the same batch always gives the
-    same bytes. Returns the number of lines."""
-    import polars as pl
-
-    from contract import schema as S
-    from contract.io import write_csv_for_people
-    from ledger.money import exponent
-    from ledger.store.read import payouts
-
-    pay = payouts(session, batch_id)
-    exp = exponent(pay[S.CURRENCY][0]) if pay.height else 0
-    whole = (pl.col(S.AMOUNT_MINOR) // 10**exp).cast(pl.String)
-    frac = (pl.col(S.AMOUNT_MINOR) % 10**exp).cast(pl.String).str.zfill(exp)
-    amount = pl.concat_str(whole, pl.lit("."), frac) if exp else whole
-    pay = pay.with_columns(amount.alias("amount")).select(
-        S.CREATOR_ID, "amount", S.AMOUNT_MINOR, S.CURRENCY, S.REFERENCE)
-    write_csv_for_people(pay, path)
-    return pay.height
 
 
 @batch_app.command("run")
@@ -146,71 +67,22 @@ def run(
     """Allocate a period's pool under a policy and post it as one batch, exactly once."""
     from rich.console import Console
 
-    from contract.io import input_hashes, load_dataset
-    from ledger.policy import load_policy
-    from ledger.store.engine import open_store, read_session, write_session
-    from ledger.store.posting import BatchRequest, find_batch, post_batch
-    from residuals.pipeline import attribution_for, attribution_settings, recorded_settings
+    from residuals.workflows.payout import BatchRun, payouts_file, run_batch
 
     check_period(period)
     check_output_dir("--out", out)
-    path = payouts_file(out, period)
-    refuse_overwrite([("--out", path)],
+    refuse_overwrite([("--out", payouts_file(out, period))],
                      [("--policy", policy_path), *data_inputs(data), *ledger_inputs(db)])
-    if k < 1:
-        raise ResidualsError(f"--k {k}: expected an integer >= 1")
-    if depth < 1:
-        raise ResidualsError(f"--depth {depth}: expected an integer >= 1")
-    policy = load_policy(policy_path)
-    ds = load_dataset(data)
-    pool_minor, cur = resolve_pool(policy, ds, pool, currency)
-    engine = existing_ledger(db)  # None: a new ledger, created once the batch is valid
-    console = Console(highlight=False)
-    hashes = input_hashes(data)
-    has_file = ds.attributions is not None
-    params: dict[str, Any] = {"attributions": "file" if has_file else "computed"}
-    if not has_file:
-        params.update(attribution_settings(k=k, depth=depth, method=method))
-    from contract import schema as S
+    with flag_names(POOL_FLAGS):
+        result = run_batch(BatchRun(period=period, policy_path=policy_path, data=data, out=out,
+                                    db=db, pool=pool, currency=currency, supersede=supersede,
+                                    k=k, depth=depth, method=method))
+    print_posted(Console(highlight=False), result)
 
-    request_ = BatchRequest(
-        period=period, currency=cur, pool_minor=pool_minor, policy_name=policy.name,
-        policy_text=policy.text, input_hashes=hashes, creators=ds.creators.select(
-            S.CREATOR_ID, S.DISPLAY_NAME), params=params,
-        context={"data_dir": str(data.resolve()), "policy_file": str(policy_path)},
-    )
-    batch_id = request_.batch_id
-    known = None
-    if engine is not None:
-        with read_session(engine) as s:
-            known = find_batch(s, batch_id)
-    if known is None:
-        attributions = attribution_for(ds, recorded_settings(params))
-        request_ = dataclasses.replace(request_, clip_credits=clip_credits(attributions))
-        allocator = make_allocator(policy, ds, attributions, pool_minor, cur, batch_id)
-        if engine is None:
-            allocator = check_on_empty_ledger(request_, allocator)
-            engine = open_store(db)
-    else:
-        def allocator(carried: Any) -> Any:  # never called: the batch exists
-            raise AssertionError("allocation requested for a posted batch")
 
-    from sqlalchemy.exc import IntegrityError
-
-    try:
-        with write_session(engine) as s, s.begin():
-            outcome = post_batch(s, request_, allocator, supersede=supersede,
-                                 code_version=code_version())
-    except IntegrityError as exc:  # the write lock makes this unreachable in practice
-        raise ResidualsError(f"batch for period {period} not posted: another run changed the "
-                             f"ledger at the same time ({str(exc.orig).splitlines()[0]}); "
-                             "run again") from None
-    with read_session(engine) as s:
-        lines = None
-        if outcome.superseded_by is None:
-            lines = write_payouts(s, outcome.batch_id, path)
-    engine.dispose()
-    _summary(console, outcome, path if lines is not None else None, lines)
+def print_posted(console: Any, result: Any) -> None:
+    """The summary ``batch run`` prints of a :class:`~residuals.workflows.payout.BatchResult`."""
+    _summary(console, result.outcome, result.payout_file, result.lines)
 
 
 def _summary(console: Any, outcome: Any, path: Path | None, lines: int | None) -> None:

@@ -1,108 +1,75 @@
 """``residuals demo``: the whole pipeline on one data directory, as ``make demo`` runs it.
 
-Rule: the demo holds no logic of its own; it calls the same functions as the
-commands it stands for, in order: ``residuals attribute`` (into a work
-directory beside copies of the contract tables, so the batch manifest names
-inputs that stay put), ``residuals batch run``, ``residuals ledger verify``,
-a summary read back from the ledger, demo logins, and ``residuals dashboard``
-(skipped with ``--headless``). Running it twice is safe: the batch is
-recognised and not posted again.
+Rule: this command checks its flags, runs :func:`residuals.workflows.demo.demo`
+and prints each step as the command it stands for prints it, then starts
+``residuals dashboard`` (skipped with ``--headless``).
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.console import Console
 
-from attribution.candidates import DEFAULT_K
 from contract.errors import ResidualsError
 from residuals.commands._files import data_inputs, ledger_inputs, refuse_overwrite
-
-DEFAULT_PERIOD = "2026-10"
-
-
-def _stage(console, n: int, text: str) -> None:  # type: ignore[no-untyped-def]
-    console.rule(f"[bold]{n}/6[/bold] {text}", align="left")
+from residuals.commands.attribute import print_attributed
+from residuals.commands.batch import print_posted
+from residuals.commands.ledger import print_verified
+from residuals.workflows.demo import DEFAULT_PERIOD
 
 
-def prepare_workdir(data: Path, work: Path) -> Path:
-    """Copy the contract tables of ``data`` into ``work`` (attributions are computed there).
+class _Printer:
+    """Prints each step of :func:`residuals.workflows.demo.demo` as the commands would."""
 
-    When any table differs from the copy already there, the work directory's
-    attributions are removed so they are computed again from the new inputs.
-    """
-    from contract import schema as S
+    def __init__(self, console: Any) -> None:
+        self.console = console
 
-    work.mkdir(parents=True, exist_ok=True)
-    changed = False
-    for table in (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS):
-        src = data / table.filename
-        if not src.is_file():
-            raise ResidualsError(f"{src}: file not found (expected the {table.name} table)")
-        dst = work / table.filename
-        if not dst.exists() or dst.read_bytes() != src.read_bytes():
-            shutil.copyfile(src, dst)
-            changed = True
-    if changed:  # attributions computed from other inputs are stale
-        (work / S.ATTRIBUTIONS.filename).unlink(missing_ok=True)
-    return work
+    def stage(self, n: int, text: str) -> None:
+        self.console.rule(f"[bold]{n}/6[/bold] {text}", align="left")
 
+    def attributed(self, path: Path, done: Any) -> None:
+        if done is None:
+            self.console.print(f"{path} exists; using it")
+        else:
+            print_attributed(Console(stderr=True), done)
 
-def batch_summary(db: str, period: str, top: int = 10) -> dict:
-    """The standing batch of ``period`` read back from the ledger: totals, top payouts, Gini."""
-    import polars as pl
+    def posted(self, result: Any) -> None:
+        print_posted(Console(highlight=False), result)
 
-    from contract import schema as S
-    from ledger.fairness import gini
-    from ledger.store.engine import open_store, read_session
-    from ledger.store.read import batch_lines, batches, display_names
+    def verified(self, result: Any) -> None:
+        print_verified(result)
 
-    engine = open_store(db)
-    try:
-        with read_session(engine) as s:
-            all_batches = batches(s)
-            standing = all_batches.filter((pl.col(S.PERIOD) == period) & ~pl.col(S.SUPERSEDED))
-            if standing.height == 0:
-                raise ResidualsError(f"no batch for period {period} in {db}")
-            batch = standing.row(0, named=True)
-            lines = batch_lines(s, batch[S.BATCH_ID]).join(
-                display_names(s), on=S.CREATOR_ID, how="left")
-    finally:
-        engine.dispose()
-    earned = lines.filter(pl.col(S.ALLOCATED_MINOR) > 0)
-    return {
-        "batch": batch,
-        "allocated": int(lines[S.ALLOCATED_MINOR].sum()),
-        "creators_earning": earned.height,
-        "creators_paid": int((lines[S.PAID_MINOR] > 0).sum()),
-        "carried": int(lines[S.CARRIED_OUT_MINOR].sum()),
-        "gini": gini(lines[S.ALLOCATED_MINOR].cast(pl.Float64)),
-        "top": lines.sort([S.ALLOCATED_MINOR, S.CREATOR_ID], descending=[True, False]).head(top),
-    }
+    def summarised(self, summary: Any) -> None:
+        print_summary(self.console, summary)
+
+    def logins(self, logins: list[tuple[str, str, str]]) -> None:
+        for user, password, role in logins:
+            self.console.print(f"  {role:<10} user [bold]{user}[/bold]  password {password}")
 
 
-def print_summary(console, summary: dict) -> None:  # type: ignore[no-untyped-def]
+def print_summary(console: Any, summary: Any) -> None:
     """Pool, creators paid, the largest payouts, Gini, and that payouts sum to the pool."""
     from rich.table import Table
 
     from contract import schema as S
     from ledger.money import format_minor
 
-    b = summary["batch"]
+    b = summary.batch
     cur = b[S.CURRENCY]
-    pool, withheld, allocated = b[S.POOL_MINOR], b[S.WITHHELD_MINOR], summary["allocated"]
+    pool, withheld, allocated = b[S.POOL_MINOR], b[S.WITHHELD_MINOR], summary.allocated
     head = Table(show_header=False, box=None)
     head.add_row("period", b[S.PERIOD])
     head.add_row("policy", b[S.POLICY_NAME])
     head.add_row("pool", format_minor(pool, cur))
-    head.add_row("creators earning", f"{summary['creators_earning']:,}")
-    head.add_row("creators paid now", f"{summary['creators_paid']:,} "
+    head.add_row("creators earning", f"{summary.creators_earning:,}")
+    head.add_row("creators paid now", f"{summary.creators_paid:,} "
                  f"({format_minor(b[S.PAID_MINOR], cur)})")
-    head.add_row("carried forward", format_minor(summary["carried"], cur))
-    head.add_row("Gini of earnings", f"{summary['gini']:.3f}")
+    head.add_row("carried forward", format_minor(summary.carried, cur))
+    head.add_row("Gini of earnings", f"{summary.gini:.3f}")
     ok = allocated + withheld == pool
     head.add_row("conservation", f"[{'green' if ok else 'red'}]allocated "
                  f"{format_minor(allocated, cur)} + withheld {format_minor(withheld, cur)} "
@@ -111,25 +78,10 @@ def print_summary(console, summary: dict) -> None:  # type: ignore[no-untyped-de
     top = Table(title="Ten largest earnings this period", title_justify="left")
     for col in ("creator", "name", "earned", "paid now"):
         top.add_column(col, justify="right" if col in ("earned", "paid now") else "left")
-    for row in summary["top"].iter_rows(named=True):  # ten rows, for display
+    for row in summary.top.iter_rows(named=True):  # ten rows, for display
         top.add_row(row[S.CREATOR_ID], row[S.DISPLAY_NAME],
                     format_minor(row[S.ALLOCATED_MINOR], cur), format_minor(row[S.PAID_MINOR], cur))
     console.print(top)
-    if not ok:
-        raise ResidualsError(f"batch {b[S.BATCH_ID][:12]}: allocated + withheld != pool")
-
-
-def demo_logins(db: str, creators: list[str]) -> list[tuple[str, str, str]]:
-    """Create (or keep) the demo users and return their logins."""
-    from dashboard.auth import create_demo_users
-    from ledger.store.engine import open_store, write_session
-
-    engine = open_store(db)
-    try:
-        with write_session(engine) as s, s.begin():
-            return create_demo_users(s, creators)
-    finally:
-        engine.dispose()
 
 
 def demo(
@@ -150,13 +102,11 @@ def demo(
         "--method", help="Weighting method [default: the project default].")] = None,
 ) -> None:
     """Attribute the sample, post a payout batch, verify the ledger, print a summary, serve it."""
-    from rich.console import Console
-
     from contract import schema as S
-    from residuals.commands.attribute import attribute
-    from residuals.commands.batch import check_period, payouts_file, run as batch_run
+    from residuals.commands.batch import check_period
     from residuals.commands.dashboard import dashboard
-    from residuals.commands.ledger import verify_cmd
+    from residuals.workflows.demo import DemoRun, demo as run_demo
+    from residuals.workflows.payout import payouts_file
 
     console = Console(highlight=False)
     if not data.is_dir():
@@ -168,39 +118,15 @@ def demo(
                                                     S.ACCOUNTS, S.ATTRIBUTIONS)]
     refuse_overwrite([("--work", p) for p in (*written, payouts_file(work / period, period))],
                      [*data_inputs(data), ("--policy", policy), *ledger_inputs(db)])
-    workdir = prepare_workdir(data, work / period)
-
-    _stage(console, 1, f"attribution: generations of {data} against its clips")
-    attributions = workdir / "attributions.parquet"
-    if attributions.exists():
-        console.print(f"{attributions} exists; using it")
-    else:
-        attribute(clips=workdir / "clips.parquet", generations=workdir / "generations.parquet",
-                  out=attributions, method=method, k=DEFAULT_K, scheduler=None, workers=None,
-                  block_size=2048, quiet=False)
-
-    _stage(console, 2, f"payout batch for {period} under {policy}")
-    batch_run(period=period, policy_path=policy, data=workdir, pool=None, currency=None, db=db,
-              supersede=False, out=workdir, k=DEFAULT_K, method=method)
-
-    _stage(console, 3, "ledger verify")
-    verify_cmd(db=db, recompute=True)
-
-    _stage(console, 4, "summary")
-    summary = batch_summary(db, period)
-    print_summary(console, summary)
-
-    _stage(console, 5, "dashboard logins")
-    top_creators = summary["top"][S.CREATOR_ID].head(2).to_list()
-    for user, password, role in demo_logins(db, top_creators):
-        console.print(f"  {role:<10} user [bold]{user}[/bold]  password {password}")
-
+    run_demo(DemoRun(data=data, db=db, policy=policy, period=period, work=work, method=method,
+                     scheduler=os.environ.get("DASK_SCHEDULER_ADDRESS") or None),
+             _Printer(console))
     if headless:
         console.print("HEADLESS set: not starting the dashboard "
                       f"(start it with: residuals dashboard --db {db})")
         return
-    _stage(console, 6, "dashboard (Ctrl-C to stop)")
-    dashboard(db=db, port=port, host="127.0.0.1", data=workdir, headless=True)
+    console.rule("[bold]6/6[/bold] dashboard (Ctrl-C to stop)", align="left")
+    dashboard(db=db, port=port, host="127.0.0.1", data=work / period, headless=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,21 +25,6 @@ ledger_app = typer.Typer(help="Check the ledger of record.", no_args_is_help=Tru
 db_app = typer.Typer(help="Manage the ledger database schema.", no_args_is_help=True)
 
 
-def attributions_for_manifest(ds: Any, params: Any) -> Any:
-    """The attributions a batch computed when posted, computed again the same way."""
-    from residuals.pipeline import attribution_for, recorded_settings
-
-    return attribution_for(ds, recorded_settings(params))
-
-
-def recompute_from_manifest(manifest: dict[str, Any], carried: Any) -> Any:
-    """Re-run a batch's allocation from the inputs its manifest names, computing its
-    attributions again when it computed them (the same code path as ``batch run``)."""
-    from ledger.store.verify import recompute_from_inputs
-
-    return recompute_from_inputs(manifest, carried, attributions_for_manifest)
-
-
 @ledger_app.command("verify")
 def verify_cmd(
     db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
@@ -53,19 +38,17 @@ def verify_cmd(
     """Recompute balances, transaction sums, the hash chain and payouts; OK or each violation."""
     import re
 
-    from ledger.store.engine import read_session
-    from ledger.store.read import chain_head
-    from ledger.store.verify import verify
+    from residuals.workflows.payout import verify_ledger
 
     if expect_head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", expect_head):
         raise ResidualsError(f"--expect-head {expect_head!r}: expected a batch hash (12 to 64 "
                              "hexadecimal digits)")
-    engine = require_ledger(db)
-    with read_session(engine) as s:
-        report = verify(s, recompute=recompute_from_manifest if recompute else None,
-                        expect_head=expect_head)
-        head = chain_head(s)
-    engine.dispose()
+    print_verified(verify_ledger(db, recompute=recompute, expect_head=expect_head))
+
+
+def print_verified(result: Any) -> None:
+    """Print ``ledger verify``'s notes, chain head and verdict; exit 1 on any violation."""
+    report, head = result.report, result.head
     counts = ", ".join(f"{k} {v:,}" for k, v in report.counts.items())
     for note in report.notes:
         typer.echo(f"note: {note}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from contract.errors import ResidualsError
+from residuals.commands._files import flag_names
 
 policy_app = typer.Typer(help="Check allocation policies and compare them on a period's data.",
                          no_args_is_help=True)
@@ -60,28 +61,16 @@ def check(path: Path = typer.Argument(..., help="Policy TOML file.")) -> None:
 def _allocate_both(policies: list, data: Path, pool: str | None,  # noqa: ANN001
                    currency: str | None):
     from contract.io import load_dataset
-    from ledger.allocate import allocate, from_dataset, pool_from
-    from ledger.money import to_minor
+    from ledger.allocate import allocate, from_dataset
+    from residuals.commands.batch import POOL_FLAGS
+    from residuals.workflows.attribution import attribution_for
+    from residuals.workflows.payout import resolve_pool
 
     ds = load_dataset(data)
-    attributions = ds.attributions
-    if attributions is None:
-        try:
-            from residuals.pipeline import attribution_for
-        except ImportError as exc:
-            raise ResidualsError(f"{data}: no attributions.parquet, and attribution is not "
-                                 f"available ({exc})") from None
-        attributions = attribution_for(ds)
-    inputs = from_dataset(ds, attributions)
-    first = policies[0]
-    cur = (currency or first.currency or "").upper() or None
-    pool_minor = None
-    if pool is not None:
-        if cur is None:
-            raise ResidualsError("--pool: needs a currency (--currency or pool.currency)")
-        pool_minor = to_minor(pool, cur, what="--pool")
+    inputs = from_dataset(ds, attribution_for(ds))
     # Both policies allocate the same pool: the first policy's (or --pool).
-    pool_minor, cur = pool_from(first, ds.accounts, pool_minor, cur)
+    with flag_names(POOL_FLAGS):
+        pool_minor, cur = resolve_pool(policies[0], ds.accounts, pool, currency, positive=False)
     return [allocate(p, inputs, pool_minor=pool_minor, currency=cur,
                      batch_id=f"compare:{p.hash}") for p in policies]
 

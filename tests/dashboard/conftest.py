@@ -49,7 +49,7 @@ def make_data_dir(out: Path, revenue_factor: float) -> Path:
     """The committed sample with its attributions computed, revenue scaled by a factor."""
     from attribution.scorer import write_attributions
     from contract.io import attribution_sources, load_dataset
-    from residuals.pipeline import attribution_for
+    from residuals.workflows.attribution import attribution_for
 
     out.mkdir(parents=True)
     for name in (S.CREATORS, S.CLIPS, S.GENERATIONS):

@@ -1,4 +1,4 @@
-"""pipeline.attribution_for: a data directory's own attributions, or the engine's."""
+"""workflows.attribution.attribution_for: a data directory's own attributions, or the engine's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import polars as pl
 from attribution.scorer import KnnScorer
 from contract import schema as S
 from contract.io import Dataset
-from residuals.pipeline import attribution_for, attribution_settings, recorded_settings
+from residuals.workflows.attribution import (attribution_for, attribution_settings,
+                                             recorded_settings)
 from tests.attribution.engine_data import clips_frame, gens_frame, random_emb
 
 

@@ -1,13 +1,18 @@
-"""The end-to-end pipeline's shared steps.
+"""Attribution as the workflows run it: ``residuals attribute`` and the settings a batch records.
 
 Rule: a data directory in the contract either holds ``attributions.parquet``
 or gets its attributions computed here, by the same engine and defaults as
-``residuals attribute``, so every command sees the same numbers.
+``residuals attribute`` (:func:`attribute`), so every command sees the same
+numbers. The attributions file is written atomically and deterministically,
+so every scheduler writes the same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -79,3 +84,41 @@ def attribution_for(ds: Dataset, settings: Mapping[str, Any] | None = None) -> p
     if opts.get("method", "nnls") != "nnls":
         opts.pop("novelty", None)
     return KnnScorer(k=k, depth=depth, **opts).fit(ds.clips).score(ds.generations)
+
+
+@dataclass(frozen=True)
+class Attributed:
+    """What :func:`attribute` wrote: rows, the method and depth used, and how many
+    generations have candidates above the method's threshold at rank ``k``."""
+
+    path: Path
+    rows: int
+    method: str
+    k: int
+    depth: int
+    inexact: int
+
+
+def attribute(clips: Path, generations: Path, out: Path, *, method: str | None = None,
+              k: int = DEFAULT_K, depth: int = DEFAULT_DEPTH, scheduler: str | None = None,
+              workers: int | None = None, block_size: int = 2048,
+              progress: Callable[[int, int], None] | None = None,
+              announce: Callable[[str], None] | None = None) -> Attributed:
+    """Score ``generations`` against ``clips`` and write the attributions to ``out``.
+
+    ``scheduler``: ``"threads"`` (``None``), ``"local"`` (a LocalCluster started
+    while the inputs are validated) or the address of an existing cluster.
+    """
+    from attribution.dask_engine import LocalClusterStart
+    from attribution.scorer import KnnScorer, write_attributions
+    from contract.io import attribution_sources
+
+    with (LocalClusterStart(workers) if scheduler == "local"
+          else contextlib.nullcontext()) as local_cluster:
+        scorer = KnnScorer(k=k, depth=depth, method=method, scheduler=scheduler,
+                           workers=workers, block_size=block_size).fit(clips)
+        frame = scorer.score(generations, progress=progress, announce=announce,
+                             local_cluster=local_cluster)
+        write_attributions(frame, out, attribution_sources(clips, generations))
+    return Attributed(out, frame.height, scorer.method_, k, scorer.depth_,
+                      scorer.inexact_generations(frame))
