@@ -78,9 +78,9 @@ DEFAULT_K: int = 15
 
 #: Candidates the weighting sees per generation (``--depth``): the search
 #: returns this many clips and the weighting method decomposes the generation
-#: over all of them. Provisional (expected in 64-256): the benchmark suite
-#: chooses the final value; docs/benchmarks.md times depth 64 and this one.
-DEFAULT_DEPTH: int = 128
+#: over all of them. Chosen by bench/attribution_quality.py (worst case over
+#: the synthetic families; docs/attribution.md, "The default, chosen by measurement").
+DEFAULT_DEPTH: int = 32
 
 
 @dataclass(frozen=True)

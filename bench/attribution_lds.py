@@ -23,8 +23,9 @@ Sizes (fixed below, a few seconds on two cores): the catalogue is the
 ``topics`` family's clips (frozen parameters, smaller sizes, d = 16),
 ``CLIPS`` clips, ``GENERATIONS`` generations sampled from each model,
 ``SUBSETS`` half subsets drawn with a fixed seed. Methods: ``softmax``,
-``knn-shapley``, ``nnls`` (library defaults and with the similarity floor
-off), and plain cosine top-k (weight 1/k on each of the k most similar clips)
+``knn-shapley``, ``nnls`` (library defaults, i.e. the concepts novelty rule
+at the default depth; the fixed floor; no novelty rule; depth 128), and plain
+cosine top-k (weight 1/k on each of the k most similar clips)
 as the resemblance baseline. Deterministic: same code, same numbers.
 
 Usage::
@@ -47,6 +48,7 @@ from scipy.stats import rankdata
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from attribution.candidates import DEFAULT_DEPTH  # noqa: E402
 from attribution.scorer import KnnScorer  # noqa: E402
 from contract import schema as S  # noqa: E402
 from residuals.families import FAMILIES, topics  # noqa: E402
@@ -56,12 +58,15 @@ GMM_COMPONENTS = 12
 KDE_BANDWIDTH = 0.25
 
 #: Methods under test: name -> KnnScorer keyword arguments (None: cosine top-k baseline).
+#: Every one at the library's default depth unless it names another.
 METHODS: dict[str, dict | None] = {
     "cosine top-k (baseline)": None,
     "softmax": {"method": "softmax"},
     "knn-shapley": {"method": "knn-shapley"},
-    "nnls": {"method": "nnls"},
-    "nnls no floor": {"method": "nnls", "min_similarity": -1.0},
+    "nnls (defaults: concepts rule)": {"method": "nnls"},
+    "nnls, floor 0.52": {"method": "nnls", "novelty": "floor"},
+    "nnls, no novelty rule": {"method": "nnls", "novelty": "floor", "min_similarity": -1.0},
+    "nnls, depth 128": {"method": "nnls", "depth": 128},
 }
 
 
@@ -165,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     subsets = half_subsets(CLIPS, args.subsets, args.seed)
     runs = model_runs(clips, subsets, args.seed)
     print(f"catalogue: topics family, seed {args.seed}, {CLIPS} clips, d = {DIM}; "
-          f"{GENERATIONS} generations per model; {args.subsets} half subsets; k = {args.k}\n")
+          f"{GENERATIONS} generations per model; {args.subsets} half subsets; k = {args.k}, "
+          f"default depth {DEFAULT_DEPTH}\n")
     print("| method | " + " | ".join(f"LDS {m} (± s.e.) | unattributed {m}" for m in runs) + " |")
     print("|---|" + "---:|---:|" * len(runs))
     for name, method_params in METHODS.items():

@@ -22,16 +22,22 @@ in ``duplicates.parquet`` counts as the clip it copies):
 - ``share_L1``: sum over creators of |attributed share - planted share|;
 - ``novel_credit``: mean weight sum of a novel generation (credit for nothing);
 - ``false_novel``: share of sourced generations whose weights sum to 0;
+- ``misrouted``: (weight of novel generations + number of sourced generations
+  paid nothing) / number of generations;
 - ``dup_ratio``: the near-duplicate uploaders' attributed share over their
   planted share (1 = fair; families without such uploaders print ``-``).
 
 Worst case across families: the minimum of recalls and mAP, the maximum of
-share_L1, novel_credit and false_novel, and the dup_ratio farthest from 1.
+share_L1, novel_credit, false_novel and misrouted, and the dup_ratio farthest from 1.
 
-Selection rule (:func:`choose`, on the tuning seeds, worst case over all
-families): first the configurations with worst novel_credit <= 0.2 and worst
-false_novel <= 0.05 (if none, all of them); among them the highest worst
-recall@10, then the lowest worst share_L1, then the name.
+Selection rule (:func:`choose`, on the tuning seeds, worst case over the
+synthetic families; the real family is checked against its own targets):
+the configurations with worst novel_credit <= 0.2 and worst false_novel <=
+0.05 are scored by worst recall@10; if there is none, every configuration is
+scored by its worst ``misrouted`` (novel credit plus sourced generations paid
+nothing, per generation). Scores within ``NOISE`` (0.01) of the best are
+ties, broken by the smallest search depth (the decomposition's cost), then
+the highest worst recall@10, the lowest worst share_L1, the name.
 
 Usage::
 
@@ -55,7 +61,10 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from attribution.scorer import KnnScorer  # noqa: E402
+from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K  # noqa: E402
+from attribution.novelty import DEFAULT_CONCEPTS, DEFAULT_RATIO  # noqa: E402
+from attribution.scorer import KnnScorer, default_method  # noqa: E402
+from attribution.weighting import DEFAULT_NOVELTY  # noqa: E402
 from contract import schema as S  # noqa: E402
 from contract.io import embedding_matrix, read_table  # noqa: E402
 from residuals.families import FAMILIES, family, make_family, sized  # noqa: E402
@@ -72,19 +81,50 @@ class Config:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-#: The grid. A new engine parameter (``depth=128``, ``novelty="..."``) is one more
-#: key in ``params``; a new row is one more configuration to measure and to choose from.
+def _nnls(depth: int, ratio: float | None = None, **extra: Any) -> Config:
+    """``nnls`` at ``depth``: the concepts novelty rule at ``ratio``, or the floor (None)."""
+    params: dict[str, Any] = {"method": "nnls", "depth": depth}
+    if ratio is None:
+        params["novelty"] = "floor"
+        label = f"nnls D={depth} floor 0.52"
+    else:
+        params.update(novelty="concepts", novelty_ratio=ratio)
+        label = f"nnls D={depth} concepts r={ratio}"
+    params.update(extra)
+    label += "".join(f" {k}={v}" for k, v in extra.items())
+    return Config(label, DEFAULT_K, params)
+
+
+#: The grid. A new engine parameter is one more key in ``params``; a new row is
+#: one more configuration to measure and to choose from. A coarse pass on the
+#: tuning seeds (r_s / r_c of every generation at depths 16-256, n_concepts
+#: 16-256) set its range: the ratio that separates new from derived generations
+#: falls with depth, and at depth >= d (most families have d = 64) the
+#: decomposition explains almost anything (on ``linear`` at depth 128 the median
+#: r_s / r_c of new generations is 0.008), so depth stops at 128 and 256 is left
+#: out. Then: the fixed floor, ``min_weight`` and ``n_concepts`` variants, and the
+#: other methods at the new depths.
 CONFIGS: list[Config] = [
-    Config("nnls k=15 (default)", 15, {"method": "nnls"}),
-    Config("nnls k=10", 10, {"method": "nnls"}),
-    Config("nnls k=30", 30, {"method": "nnls"}),
-    Config("nnls k=64", 64, {"method": "nnls"}),
-    Config("nnls k=15 no floor", 15, {"method": "nnls", "min_similarity": -1.0}),
-    Config("nnls k=15 +dedup", 15, {"method": "nnls", "dedup_threshold": 0.97}),
-    Config("softmax k=15", 15, {"method": "softmax"}),
-    Config("knn-shapley k=15", 15, {"method": "knn-shapley"}),
+    *(_nnls(16, r) for r in (0.3, 0.5, 0.7)),
+    *(_nnls(32, r) for r in (0.2, 0.3, 0.5, 0.7, 0.8, 1.0)),
+    *(_nnls(64, r) for r in (0.3, 0.5, 0.7, 0.8, 1.0)),
+    _nnls(128, 0.5),
+    _nnls(32, 0.5, n_concepts=16), _nnls(32, 0.5, n_concepts=256),
+    _nnls(32, 0.5, min_weight=0.02), _nnls(32, 0.5, min_weight=0.1),
+    *(_nnls(d) for d in (16, 32)),
+    *(Config(f"{m} D={d}", DEFAULT_K, {"method": m, "depth": d})
+      for m in ("softmax", "knn-shapley") for d in (32, 128)),
 ]
-DEFAULT_CONFIG = CONFIGS[0].name
+
+
+def is_default(cfg: Config) -> bool:
+    """Whether ``cfg`` is what ``KnnScorer()`` does with the library's defaults."""
+    want = {"method": default_method(), "depth": DEFAULT_DEPTH, "novelty": DEFAULT_NOVELTY,
+            "novelty_ratio": DEFAULT_RATIO, "n_concepts": DEFAULT_CONCEPTS}
+    return cfg.k == DEFAULT_K and {**want, **cfg.params} == want
+
+
+DEFAULT_CONFIG = next((c.name for c in CONFIGS if is_default(c)), None)
 
 #: Targets of the worst case over the synthetic families, and of the real family.
 SYNTHETIC_TARGETS = {"recall@10": (">=", 0.70), "share_L1": ("<=", 0.05),
@@ -96,7 +136,10 @@ NOVEL_CREDIT_MAX, FALSE_NOVEL_MAX = 0.2, 0.05
 REAL = "real"
 
 COLUMNS = ["recall@10", "retrieval@10", "mAP", "share_L1", "novel_credit", "false_novel",
-           "dup_ratio"]
+           "misrouted", "dup_ratio"]
+#: Worst-case differences below this are noise (the tuning and held-out seeds of
+#: one configuration differ by about this much): the selection rule treats them as ties.
+NOISE = 0.01
 
 
 # ---- the data of one family ---------------------------------------------------------------------
@@ -244,6 +287,17 @@ def false_novel(att: pl.DataFrame, sourced: np.ndarray) -> float:
     return float((weight_sums(att, sourced) <= 0).mean()) if len(sourced) else 0.0
 
 
+def misrouted(att: pl.DataFrame, novel: np.ndarray, sourced: np.ndarray) -> float:
+    """Share of all generations' weight on the wrong side of novelty.
+
+    Weight paid for novel generations plus sourced generations paid nothing,
+    over the number of generations: what the novelty decision misroutes.
+    """
+    n = len(novel) + len(sourced)
+    wrong = weight_sums(att, novel).sum() + (weight_sums(att, sourced) <= 0).sum()
+    return float(wrong / n) if n else 0.0
+
+
 def duplicator_ratio(att: pl.DataFrame, truth: pl.DataFrame, duplicators: np.ndarray) -> float:
     """Attributed share of the ``duplicators`` over their planted share (nan without any)."""
     def part(frame: pl.DataFrame) -> float:
@@ -263,6 +317,7 @@ def metrics(att: pl.DataFrame, p: Planted) -> dict[str, float]:
         "share_L1": share_l1(att, p.truth),
         "novel_credit": novel_credit(att, p.novel),
         "false_novel": false_novel(att, p.sourced),
+        "misrouted": misrouted(att, p.novel, p.sourced),
         "dup_ratio": duplicator_ratio(att, p.truth, p.duplicators),
     }
 
@@ -281,23 +336,41 @@ def worst(per_family: dict[str, dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def synthetic(fams: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The synthetic families of {family: metrics} (all but the real one)."""
+    return {f: m for f, m in fams.items() if f != REAL}
+
+
 def feasible(results: dict[str, dict[str, dict[str, float]]]) -> list[str]:
-    """Configurations whose worst novel_credit and false_novel meet the rule's constraints."""
-    w = {name: worst(fams) for name, fams in results.items()}
+    """Configurations whose synthetic worst novel_credit and false_novel meet the constraints."""
+    w = {name: worst(synthetic(fams)) for name, fams in results.items()}
     return [n for n, m in w.items()
             if m["novel_credit"] <= NOVEL_CREDIT_MAX and m["false_novel"] <= FALSE_NOVEL_MAX]
 
 
-def choose(results: dict[str, dict[str, dict[str, float]]]) -> str:
+def choose(results: dict[str, dict[str, dict[str, float]]],
+           depth_of: dict[str, int] | None = None) -> str:
     """The configuration the selection rule picks from {config: {family: metrics}}.
 
-    Worst case over all families: keep configurations with novel_credit <=
-    NOVEL_CREDIT_MAX and false_novel <= FALSE_NOVEL_MAX (all, if none does);
-    then the highest recall@10, then the lowest share_L1, then the name.
+    Worst case over the synthetic families. If some configurations have
+    novel_credit <= NOVEL_CREDIT_MAX and false_novel <= FALSE_NOVEL_MAX, the
+    score is recall@10 among them; if none has, every configuration is scored
+    by -misrouted (the share of weight the novelty decision sends the wrong
+    way). Configurations within NOISE of the best score are ties: the smallest
+    search depth (``depth_of``, the decomposition's cost) wins, then the highest
+    recall@10, the lowest share_L1, the name.
     """
-    w = {name: worst(fams) for name, fams in results.items()}
-    pool = feasible(results) or list(w)
-    return min(pool, key=lambda n: (-w[n]["recall@10"], w[n]["share_L1"], n))
+    w = {name: worst(synthetic(fams)) for name, fams in results.items()}
+    ok = feasible(results)
+    pool = ok or list(w)
+
+    def score(n: str) -> float:
+        return w[n]["recall@10"] if ok else -w[n]["misrouted"]
+
+    best = max(score(n) for n in pool)
+    near = [n for n in pool if score(n) >= best - NOISE]
+    depth = depth_of or {}
+    return min(near, key=lambda n: (depth.get(n, 0), -w[n]["recall@10"], w[n]["share_L1"], n))
 
 
 def target_checks(results: dict[str, dict[str, float]]) -> list[tuple[str, float, bool]]:
@@ -392,13 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tuned = run_suite(names, configs, "tune_seed", args.scale, Path(tmp))
         held = run_suite(names, configs, "held_out_seed", args.scale, Path(tmp))
-    chosen = choose(tuned)
+    chosen = choose(tuned, {c.name: int(c.params.get("depth", DEFAULT_DEPTH)) for c in configs})
     print(f"families: {', '.join(names)} (scale {args.scale}); "
           f"configurations: {len(configs)}\n")
-    print("## tuning seeds: worst case over all families\n")
-    print(worst_table(tuned, synthetic=False))
+    print("## tuning seeds: worst case over the synthetic families\n")
+    print(worst_table(tuned, synthetic=True))
     ok = feasible(tuned)
-    print(f"\nmeeting novel_credit <= {NOVEL_CREDIT_MAX} and false_novel <= {FALSE_NOVEL_MAX} "
+    print(f"\nlibrary defaults: {DEFAULT_CONFIG or 'not in the grid'}")
+    print(f"meeting novel_credit <= {NOVEL_CREDIT_MAX} and false_novel <= {FALSE_NOVEL_MAX} "
           f"in the worst case: {', '.join(ok) if ok else 'none (all were ranked)'}")
     print(f"chosen by the selection rule on the tuning seeds: {chosen}\n")
     print("## held-out seeds: per family\n")
@@ -406,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## held-out seeds: worst case over the synthetic families\n")
     print(worst_table(held, synthetic=True))
     print()
-    for name in dict.fromkeys([DEFAULT_CONFIG, chosen]):
+    for name in dict.fromkeys([n for n in (DEFAULT_CONFIG, chosen) if n]):
         if name not in held:
             continue
         checks = target_checks(held[name])

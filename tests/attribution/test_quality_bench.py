@@ -72,6 +72,9 @@ def test_share_l1_novel_credit_false_novel_and_duplicators_by_hand() -> None:
     assert aq().novel_credit(ATT, np.array([1, 5])) == 0.5  # g5 has no rows: 0
     assert aq().novel_credit(ATT, np.array([], dtype=np.int64)) == 0.0
     assert aq().false_novel(ATT, np.array([0, 2])) == 0.5
+    # novel g1 paid 1.0, sourced g2 paid nothing: 2 of 3 generations misrouted
+    assert aq().misrouted(ATT, np.array([1]), np.array([0, 2])) == pytest.approx(2 / 3)
+    assert aq().misrouted(ATT, np.array([], dtype=np.int64), np.array([0])) == 0.0
     assert aq().duplicator_ratio(ATT, TRUTH, np.array([0])) == pytest.approx(0.65 / 0.375)
     assert math.isnan(aq().duplicator_ratio(ATT, TRUTH, np.array([], dtype=np.int64)))
     nothing = ATT.with_columns(w=pl.lit(0.0))
@@ -79,9 +82,11 @@ def test_share_l1_novel_credit_false_novel_and_duplicators_by_hand() -> None:
 
 
 def _m(recall: float, l1: float, novel: float, false_novel: float,
-       dup: float = math.nan) -> dict[str, float]:
+       dup: float = math.nan, misrouted: float | None = None) -> dict[str, float]:
+    wrong = (novel + false_novel) / 2 if misrouted is None else misrouted
     return {"recall@10": recall, "retrieval@10": recall, "mAP": recall, "share_L1": l1,
-            "novel_credit": novel, "false_novel": false_novel, "dup_ratio": dup}
+            "novel_credit": novel, "false_novel": false_novel, "misrouted": wrong,
+            "dup_ratio": dup}
 
 
 def test_worst_takes_the_worst_family_of_each_metric() -> None:
@@ -101,9 +106,23 @@ def test_choose_satisfies_constraints_then_worst_recall_then_worst_l1() -> None:
         "chosen": {"x": good, "y": _m(0.7, 0.1, 0.1, 0.0)},
     }
     assert aq().choose(results) == "chosen"
-    # nothing feasible: the rule still ranks by worst recall
-    bad = {n: {"x": _m(r, 0.1, 0.9, 0.0)} for n, r in (("a", 0.5), ("b", 0.7))}
-    assert aq().choose(bad) == "b"
+    # the real family takes no part in the constraints
+    results["chosen"]["real"] = _m(0.1, 0.9, 1.0, 0.5)
+    assert aq().choose(results) == "chosen"
+    # nothing feasible: the smallest worst misrouted share wins, whatever the recall
+    bad = {n: {"x": _m(r, 0.1, 0.9, 0.0, misrouted=m)}
+           for n, r, m in (("a", 0.5, 0.10), ("b", 0.9, 0.30))}
+    assert aq().choose(bad) == "a"
+
+
+def test_choose_breaks_ties_within_noise_by_the_smaller_depth() -> None:
+    noise = aq().NOISE
+    results = {"deep": {"x": _m(0.80, 0.01, 0.0, 0.0)},
+               "shallow": {"x": _m(0.80 - noise / 2, 0.02, 0.0, 0.0)},
+               "shallower but worse": {"x": _m(0.80 - 2 * noise, 0.01, 0.0, 0.0)}}
+    depths = {"deep": 128, "shallow": 32, "shallower but worse": 16}
+    assert aq().choose(results, depths) == "shallow"
+    assert aq().choose(results) == "deep"  # without depths: the highest recall
 
 
 def test_target_checks_split_synthetic_and_real() -> None:
@@ -115,13 +134,15 @@ def test_target_checks_split_synthetic_and_real() -> None:
 
 
 def test_quality_script_end_to_end_on_small_families(capsys) -> None:
-    argv = ["--families", "topics,duplicates", "--configs",
-            "nnls k=15 (default),softmax k=15", "--scale", "0.05"]
+    default = aq().DEFAULT_CONFIG
+    assert default is not None, "the library defaults must be a row of CONFIGS"
+    argv = ["--families", "topics,duplicates", "--configs", f"{default},softmax D=32",
+            "--scale", "0.05"]
     assert aq().main(argv) == 0
     out = capsys.readouterr().out
     assert "chosen by the selection rule on the tuning seeds: " in out
-    assert out.count("| nnls k=15 (default) | topics |") == 1
-    assert "targets, nnls k=15 (default) (held-out): synthetic worst recall@10" in out
+    assert out.count(f"| {default} | topics |") == 1
+    assert f"targets, {default} (held-out): synthetic worst recall@10" in out
 
 
 # ---- LDS ----------------------------------------------------------------------------------------
@@ -155,5 +176,5 @@ def test_lds_of_unrelated_weights_is_near_zero() -> None:
 def test_lds_script_end_to_end(capsys) -> None:
     assert lds_mod().main(["--subsets", "4", "--k", "5"]) == 0
     out = capsys.readouterr().out
-    for name in ("cosine top-k (baseline)", "softmax", "knn-shapley", "nnls"):
+    for name in lds_mod().METHODS:
         assert f"| {name} |" in out
