@@ -30,7 +30,7 @@ FAILED_LOGIN = auth.FAILED_MESSAGE
 UNAVAILABLE = "Logging in is not possible right now; please try again in a moment."
 TOKEN_KEY = "residuals_login_token"
 COOKIE = "residuals_session"
-_COOKIE_TODO = "residuals_cookie_todo"
+_COOKIE_PENDING = "residuals_cookie_pending"
 
 
 class NotAllowed(ResidualsError):
@@ -101,7 +101,7 @@ def log_in(username: str, password: str) -> LoggedIn | None:
         return None
     user, token = found
     st.session_state[TOKEN_KEY] = token
-    st.session_state[_COOKIE_TODO] = ("set", token)
+    st.session_state[_COOKIE_PENDING] = ("set", token)
     return user
 
 
@@ -109,7 +109,7 @@ def log_out() -> None:
     """End this browser's login: revoked on the server, forgotten in the session and cookie."""
     token = _token()
     st.session_state.pop(TOKEN_KEY, None)
-    st.session_state[_COOKIE_TODO] = ("clear", "")
+    st.session_state[_COOKIE_PENDING] = ("clear", "")
     if token is None:
         return
     try:
@@ -125,10 +125,10 @@ def sync_cookie() -> None:
     Streamlit cannot send ``Set-Cookie`` from a script, so the browser sets the
     cookie itself: ``SameSite=Strict``, path ``/``, expiring with the session.
     """
-    todo = st.session_state.pop(_COOKIE_TODO, None)
-    if todo is None:
+    pending = st.session_state.pop(_COOKIE_PENDING, None)
+    if pending is None:
         return
-    action, token = todo
+    action, token = pending
     age = int(auth.SESSION_S) if action == "set" else 0
     secure = "; Secure" if _https() else ""
     st.html(f"<script>document.cookie = '{COOKIE}={token}; Path=/; Max-Age={age}; "
