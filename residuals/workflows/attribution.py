@@ -55,6 +55,22 @@ def recorded_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 SETTING_KEYS = ("k", "depth", "method", "novelty", "novelty_ratio", "n_concepts")
 
 
+def capped(k: int, depth: int, n_clips: int) -> tuple[int, int]:
+    """``k`` and ``depth`` capped at the catalogue's size, so a tiny catalogue still works.
+
+    >>> capped(15, 32, 8)
+    (8, 8)
+    >>> capped(15, 32, 1000)
+    (15, 32)
+    """
+    return min(k, n_clips), min(depth, n_clips)
+
+
+def catalogue_size(clips: Path) -> int:
+    """The number of distinct clips in a ``clips.parquet`` file."""
+    return int(pl.scan_parquet(clips).select(pl.col(S.CLIP_ID).n_unique()).collect().item())
+
+
 def attribution_for(ds: Dataset, settings: Mapping[str, Any] | None = None) -> pl.DataFrame:
     """The attributions of a data directory: its own file, or computed now.
 
@@ -77,9 +93,8 @@ def attribution_for(ds: Dataset, settings: Mapping[str, Any] | None = None) -> p
     from attribution.scorer import KnnScorer
 
     opts = dict(settings if settings is not None else attribution_settings())
-    n_clips = ds.clips[S.CLIP_ID].n_unique()
-    k = min(int(opts.pop("k", DEFAULT_K)), n_clips)
-    depth = min(int(opts.pop("depth", DEFAULT_DEPTH)), n_clips)
+    k, depth = capped(int(opts.pop("k", DEFAULT_K)), int(opts.pop("depth", DEFAULT_DEPTH)),
+                      ds.clips[S.CLIP_ID].n_unique())
     opts = {key: value for key, value in opts.items() if value is not None}
     if opts.get("method", "nnls") != "nnls":
         opts.pop("novelty", None)

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from attribution.candidates import DEFAULT_K
+from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from contract import schema as S
 from contract.errors import ResidualsError
-from residuals.workflows.attribution import Attributed, attribute
+from residuals.workflows.attribution import Attributed, attribute, capped, catalogue_size
 from residuals.workflows.payout import BatchResult, BatchRun, Verified, run_batch, verify_ledger
 
 DEFAULT_PERIOD = "2026-10"
@@ -138,8 +138,10 @@ def demo(run: DemoRun, report: DemoReport) -> BatchSummary:
     path = workdir / S.ATTRIBUTIONS.filename
     done = None
     if not path.exists():
-        done = attribute(workdir / S.CLIPS.filename, workdir / S.GENERATIONS.filename, path,
-                         method=run.method, k=DEFAULT_K, scheduler=run.scheduler)
+        clips = workdir / S.CLIPS.filename
+        k, depth = capped(DEFAULT_K, DEFAULT_DEPTH, catalogue_size(clips))
+        done = attribute(clips, workdir / S.GENERATIONS.filename, path, method=run.method,
+                         k=k, depth=depth, scheduler=run.scheduler)
     report.attributed(path, done)
     report.stage(2, f"payout batch for {run.period} under {run.policy}")
     report.posted(run_batch(BatchRun(period=run.period, policy_path=run.policy, data=workdir,

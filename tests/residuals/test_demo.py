@@ -54,3 +54,25 @@ def test_demo_bad_data_dir_is_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith("error: --data")
     assert not (tmp_path / "demo.db").exists()
+
+
+def test_demo_on_a_catalogue_smaller_than_k(tmp_path: Path) -> None:
+    """k and depth are capped at the catalogue's size, as `batch run` caps them."""
+    data = tmp_path / "tiny"
+    made = subprocess.run(
+        [sys.executable, "-m", "residuals", "samples", "make", "--out", str(data), "--seed", "3",
+         "--creators", "3", "--clips", "8", "--generations", "20"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert made.returncode == 0, made.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "residuals", "demo", "--headless", "--data", str(data),
+         "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--work", str(tmp_path / "work"),
+         "--policy", str(ROOT / "policies" / "default.toml")],
+        capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        cwd=ROOT, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "OK: transactions" in proc.stdout
+    written = pl.read_parquet(tmp_path / "work" / "2026-10" / "attributions.parquet")
+    assert written.group_by("generation_id").len()["len"].max() <= 8
