@@ -3,13 +3,17 @@
 Starts the dashboard on 127.0.0.1 (a free port) against the ledger posted from
 ``data/samples``, logs in through the form, checks numbers against the ledger,
 looks for another creator's data everywhere, moves the policy lab's cap
-slider, and saves a screenshot of each page under ``docs/screenshots/``.
+slider, and takes a screenshot of each page: under ``docs/screenshots/`` when
+``RESIDUALS_SCREENSHOTS=1`` (to refresh the docs), else in a temporary
+directory, so a test run leaves the checkout clean.
 """
 
 from __future__ import annotations
 
 import http.server
+import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 
@@ -23,7 +27,8 @@ from tests.dashboard.serve import dashboard
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("RESIDUALS_SCREENSHOTS") == "1"
+         else Path(tempfile.gettempdir()) / "residuals-screenshots")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 60_000
