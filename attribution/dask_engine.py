@@ -414,23 +414,30 @@ def _run_local(graph: Graph, workers: int | None, progress: ProgressFn | None,
             start.close()
 
 
-def _run_remote(graph: Graph, address: str,
-                progress: ProgressFn | None) -> Result:
+@contextlib.contextmanager
+def connect(address: str) -> Iterator[Any]:
+    """A ``distributed.Client`` of the running scheduler at ``address`` that has at least
+    one worker, closed on exit; a one-line :class:`ParameterError` naming ``scheduler``
+    when none answers within :data:`CONNECT_TIMEOUT` or it has no workers."""
     from distributed import Client
 
-    from contract.errors import ResidualsError
+    from contract.errors import ParameterError, first_line
 
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ResidualsError(
-            f"--scheduler {address}: cannot reach a Dask scheduler within "
-            f"{CONNECT_TIMEOUT:.0f} s ({first[:160]})") from None
+        raise ParameterError("scheduler", address, "cannot reach a Dask scheduler within "
+                             f"{CONNECT_TIMEOUT:.0f} s ({first_line(exc, 160)})") from None
     with client:
         try:
             client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
         except TimeoutError:
-            raise ResidualsError(f"--scheduler {address}: the scheduler has no workers "
+            raise ParameterError("scheduler", address, "the scheduler has no workers "
                                  f"(waited {CONNECT_TIMEOUT:.0f} s)") from None
+        yield client
+
+
+def _run_remote(graph: Graph, address: str,
+                progress: ProgressFn | None) -> Result:
+    with connect(address) as client:
         return _run_client(client, graph, progress)

@@ -25,7 +25,7 @@ from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from attribution.catalogue import PARTITION_ROWS, Catalogue, catalogue_from_frame, open_catalogue
 from attribution.search import TILE, normalize
 from contract import schema as S
-from contract.errors import ResidualsError
+from contract.errors import ParameterError, ResidualsError
 from contract.io import embedding_matrix, read_table, validate_frame
 
 
@@ -41,20 +41,6 @@ def method_names() -> list[str]:
     from attribution import weighting
 
     return sorted(weighting.METHODS)
-
-
-class ParameterError(ResidualsError):
-    """A bad argument: ``depth=0: expected an integer >= 1`` (the CLI names the flag instead).
-
-    Attributes
-    ----------
-    name, value, expected
-        The parameter, the value received, and what was expected.
-    """
-
-    def __init__(self, name: str, value: Any, expected: str) -> None:
-        self.name, self.value, self.expected = name, value, expected
-        super().__init__(f"{name}={value!r}: {expected}")
 
 
 def _positive_int(name: str, value: Any) -> None:

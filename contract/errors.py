@@ -9,6 +9,7 @@ prints it and exits non-zero; it never prints a traceback for these.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class ResidualsError(Exception):
@@ -58,6 +59,20 @@ class ContractError(ResidualsError):
         if column is not None:
             where.append(f"column {column}")
         super().__init__(", ".join(where) + ": " + message)
+
+
+class ParameterError(ResidualsError):
+    """A bad argument: ``depth=0: expected an integer >= 1`` (the CLI names the flag instead).
+
+    Attributes
+    ----------
+    name, value, expected
+        The parameter, the value received, and what was expected.
+    """
+
+    def __init__(self, name: str, value: Any, expected: str) -> None:
+        self.name, self.value, self.expected = name, value, expected
+        super().__init__(f"{name}={value!r}: {expected}")
 
 
 def first_line(exc: BaseException | object, limit: int | None = None) -> str:

@@ -102,24 +102,12 @@ def run(root: Path, items: list[Item], encoder: Encoder, settings: Settings, *,
         return _run_threads(dsk, keys, workers or os.cpu_count() or 1, progress)
     from distributed import Client
 
-    from attribution.dask_engine import CONNECT_TIMEOUT, LocalClusterStart
-    from contract.errors import ResidualsError
+    from attribution.dask_engine import LocalClusterStart, connect
 
     if scheduler == "local":
         with LocalClusterStart(workers) as start, Client(start.cluster()) as client:
             return _run_client(client, dsk, keys, progress)
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ResidualsError(f"scheduler={scheduler!r}: cannot reach a Dask scheduler "
-                             f"within {CONNECT_TIMEOUT:.0f} s ({first[:160]})") from None
-    with client:
-        try:
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-        except TimeoutError:
-            raise ResidualsError(f"scheduler={scheduler!r}: the scheduler has no workers "
-                                 f"(waited {CONNECT_TIMEOUT:.0f} s)") from None
+    with connect(scheduler) as client:
         return _run_client(client, dsk, keys, progress)
 
 

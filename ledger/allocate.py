@@ -126,20 +126,20 @@ def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | N
               currency: str | None = None) -> tuple[int, str]:
     """The period's pool in minor units and its currency.
 
-    ``pool_minor``/``currency`` (the CLI's ``--pool``/``--currency``) override
+    ``pool_minor``/``currency`` override
     the policy's ``[pool]``; otherwise the pool is ``pool.amount``, or
     ``floor(pool.revenue_share * sum(accounts.revenue_minor))``.
     """
     cur = (currency or policy.currency or "").strip().upper()
     if not cur:
         raise ResidualsError(f"{policy.source}: no currency: set pool.currency in the policy "
-                             "or pass --currency")
+                             "or pass `currency`")
     to_minor("0", cur)  # unknown currency -> error naming it
     policy.check_currency(cur)
     if pool_minor is not None:
         if isinstance(pool_minor, bool) or int(pool_minor) != pool_minor or pool_minor < 0:
-            raise ResidualsError(f"--pool: {pool_minor!r} must be an integer >= 0 minor units")
-        return check_int64(int(pool_minor), "--pool"), cur
+            raise ResidualsError(f"pool_minor={pool_minor!r}: expected an integer >= 0 minor units")
+        return check_int64(int(pool_minor), "pool_minor"), cur
     if policy.pool_amount is not None:
         policy.check_currency(cur, pool_amount=True)
         return to_minor(policy.pool_amount, cur, what=f"{policy.source}: key pool.amount"), cur
@@ -151,7 +151,7 @@ def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | N
         pool = math.floor(Fraction(repr(policy.revenue_share)) * revenue)
         return check_int64(pool, f"{policy.source}: key pool.revenue_share: the pool"), cur
     raise ResidualsError(f"{policy.source}: no pool: set pool.amount or pool.revenue_share "
-                         "in the policy, or pass --pool")
+                         "in the policy, or pass `pool_minor`")
 
 
 def prepare(policy: Policy, inputs: AllocationInputs) -> Period:
@@ -309,7 +309,7 @@ def allocate(policy: Policy, inputs: AllocationInputs, *, pool_minor: int | None
     inputs
         The period's frames and the balances carried in.
     pool_minor, currency
-        Override the policy's ``[pool]`` (the CLI's ``--pool``/``--currency``).
+        Override the policy's ``[pool]``.
     batch_id
         Seeds the tie-break of the rounding; the ledger derives it from the
         period, the policy hash and the input hashes.

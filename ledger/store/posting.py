@@ -492,12 +492,12 @@ def check_period(period: str) -> None:
 def _check_money(session: Session, request: BatchRequest) -> None:
     """Refuse a pool <= 0 or beyond 64 bits, and a currency other than the fund's."""
     if request.pool_minor <= 0:
-        raise ResidualsError(f"--pool must be > 0, got {request.pool_minor} minor units")
+        raise ResidualsError(f"pool_minor={request.pool_minor}: expected > 0 minor units")
     check_int64(request.pool_minor, "pool_minor")
     currencies = session.execute(select(M.Batch.currency).distinct()).scalars().all()
     other = sorted(set(currencies) - {request.currency})
     if other:
-        raise ResidualsError(f"--currency {request.currency}: the creator fund's existing "
+        raise ResidualsError(f"currency={request.currency}: the creator fund's existing "
                              f"batches are in {', '.join(other)}; one fund holds one currency")
 
 
@@ -523,10 +523,10 @@ def plan(session: Session, request: BatchRequest, supersede: bool) -> BatchPlan:
         raise ResidualsError(
             f"period {request.period} already has batch {standing.batch_id[:12]} "
             f"(hash {standing.batch_hash[:12]}); posting a different batch for it needs "
-            "--supersede")
+            "`supersede`")
     if standing is not None and tip is not None and standing.batch_id != tip.batch_id:
         raise ResidualsError(
-            f"--supersede: batch {standing.batch_id[:12]} of period {request.period} is not "
+            f"`supersede`: batch {standing.batch_id[:12]} of period {request.period} is not "
             f"the newest batch (period {tip.period} came after it); only the newest batch "
             "can be superseded")
     revision = 1 + int(session.execute(

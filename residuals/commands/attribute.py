@@ -92,14 +92,14 @@ def print_attributed(console: Any, done: Any) -> None:
 
 #: Library parameter -> the flag that sets it (errors name the flag here).
 FLAGS = {"k": "--k", "depth": "--depth", "method": "--method", "workers": "--workers",
-         "block_size": "--block-size"}
+         "block_size": "--block-size", "scheduler": "--scheduler"}
 
 
 @contextlib.contextmanager
 def _flags() -> Iterator[None]:
     """Re-raise a library ``ParameterError`` (``depth=0: ...``) naming the flag
     (``--depth 0: ...``)."""
-    from attribution.scorer import ParameterError
+    from contract.errors import ParameterError
 
     try:
         yield

@@ -28,7 +28,8 @@ batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
                         no_args_is_help=True)
 
 #: Parameters of :mod:`residuals.workflows.payout` and the flags that set them.
-POOL_FLAGS = {"pool": "--pool", "currency": "--currency", "k": "--k", "depth": "--depth"}
+POOL_FLAGS = {"pool": "--pool", "pool_minor": "--pool", "currency": "--currency", "k": "--k",
+              "depth": "--depth", "supersede": "--supersede"}
 
 DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
 

@@ -9,10 +9,10 @@ import pytest
 from attribution import dask_engine, weighting
 from attribution.candidates import Candidates
 from attribution.catalogue import catalogue_from_frame, open_catalogue
-from attribution.dask_engine import CONNECT_TIMEOUT
+from attribution.dask_engine import CONNECT_TIMEOUT, connect
 from attribution.reference import brute_force_topk
 from attribution.search import normalize
-from contract.errors import ResidualsError
+from contract.errors import ParameterError, ResidualsError
 from tests.attribution.engine_data import clips_frame, random_emb, write
 
 
@@ -147,6 +147,14 @@ def test_unreachable_scheduler_fails_fast() -> None:
     with pytest.raises(ResidualsError,
                        match=f"cannot reach a Dask scheduler within {CONNECT_TIMEOUT:.0f} s"):
         _run(cat, random_emb(rng, 2, 3), 2, "softmax", scheduler="tcp://127.0.0.1:9")
+
+
+def test_unreachable_scheduler_names_the_parameter() -> None:
+    """The library names its parameter (``scheduler=...``); only the CLI names a flag."""
+    with pytest.raises(ParameterError) as got, connect("tcp://127.0.0.1:9"):
+        pass
+    assert str(got.value).startswith("scheduler='tcp://127.0.0.1:9': cannot reach")
+    assert got.value.name == "scheduler" and "--" not in str(got.value)
 
 
 def test_large_k_with_embeddings_caps_the_block(monkeypatch) -> None:

@@ -195,8 +195,12 @@ def test_pool_from() -> None:
     with pytest.raises(ResidualsError, match="pool.amount: is in EUR"):
         pool_from(fixed, accounts, currency="USD")
     assert pool_from(fixed, accounts, pool_minor=9, currency="USD") == (9, "USD")
-    with pytest.raises(ResidualsError, match="--pool"):
+    with pytest.raises(ResidualsError, match=r"^pool_minor=-3: expected an integer >= 0"):
         pool_from(fixed, accounts, pool_minor=-3)
+    with pytest.raises(ResidualsError, match="or pass `pool_minor`$"):
+        pool_from(bare, accounts, currency="USD")
+    with pytest.raises(ResidualsError, match="or pass `currency`$"):
+        pool_from(bare, accounts, pool_minor=5)
 
 
 def test_policy_pool_used_when_not_overridden() -> None:

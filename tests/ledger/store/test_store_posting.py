@@ -89,7 +89,7 @@ def test_same_batch_twice_is_a_noop(db_url: str) -> None:
 def test_different_batch_same_period_refused_without_supersede(db_url: str) -> None:
     engine = open_store(db_url)
     post(engine, request(CREATORS), allocator(split(CREATORS, 10_000)))
-    with pytest.raises(ResidualsError, match="already has batch.*--supersede"):
+    with pytest.raises(ResidualsError, match="already has batch.*`supersede`"):
         post(engine, request(CREATORS, tag="inputs-b"), allocator(split(CREATORS, 10_000)))
     with read_session(engine) as s:
         assert batches(s).height == 1
@@ -123,7 +123,7 @@ def test_only_newest_batch_can_be_superseded(db_url: str) -> None:
     engine = open_store(db_url)
     post(engine, request(CREATORS), allocator(split(CREATORS, 10_000)))
     post(engine, request(CREATORS, period="2026-02"), allocator(split(CREATORS, 10_000)))
-    with pytest.raises(ResidualsError, match="not the newest"):
+    with pytest.raises(ResidualsError, match="^`supersede`: batch .* not the newest"):
         post(engine, request(CREATORS, tag="x"), allocator(split(CREATORS, 10_000)),
              supersede=True)
 
@@ -144,14 +144,14 @@ def test_bad_allocation_posts_nothing(db_url: str, amounts, withheld, match) -> 
 
 def test_pool_must_be_positive(db_url: str) -> None:
     engine = open_store(db_url)
-    with pytest.raises(ResidualsError, match="--pool must be > 0"):
+    with pytest.raises(ResidualsError, match=r"pool_minor=0: expected > 0"):
         post(engine, request(CREATORS, pool=0), allocator({"alice": 0}))
 
 
 def test_currency_must_match_existing_batches(db_url: str) -> None:
     engine = open_store(db_url)
     post(engine, request(CREATORS), allocator(split(CREATORS, 10_000)))
-    with pytest.raises(ResidualsError, match="--currency EUR.*USD"):
+    with pytest.raises(ResidualsError, match="^currency=EUR: .*USD"):
         post(engine, request(CREATORS, period="2026-02", currency="EUR"),
              allocator(split(CREATORS, 10_000)))
 
