@@ -86,8 +86,9 @@ def residuals(clips: np.ndarray, gens: np.ndarray, depth: int, step: int = 256,
 
 def auc(novel: np.ndarray, sourced: np.ndarray) -> float:
     """P(score of a novel > score of a sourced), ties half."""
-    allv = np.concatenate([novel, sourced])
-    ranks = np.argsort(np.argsort(allv, kind="stable"), kind="stable") + 1.0
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([novel, sourced]))  # ties: average rank
     rn = ranks[: len(novel)].sum()
     return float((rn - len(novel) * (len(novel) + 1) / 2) / (len(novel) * len(sourced)))
 

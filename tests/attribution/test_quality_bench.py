@@ -181,3 +181,12 @@ def test_lds_script_end_to_end(capsys) -> None:
     out = capsys.readouterr().out
     for name in lds_mod().METHODS:
         assert f"| {name} |" in out
+
+
+def test_novelty_scores_auc_by_hand() -> None:
+    auc = _load("novelty_scores").auc
+    assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    # novel 2 beats sourced 1 only, novel 5 beats both: 3 wins of 4 pairs
+    assert auc(np.array([2.0, 5.0]), np.array([1.0, 3.0])) == 0.75
+    assert auc(np.array([1.0]), np.array([1.0])) == 0.5  # a tie counts half
