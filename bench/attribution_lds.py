@@ -24,7 +24,8 @@ Sizes (fixed below, a few seconds on two cores): the catalogue is the
 ``CLIPS`` clips, ``GENERATIONS`` generations sampled from each model,
 ``SUBSETS`` half subsets drawn with a fixed seed. Methods: ``softmax``,
 ``knn-shapley``, ``nnls`` (library defaults, i.e. the concepts novelty rule
-at the default depth; the fixed floor; no novelty rule; depth 128), and plain
+at the default depth; the fixed floor; no novelty rule; depth 128 and 256;
+``knn-shapley`` and ``softmax`` also at depth 256), and plain
 cosine top-k (weight 1/k on each of the k most similar clips)
 as the resemblance baseline. Deterministic: same code, same numbers.
 
@@ -67,6 +68,9 @@ METHODS: dict[str, dict | None] = {
     "nnls, floor 0.52": {"method": "nnls", "novelty": "floor"},
     "nnls, no novelty rule": {"method": "nnls", "novelty": "floor", "min_similarity": -1.0},
     "nnls, depth 128": {"method": "nnls", "depth": 128},
+    "nnls, depth 256": {"method": "nnls", "depth": 256},
+    "knn-shapley, depth 256": {"method": "knn-shapley", "depth": 256},
+    "softmax, depth 256": {"method": "softmax", "depth": 256},
 }
 
 

@@ -109,9 +109,12 @@ def test_choose_satisfies_constraints_then_worst_recall_then_worst_l1() -> None:
     # the real family takes no part in the constraints
     results["chosen"]["real"] = _m(0.1, 0.9, 1.0, 0.5)
     assert aq().choose(results) == "chosen"
-    # nothing feasible: the smallest worst misrouted share wins, whatever the recall
+    # nothing feasible: the smallest worst misrouted share wins among recalls near the best
     bad = {n: {"x": _m(r, 0.1, 0.9, 0.0, misrouted=m)}
-           for n, r, m in (("a", 0.5, 0.10), ("b", 0.9, 0.30))}
+           for n, r, m in (("a", 0.85, 0.10), ("b", 0.9, 0.30))}
+    assert aq().choose(bad) == "a"
+    # ... but one that misroutes less by crediting the wrong clips does not compete
+    bad["c"] = {"x": _m(0.9 - aq().RECALL_SLACK - 0.05, 0.1, 0.9, 0.0, misrouted=0.01)}
     assert aq().choose(bad) == "a"
 
 
@@ -178,3 +181,12 @@ def test_lds_script_end_to_end(capsys) -> None:
     out = capsys.readouterr().out
     for name in lds_mod().METHODS:
         assert f"| {name} |" in out
+
+
+def test_novelty_scores_auc_by_hand() -> None:
+    auc = _load("novelty_scores").auc
+    assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    # novel 2 beats sourced 1 only, novel 5 beats both: 3 wins of 4 pairs
+    assert auc(np.array([2.0, 5.0]), np.array([1.0, 3.0])) == 0.75
+    assert auc(np.array([1.0]), np.array([1.0])) == 0.5  # a tie counts half
