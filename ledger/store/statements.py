@@ -17,6 +17,7 @@ import string
 
 import polars as pl
 
+from attribution.confidence import LABEL_NONE, LABEL_STRONG, LABEL_WEAK, STRONG, WEAK
 from contract import schema as S
 from ledger.money import exponent
 
@@ -52,6 +53,53 @@ def statement_table(lines: pl.DataFrame) -> pl.DataFrame:
         *MONEY_COLUMNS, S.SHARE, S.ELIGIBLE, S.REASON, S.BATCH_ID, S.BATCH_HASH, S.REVISION,
         S.POSTED_AT,
     )
+
+
+#: Column of a statement's clip table: the confidence in words (empty when unknown).
+RESEMBLANCE = "resemblance"
+
+
+def resemblance(col: str = S.CONFIDENCE, labels: tuple[str, str, str] = (
+        LABEL_STRONG, LABEL_WEAK, LABEL_NONE)) -> pl.Expr:
+    """A confidence column in words, by :func:`attribution.confidence.confidence_label`'s
+    thresholds (:data:`~attribution.confidence.STRONG`, :data:`~attribution.confidence.WEAK`);
+    null where the confidence is null (attributions without a confidence column).
+    ``labels`` are the (strong, weak, none) words, translated by the caller."""
+    strong, weak, none = labels
+    c = pl.col(col)
+    return (pl.when(c.is_null()).then(pl.lit(None, pl.String))
+            .when(c >= STRONG).then(pl.lit(strong)).when(c >= WEAK).then(pl.lit(weak))
+            .otherwise(pl.lit(none)).alias(RESEMBLANCE))
+
+
+def clip_table(clips: pl.DataFrame) -> pl.DataFrame:
+    """A statement's clip rows (:func:`ledger.store.read.creator_clip_earnings`) with the
+    confidence in words (:func:`resemblance`) beside the number."""
+    return clips.with_columns(resemblance())
+
+
+#: Decimals of the share of the pool in a statement CSV.
+SHARE_DECIMALS = 6
+#: Column of a statement CSV: the day the batch was posted (ISO 8601 date, UTC).
+POSTED_ON = "posted_on"
+
+
+def statement_csv_table(creator_id: str, display_name: str | None,
+                        lines: pl.DataFrame) -> pl.DataFrame:
+    """The statement as its CSV is written: :func:`statement_table` with the creator's id
+    and name on every line, the share rounded to :data:`SHARE_DECIMALS` decimals and the
+    posting time as ISO 8601 (``posted_on`` ``2026-12-03``, ``posted_at``
+    ``2026-12-03T10:41:00Z``, UTC)."""
+    table = statement_table(lines)
+    if table.height == 0:
+        return table
+    stamp = pl.col(S.POSTED_AT)
+    return table.with_columns(
+        pl.col(S.SHARE).round(SHARE_DECIMALS),
+        stamp.dt.strftime("%Y-%m-%d").alias(POSTED_ON),
+        stamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias(S.POSTED_AT),
+    ).select(pl.lit(creator_id, pl.String).alias(S.CREATOR_ID),
+             pl.lit(display_name, pl.String).alias(S.DISPLAY_NAME), pl.all())
 
 
 def _table_html(df: pl.DataFrame, numeric: set[str]) -> str:
@@ -95,7 +143,8 @@ def statement_html(creator_id: str, display_name: str | None, lines: pl.DataFram
     clip_view = clips.with_columns(
         (pl.col(S.SHARE_OF_CREATOR) * 100).round(2).alias("share_of_creator_pct"),
         (pl.col(S.EARNED_MINOR_EST) / 10**exp).round(exp).alias("earned_est"),
-    ).select(S.PERIOD, S.CLIP_ID, S.WEIGHT, "share_of_creator_pct", "earned_est")
+        resemblance(),
+    ).select(S.PERIOD, S.CLIP_ID, S.WEIGHT, "share_of_creator_pct", "earned_est", RESEMBLANCE)
     name = html.escape(display_name or creator_id)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -112,7 +161,9 @@ published hash chain.</p>
 <h2>The clips that earned it</h2>
 <p class="note">Weight is the clip's summed attribution weight over the period's generated
 videos; the estimated earnings split your allocation in proportion to it (policy rules
-such as caps and floors can move the allocation away from pure attribution).</p>
+such as caps and floors can move the allocation away from pure attribution). Resemblance
+says how much of the generated videos the credited clips explain: strongly from a confidence
+of {STRONG}, weakly from {WEAK}; it measures resemblance, not proof of copying.</p>
 {_table_html(clip_view, {S.WEIGHT, "share_of_creator_pct", "earned_est"})}
 </body></html>
 """
@@ -145,6 +196,13 @@ def statement_file_names(creator_id: str, period: str | None = None) -> tuple[st
     ``~`` and 16 hex digits of the SHA-256 of the exact pair (``~`` never
     appears otherwise).
     """
+    stem = statement_stem(creator_id, period)
+    return f"{stem}.csv", f"{stem}{_CLIPS}.csv", f"{stem}.html"
+
+
+def statement_stem(creator_id: str, period: str | None = None) -> str:
+    """The name of a statement's files without suffix (see :func:`statement_file_names`;
+    the PDF is ``<stem>.pdf``)."""
     stem = "statement-" + _escape(creator_id, _ID_SAFE)
     if period is not None:
         escaped = _escape(period, _PERIOD_SAFE)
@@ -154,4 +212,4 @@ def statement_file_names(creator_id: str, period: str | None = None) -> tuple[st
     if len(stem) > _MAX_STEM:  # escaped text is ASCII: characters are bytes
         digest = hashlib.sha256(json.dumps([creator_id, period]).encode("utf-8")).hexdigest()
         stem = f"{stem[:_MAX_STEM - 17]}~{digest[:16]}"
-    return f"{stem}.csv", f"{stem}{_CLIPS}.csv", f"{stem}.html"
+    return stem
