@@ -219,18 +219,20 @@ def batch_and_superseded_manifests(batch_id: str) -> tuple[dict, dict]:
     return new, batch_manifest(old_id)
 
 
-def statement_html_of(session: Session, creator: str) -> str:
-    """The ledger's readable statement (HTML) of one creator, every standing batch."""
+def statement_html_of(session: Session, creator: str, language: str = "en") -> str:
+    """The ledger's readable statement (HTML) of one creator in ``language``, every
+    standing batch."""
     from ledger.store.statements import statement_html
 
     name, _balance, _currency = read.creator_profile(session, creator)
     return statement_html(creator, name, read.creator_statement(session, creator),
-                          read.creator_clip_earnings(session, creator))
+                          read.creator_clip_earnings(session, creator), language)
 
 
 _statement_html = cached_reader(statement_html_of)
 
 
-def my_statement_html() -> bytes:
-    """The ledger's readable statement (HTML) of the logged-in creator, every standing batch."""
-    return _statement_html(creator_id()).encode("utf-8")
+def my_statement_html(language: str = "en") -> bytes:
+    """The ledger's readable statement (HTML) of the logged-in creator in ``language``,
+    every standing batch."""
+    return _statement_html(creator_id(), language).encode("utf-8")

@@ -26,8 +26,7 @@ from dashboard.data import creator, session, store
 from dashboard.text import plain
 from ledger.i18n import Tr
 from ledger.policy import Policy
-from ledger.store.statement_pdf import RESEMBLANCE_WORDS
-from ledger.store.statements import RESEMBLANCE, resemblance
+from ledger.store.statements import RESEMBLANCE, RESEMBLANCE_WORDS, resemblance
 
 
 @dataclass(frozen=True)
@@ -188,7 +187,7 @@ def statement(view: View) -> None:
                        key="statement_pdf")
     d2.download_button(_("Download statement (CSV)"), creator.my_statement_csv(),
                        file_name=f"statement-{cid}.csv", mime="text/csv")
-    d3.download_button(_("Download readable statement (HTML)"), creator.my_statement_html(),
+    d3.download_button(_("Download readable statement (HTML)"), creator.my_statement_html(tr.language),
                        file_name=f"statement-{cid}.html", mime="text/html")
     money_cols = (S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR, S.CARRIED_OUT_MINOR)
     table = view.lines.select(S.PERIOD, *money_cols, S.BATCH_HASH).with_columns(

@@ -24,13 +24,10 @@ import polars as pl
 
 from attribution.confidence import STRONG, WEAK
 from contract import schema as S
-from ledger.i18n import N_, Tr
-from ledger.store.statements import RESEMBLANCE, resemblance
+from ledger.i18n import Tr
+from ledger.store.statements import RESEMBLANCE, RESEMBLANCE_WORDS, resemblance
 
 FONT = "ResidualsSans"
-RESEMBLANCE_WORDS = (N_("resembles strongly"), N_("resembles weakly"),
-                     N_("no clear resemblance"))
-"""The confidence labels of :mod:`attribution.confidence`, marked for translation."""
 
 
 def font_file() -> Path:

@@ -92,7 +92,8 @@ def statement(
     fmt: Annotated[str, typer.Option(
         "--format", help="csv: lines and clips CSV and a readable HTML page; pdf: one PDF.")
     ] = "csv",
-    lang: Annotated[str, typer.Option("--lang", help="Language of the PDF: en or es.")] = "en",
+    lang: Annotated[str, typer.Option("--lang", help="Language of the PDF or HTML: en or es.")
+                    ] = "en",
 ) -> None:
     """Write a creator's statement: CSV (lines, clips) and HTML, or a PDF (--format pdf)."""
     from contract.io import atomic_output, spreadsheet_safe
@@ -119,7 +120,7 @@ def statement(
                 atomic_output(paths[2]) as t2:
             spreadsheet_safe(statement_csv_table(creator, name, lines)).write_csv(t0)
             spreadsheet_safe(clip_table(clips)).write_csv(t1)
-            t2.write_text(statement_html(creator, name, lines, clips), encoding="utf-8")
+            t2.write_text(statement_html(creator, name, lines, clips, lang), encoding="utf-8")
     for p in paths:
         typer.echo(f"wrote {p}")
 

@@ -105,3 +105,10 @@ def test_catalog_ships_as_package_data() -> None:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "*.po" in data["tool"]["setuptools"]["package-data"]["*"]
     assert Path(CATALOG_DIR / "es.po").is_file()
+
+
+def test_marked_resemblance_words_are_the_confidence_labels() -> None:
+    from attribution.confidence import LABEL_NONE, LABEL_STRONG, LABEL_WEAK
+    from ledger.store.statements import RESEMBLANCE_WORDS
+
+    assert RESEMBLANCE_WORDS == (LABEL_STRONG, LABEL_WEAK, LABEL_NONE)

@@ -96,8 +96,11 @@ def test_cli_writes_pdf_and_csv_with_creator_shares_and_iso_dates(capsys, tmp_pa
     text = pdf_text((out / f"statement-{CREATOR}.pdf").read_bytes())
     assert "Extracto de Residuals" in text and "k0000001" in text
     code, _printed, err = cli(capsys, "statement", "--creator", CREATOR, "--db", db, "--out",
-                              out)
+                              out, "--lang", "es")
     assert code == 0, err
+    page = (out / f"statement-{CREATOR}.html").read_text(encoding="utf-8")
+    assert '<html lang="es">' in page and "Los clips que lo ganaron" in page
+    assert "<th>Hash del lote</th>" in page and "se parece mucho" in page
     csv = pl.read_csv(out / f"statement-{CREATOR}.csv", infer_schema_length=0)
     assert csv.columns[:2] == [S.CREATOR_ID, S.DISPLAY_NAME]
     assert set(csv[S.CREATOR_ID]) == {CREATOR} and set(csv[S.DISPLAY_NAME]) == {
