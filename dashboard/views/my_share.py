@@ -128,7 +128,7 @@ def over_time(view: View) -> None:
     ).unpivot(index=S.PERIOD, variable_name=charts.WHAT, value_name=charts.AMOUNT)
     st.altair_chart(charts.trend(trend, x=S.PERIOD, y=charts.AMOUNT, color=charts.WHAT,
                                  title=_("Earned and paid per period"),
-                                 y_title=view.currency), width="stretch")
+                                 y_title=view.currency, x_title=_("Period")), width="stretch")
 
 
 def clip_rows(view: View) -> pl.DataFrame:
