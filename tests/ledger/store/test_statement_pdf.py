@@ -27,11 +27,17 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
-def _post(capsys, db: str, data: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def db(capsys, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    """Two periods posted from a catalogue whose attributions carry a confidence."""
+    data = tmp_path / "data"
+    write_dataset(data, 6, confidence=True)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
     for period in ("2026-10", "2026-11"):
-        code, _out, err = run(capsys, data, db, out, "--pool", "1000.00", period=period,
+        code, _out, err = run(capsys, data, url, tmp_path, "--pool", "1000.00", period=period,
                               policy=POLICY)
         assert code == 0, err
+    return url
 
 
 def _rows(db: str):  # type: ignore[no-untyped-def]
@@ -44,11 +50,7 @@ def _rows(db: str):  # type: ignore[no-untyped-def]
     return lines, clips, hashes
 
 
-def test_pdf_has_every_batch_hash_clip_and_resemblance(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    data = tmp_path / "data"
-    write_dataset(data, 6, confidence=True)
-    db = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _post(capsys, db, data, tmp_path)
+def test_pdf_has_every_batch_hash_clip_and_resemblance(db: str) -> None:
     lines, clips, hashes = _rows(db)
     assert len(hashes) == 2 and clips.height == 2
     english = pdf_text(statement_pdf(CREATOR, "Creator one", lines, clips, "en"))
@@ -67,11 +69,7 @@ def test_pdf_has_every_batch_hash_clip_and_resemblance(capsys, tmp_path: Path) -
     assert re.search(rf"Ganado {re.escape(euros)}\s*US\$ en total", spanish), spanish[:400]
 
 
-def test_pdf_renders_hostile_names_as_text(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    data = tmp_path / "data"
-    write_dataset(data, 6, confidence=True)
-    db = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _post(capsys, db, data, tmp_path)
+def test_pdf_renders_hostile_names_as_text(db: str) -> None:
     lines, clips, _hashes = _rows(db)
     data_bytes = statement_pdf(CREATOR, HOSTILE, lines, clips, "en")
     text = " ".join(pdf_text(data_bytes).split())  # the long title wraps
@@ -81,12 +79,8 @@ def test_pdf_renders_hostile_names_as_text(capsys, tmp_path: Path) -> None:  # t
     assert font_file().name == "DejaVuSans.ttf" and font_file().is_file()
 
 
-def test_cli_writes_pdf_and_csv_with_creator_shares_and_iso_dates(capsys, tmp_path: Path  # type: ignore[no-untyped-def]
-                                                                  ) -> None:
-    data = tmp_path / "data"
-    write_dataset(data, 6, confidence=True)
-    db = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _post(capsys, db, data, tmp_path)
+def test_cli_writes_pdf_and_csv_with_creator_shares_and_iso_dates(capsys, db: str,  # type: ignore[no-untyped-def]
+                                                                  tmp_path: Path) -> None:
     out = tmp_path / "st"
     out.mkdir()
     code, printed, err = cli(capsys, "statement", "--creator", CREATOR, "--db", db, "--out", out,
