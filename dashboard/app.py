@@ -15,6 +15,7 @@ import logging
 
 import streamlit as st
 
+from dashboard import language
 from dashboard.auth import ADMIN, CREATOR, ECONOMIST
 from dashboard.data import session
 from dashboard.text import PAGE_FAILED, plain
@@ -25,6 +26,7 @@ LOG = logging.getLogger("residuals.dashboard")
 
 user = session.current_user()
 role = user.role if user is not None else None
+_ = language.selector()
 
 
 def _page(path: str, title: str, url_path: str, icon: str, visible: bool) -> st.Page:
@@ -32,11 +34,11 @@ def _page(path: str, title: str, url_path: str, icon: str, visible: bool) -> st.
                    visibility="visible" if visible else "hidden")
 
 
-training = _page("views/training_data.py", "Training data", "training-data",
+training = _page("views/training_data.py", _("Training data"), "training-data",
                  ":material/video_library:", True)
-login = _page("views/login.py", "Log in", "login", ":material/login:", user is None)
-logout = _page("views/logout.py", "Log out", "logout", ":material/logout:", user is not None)
-my_share = _page("views/my_share.py", "My share", "my-share", ":material/payments:",
+login = _page("views/login.py", _("Log in"), "login", ":material/login:", user is None)
+logout = _page("views/logout.py", _("Log out"), "logout", ":material/logout:", user is not None)
+my_share = _page("views/my_share.py", _("My share"), "my-share", ":material/payments:",
                  role == CREATOR)
 batches = _page("views/batches.py", "Batches", "batches", ":material/account_balance:",
                 role == ADMIN)
@@ -54,13 +56,14 @@ def home() -> None:
 root = st.Page(home, title="Residuals", url_path="home", default=True, visibility="hidden")
 hidden = [p for p in (my_share, batches, policy_lab) if p not in own]
 account = [logout if user is not None else login, login if user is not None else logout]
-nav = {"Your pages": own} if own else {}
-nav |= {"Public": [training], "Account": [*account, *hidden, root]}
+nav = {_("Your pages"): own} if own else {}
+nav |= {_("Public"): [training], _("Account"): [*account, *hidden, root]}
 if user is not None:
-    st.sidebar.caption(f"Logged in as **{plain(user.username)}** ({user.role})")
+    st.sidebar.caption(_("Logged in as **{username}** ({role})").format(
+        username=plain(user.username), role=user.role))
 session.sync_cookie()
 try:
     st.navigation(nav).run()
 except Exception:  # noqa: BLE001 - Streamlit's stop and rerun are not Exceptions
     LOG.exception("a dashboard page failed")
-    st.error(PAGE_FAILED)
+    st.error(_(PAGE_FAILED))

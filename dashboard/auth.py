@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from contract.errors import ResidualsError
+from ledger.i18n import N_
 from dashboard.models import (
     ADMIN,
     CREATOR,
@@ -53,7 +54,7 @@ SESSION_S = 12 * 3600.0
 #: The source recorded when the address of the visitor is not known.
 UNKNOWN_SOURCE = "unknown"
 #: The one message every failed login shows.
-FAILED_MESSAGE = (
+FAILED_MESSAGE = N_(
     "Login failed: that username and password do not match an account, "
     "or there were too many recent attempts. Wait a little and try again."
 )

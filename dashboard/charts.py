@@ -30,10 +30,10 @@ def bars(df: pl.DataFrame, *, label: str, value: str, title: str, value_title: s
 
 
 def trend(df: pl.DataFrame, *, x: str, y: str, title: str, y_title: str,
-          color: str | None = None) -> alt.Chart:
+          color: str | None = None, x_title: str = "Period") -> alt.Chart:
     """A line with points of ``y`` over the ordered periods ``x`` (one line per ``color``)."""
     enc: dict = {
-        "x": alt.X(f"{x}:O", title="Period", sort=None),
+        "x": alt.X(f"{x}:O", title=x_title, sort=None),
         "y": alt.Y(f"{y}:Q", title=y_title),
         "tooltip": [alt.Tooltip(f"{x}:O"), alt.Tooltip(f"{y}:Q", format=",.2f")],
     }

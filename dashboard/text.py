@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import string
 
+from ledger.i18n import N_
+
 #: What a page shows when an error escapes it (the detail goes to the server log).
-PAGE_FAILED = ("This page could not be shown because of an error on the server. "
-               "The error has been logged; please try again later.")
+PAGE_FAILED = N_("This page could not be shown because of an error on the server. "
+                 "The error has been logged; please try again later.")
 
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 #: Invisible, zero-width: breaks the patterns that GitHub-flavoured Markdown turns into links.

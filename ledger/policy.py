@@ -9,6 +9,7 @@ The format is documented, with a full example, in ``docs/policies.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 from decimal import Decimal, InvalidOperation
@@ -31,9 +32,30 @@ CORPUS_BY = ("clips", "duration")
 UNATTRIBUTED = ("redistribute", "withhold")
 WEIGHT_TOLERANCE = 1e-9
 
-_TOP_KEYS = ("name", "description", "pool", "components", "corpus", "rules")
+_TOP_KEYS = ("name", "description", "pool", "components", "corpus", "rules", "schedule")
 _POOL_KEYS = ("currency", "amount", "revenue_share")
 _CORPUS_KEYS = ("by",)
+_SCHEDULE_KEYS = ("day",)
+#: The last day of the month a schedule may name: every month has it.
+MAX_SCHEDULE_DAY = 28
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When payouts are sent: monthly, on ``day`` (1-28) of each month."""
+
+    day: int
+
+    def next_payout(self, today: dt.date) -> dt.date:
+        """The first payout date on or after ``today``.
+
+        >>> Schedule(15).next_payout(dt.date(2026, 12, 3)), Schedule(15).next_payout(dt.date(2026, 12, 16))
+        (datetime.date(2026, 12, 15), datetime.date(2027, 1, 15))
+        """
+        if today.day <= self.day:
+            return today.replace(day=self.day)
+        year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+        return dt.date(year, month, self.day)
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,8 @@ class Policy:
         ``"clips"`` or ``"duration"``: what the corpus component counts.
     rules
         The :class:`Rules`.
+    schedule
+        The ``[schedule]`` table as a :class:`Schedule`, or None (no payout date known).
     """
 
     name: str
@@ -97,6 +121,7 @@ class Policy:
     components: Mapping[str, float]
     corpus_by: str
     rules: Rules
+    schedule: Schedule | None = None
 
     @property
     def min_payout_minor(self) -> int:
@@ -281,11 +306,26 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         raise _err(source, "corpus.by", f"{corpus_by!r}, expected one of {', '.join(CORPUS_BY)}")
 
     rules = _parse_rules(source, _table(source, "rules", doc.get("rules", {})), currency)
+    schedule = (_parse_schedule(source, _table(source, "schedule", doc["schedule"]))
+                if "schedule" in doc else None)
     return Policy(
         name=name.strip(), text=text, hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         source=source, currency=currency, pool_amount=pool_amount,
         revenue_share=revenue_share, components=weights, corpus_by=corpus_by, rules=rules,
+        schedule=schedule,
     )
+
+
+def _parse_schedule(source: str, table: dict[str, Any]) -> Schedule:
+    _unknown(source, "schedule.", table, _SCHEDULE_KEYS)
+    if "day" not in table:
+        raise _err(source, "schedule.day", "missing: the day of the month payouts are sent "
+                   f"(1 to {MAX_SCHEDULE_DAY})")
+    day = table["day"]
+    if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= MAX_SCHEDULE_DAY:
+        raise _err(source, "schedule.day", f"expected an integer from 1 to {MAX_SCHEDULE_DAY} "
+                   f"(a day every month has), got {day!r}")
+    return Schedule(day)
 
 
 def _parse_rules(source: str, table: dict[str, Any], currency: str | None) -> Rules:

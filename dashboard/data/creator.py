@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from contract import schema as S
 from contract.errors import ResidualsError
-from dashboard.data.public import batch_data_dir
+from dashboard.data.public import batch_data_dir, batch_manifest
 from dashboard.data.session import creator_id
 from dashboard.data.store import cached_reader, first_line
+from ledger.policy import Policy
 from ledger.store import read
 
 # Columns of the clip-detail frame that are not contract columns.
@@ -163,24 +164,75 @@ def my_clip_details(period: str, batch_id: str) -> pl.DataFrame:
 
 
 def my_statement_csv() -> bytes:
-    """The logged-in creator's statement (every standing batch) as CSV, as the ledger writes it."""
-    from ledger.store.statements import statement_table
+    """The logged-in creator's statement (every standing batch) as CSV, as the ledger writes
+    it: creator id and name on every line, rounded shares, ISO dates."""
+    from contract.io import spreadsheet_safe
+    from ledger.store.statements import statement_csv_table
 
-    return statement_table(my_statement()).write_csv().encode("utf-8")
+    me = my_profile()
+    table = statement_csv_table(me.creator_id, me.display_name, my_statement())
+    return spreadsheet_safe(table).write_csv().encode("utf-8")
 
 
-def statement_html_of(session: Session, creator: str) -> str:
-    """The ledger's readable statement (HTML) of one creator, every standing batch."""
+def statement_pdf_of(session: Session, creator: str, language: str) -> bytes:
+    """The ledger's PDF statement of one creator in ``language``, every standing batch."""
+    from ledger.store.statement_pdf import statement_pdf
+
+    name, _balance, _currency = read.creator_profile(session, creator)
+    return statement_pdf(creator, name, read.creator_statement(session, creator),
+                         read.creator_clip_earnings(session, creator), language)
+
+
+_statement_pdf = cached_reader(statement_pdf_of)
+
+
+def my_statement_pdf(language: str) -> bytes:
+    """The logged-in creator's PDF statement in ``language`` (``en`` or ``es``)."""
+    return _statement_pdf(creator_id(), language)
+
+
+def batch_policy(batch_id: str) -> Policy | None:
+    """The policy a batch was allocated under, parsed from its manifest; None when the
+    recorded text no longer parses (the page then says it cannot describe it)."""
+    from ledger.policy import parse_policy
+    from ledger.store.posting import manifest_policy_text
+
+    try:
+        return parse_policy(manifest_policy_text(batch_manifest(batch_id)),
+                            source=f"the policy of batch {batch_id[:12]}")
+    except ResidualsError:
+        return None
+
+
+def batch_pool_minor(batch_id: str) -> int:
+    """The pool of a batch in minor units, as its manifest records it."""
+    return int(batch_manifest(batch_id)["pool_minor"])
+
+
+def batch_and_superseded_manifests(batch_id: str) -> tuple[dict, dict]:
+    """The manifests of a batch and of the batch it superseded (public, like every
+    manifest); raises when the batch superseded none."""
+    new = batch_manifest(batch_id)
+    old_id = new.get("supersedes")
+    if not isinstance(old_id, str):
+        raise ResidualsError(f"batch {batch_id[:12]} supersedes no batch")
+    return new, batch_manifest(old_id)
+
+
+def statement_html_of(session: Session, creator: str, language: str = "en") -> str:
+    """The ledger's readable statement (HTML) of one creator in ``language``, every
+    standing batch."""
     from ledger.store.statements import statement_html
 
     name, _balance, _currency = read.creator_profile(session, creator)
     return statement_html(creator, name, read.creator_statement(session, creator),
-                          read.creator_clip_earnings(session, creator))
+                          read.creator_clip_earnings(session, creator), language)
 
 
 _statement_html = cached_reader(statement_html_of)
 
 
-def my_statement_html() -> bytes:
-    """The ledger's readable statement (HTML) of the logged-in creator, every standing batch."""
-    return _statement_html(creator_id()).encode("utf-8")
+def my_statement_html(language: str = "en") -> bytes:
+    """The ledger's readable statement (HTML) of the logged-in creator in ``language``,
+    every standing batch."""
+    return _statement_html(creator_id(), language).encode("utf-8")

@@ -24,10 +24,11 @@ from contract.errors import ResidualsError
 from dashboard import auth
 from dashboard.auth import ADMIN, CREATOR, ECONOMIST, LoggedIn
 from dashboard.data.store import engine, store_problem
+from ledger.i18n import N_
 
 LOG = logging.getLogger("residuals.dashboard")
 FAILED_LOGIN = auth.FAILED_MESSAGE
-UNAVAILABLE = "Logging in is not possible right now; please try again in a moment."
+UNAVAILABLE = N_("Logging in is not possible right now; please try again in a moment.")
 TOKEN_KEY = "residuals_login_token"
 COOKIE = "residuals_session"
 _COOKIE_PENDING = "residuals_cookie_pending"

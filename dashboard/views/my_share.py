@@ -1,105 +1,241 @@
-"""My share (creator): what I earned, why, and the statement to keep."""
+"""My share (creator): what I earned, why, when it is paid, and the statement to keep.
+
+The page is a list of sections (:data:`SECTIONS`), each a function of one
+:class:`View` (the chosen period's line, the policy of record, the language):
+a new section (payouts, claims) is one more function in the list. Every word
+goes through the creator's language (:mod:`dashboard.language`), every amount
+through :meth:`ledger.i18n.Tr.money` from integer minor units.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
+from attribution.confidence import STRONG, WEAK
 from contract import schema as S
 from contract.errors import ResidualsError
-from dashboard import charts
+from dashboard import charts, explain, language
 from dashboard.auth import CREATOR
 from dashboard.data import creator, session, store
-from dashboard.data.store import money
 from dashboard.text import plain
+from ledger.i18n import Tr
+from ledger.policy import Policy
+from ledger.store.statements import RESEMBLANCE, RESEMBLANCE_WORDS, resemblance
+
+
+@dataclass(frozen=True)
+class View:
+    """What every section of the page draws from."""
+
+    tr: Tr
+    me: creator.Profile
+    lines: pl.DataFrame
+    line: dict[str, Any]
+    previous: pl.DataFrame
+    period: str
+    currency: str
+    policy: Policy | None
+    latest_policy: Policy | None
+
+
+def _money(view: View, minor: int) -> str:
+    return view.tr.money(int(minor), view.currency)
+
+
+def summary(view: View) -> None:
+    """This period's numbers: paid, earned, share, carried forward."""
+    _, line, prev = view.tr, view.line, view.previous
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(_("Paid this period"), _money(view, line[S.PAID_MINOR]),
+              delta=(_money(view, line[S.PAID_MINOR] - prev[S.PAID_MINOR][0])
+                     if prev.height else None))
+    c2.metric(_("Earned this period"), _money(view, line[S.ALLOCATED_MINOR]))
+    c3.metric(_("Attributed share of the pool"), view.tr.percent(line[S.SHARE], 3))
+    c4.metric(_("Carried forward"), _money(view, line[S.CARRIED_OUT_MINOR]),
+              help=_("Earned but below the minimum payout: paid with a later batch."))
+    if not line[S.ELIGIBLE] and line[S.REASON]:
+        st.warning(_("Not paid this period: {reason}.").format(reason=plain(line[S.REASON])))
+    st.caption(_("Batch hash `{hash}`: check it against the published chain "
+                 "(`residuals ledger verify`).").format(hash=line[S.BATCH_HASH]))
+
+
+def when_paid(view: View) -> None:
+    """The next payout date and the way to the minimum payout (the policy in force now)."""
+    _, policy = view.tr, view.latest_policy
+    st.subheader(_("When you are paid"))
+    if policy is None:
+        st.info(_("The policy of the latest batch cannot be read, so no payout date is "
+                  "known."))
+        return
+    day = explain.next_payout(policy, dt.datetime.now(dt.UTC).date())
+    st.markdown(_("Next payout date: **{date}**.").format(date=view.tr.date(day)) if day
+                else _("The policy does not set a payout date."))
+    minimum = policy.min_payout_in(view.currency)
+    progress = explain.Progress(view.me.balance_minor, minimum)
+    if minimum > 0:
+        text = _("Owed to you now: {progress} (minimum payout).").format(
+            progress=progress.sentence(view.tr, view.currency))
+        st.progress(progress.fraction, text=text)
+    else:
+        st.markdown(_("Owed to you now: {amount}. There is no minimum payout.").format(
+            amount=_money(view, view.me.balance_minor)))
+
+
+def superseded_note(view: View) -> None:
+    """When this period's batch replaced an earlier one: what changed."""
+    _ = view.tr
+    if view.line[S.REVISION] <= 1:
+        return
+    try:
+        new, old = creator.batch_and_superseded_manifests(view.line[S.BATCH_ID])
+    except ResidualsError as exc:
+        st.warning(_("This period was recomputed; what changed cannot be read: {error}")
+                   .format(error=plain(exc)))
+        return
+    changes = explain.supersede_changes(old, new, view.tr)
+    st.info(_("This period's batch replaced an earlier one (revision {revision}).").format(
+        revision=view.line[S.REVISION]) + "\n\n" + "\n".join(f"- {plain(c)}" for c in changes))
+
+
+def policy_words(view: View, licences: list[str] | None) -> None:
+    """The policy of this period's batch in plain words."""
+    _ = view.tr
+    st.subheader(_("How your share was computed"))
+    if view.policy is None:
+        st.info(_("The policy of this batch cannot be read."))
+        return
+    pool = int(creator.batch_pool_minor(view.line[S.BATCH_ID]))
+    for sentence in explain.policy_in_words(view.policy, view.tr, currency=view.currency,
+                                            pool_minor=pool, licences=licences):
+        st.markdown(f"- {plain(sentence)}")
+
+
+def over_time(view: View) -> None:
+    """Earned and paid per period."""
+    _ = view.tr
+    st.subheader(_("Over time"))
+    earned, paid = _("Earned"), _("Paid")
+    exp = store.exponent(view.currency)
+    trend = view.lines.select(
+        S.PERIOD, (pl.col(S.ALLOCATED_MINOR) / 10 ** exp).alias(earned),
+        (pl.col(S.PAID_MINOR) / 10 ** exp).alias(paid),
+    ).unpivot(index=S.PERIOD, variable_name=charts.WHAT, value_name=charts.AMOUNT)
+    st.altair_chart(charts.trend(trend, x=S.PERIOD, y=charts.AMOUNT, color=charts.WHAT,
+                                 title=_("Earned and paid per period"),
+                                 y_title=view.currency, x_title=_("Period")), width="stretch")
+
+
+def clip_rows(view: View) -> pl.DataFrame:
+    """The clips that earned this period's share, with the catalogue's details if found."""
+    _ = view.tr
+    try:
+        return creator.my_clip_details(view.period, view.line[S.BATCH_ID])
+    except ResidualsError as exc:
+        st.error(_("The clip details cannot be read: {error}").format(error=plain(exc)))
+        return creator.my_clip_earnings(view.period)
+
+
+def clips(view: View, details: pl.DataFrame) -> None:
+    """The clips that earned it, with how strongly the generations resemble them."""
+    _, tr = view.tr, view.tr
+    st.subheader(_("The clips that earned it"))
+    if details.height == 0:
+        st.info(_("No clip of yours was attributed in this period."))
+        return
+    head = details.head(50)
+    earned = [tr.money(int(round(v)), view.currency)  # at most 50 rows shown
+              for v in head[S.EARNED_MINOR_EST].to_list()]
+    words = tuple(tr(w) for w in RESEMBLANCE_WORDS)
+    shown = head.with_columns(pl.Series(S.EARNED_MINOR_EST, earned, dtype=pl.String),
+                              resemblance(labels=words).fill_null(_("not recorded")))
+    cols = [c for c in (S.CLIP_ID, S.CAPTION, creator.SEGMENT, S.SHARE_OF_CREATOR,
+                        S.EARNED_MINOR_EST, RESEMBLANCE, creator.MATCHES,
+                        creator.TOP_MATCHES, S.LICENSE) if c in shown.columns]
+    st.dataframe(shown.select(cols), hide_index=True, width="stretch", column_config={
+        S.CLIP_ID: _("Clip"), S.CAPTION: _("Caption"),
+        creator.SEGMENT: _("Best-matching segment"),
+        S.SHARE_OF_CREATOR: st.column_config.ProgressColumn(
+            _("Share of your attribution"), format="percent", min_value=0.0, max_value=1.0),
+        S.EARNED_MINOR_EST: _("Earned (attribution estimate)"),
+        RESEMBLANCE: _("Resemblance"),
+        creator.MATCHES: st.column_config.NumberColumn(_("Generations matched"), format="%d"),
+        creator.TOP_MATCHES: _("Strongest matches (generation: prompt)"),
+        S.LICENSE: _("Licence"),
+    })
+    st.caption(_("Estimates split your earnings in proportion to each clip's attribution "
+                 "weight; the amount of record is the statement's. Resemblance says how much "
+                 "of the generated videos the credited clips explain: strongly from a "
+                 "confidence of {strong}, weakly from {weak}. Similarity in embedding space "
+                 "measures resemblance, not proof that a clip caused a generation.").format(
+        strong=tr.number(STRONG, 1), weak=tr.number(WEAK, 1)))
+
+
+def statement(view: View) -> None:
+    """The statement to keep: PDF, CSV and HTML, and one row per period."""
+    _, tr = view.tr, view.tr
+    st.subheader(_("Statement"))
+    cid = view.me.creator_id
+    d1, d2, d3 = st.columns(3)
+    d1.download_button(_("Download statement (PDF)"), creator.my_statement_pdf(tr.language),
+                       file_name=f"statement-{cid}-{tr.language}.pdf", mime="application/pdf",
+                       key="statement_pdf")
+    d2.download_button(_("Download statement (CSV)"), creator.my_statement_csv(),
+                       file_name=f"statement-{cid}.csv", mime="text/csv")
+    d3.download_button(_("Download readable statement (HTML)"), creator.my_statement_html(tr.language),
+                       file_name=f"statement-{cid}.html", mime="text/html")
+    money_cols = (S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR, S.CARRIED_OUT_MINOR)
+    table = view.lines.select(S.PERIOD, *money_cols, S.BATCH_HASH).with_columns(
+        pl.Series(c, [tr.money(v, view.currency) for v in view.lines[c].to_list()],
+                  dtype=pl.String)  # one row per period
+        for c in money_cols)
+    st.dataframe(table.reverse(), hide_index=True, width="stretch", column_config={
+        S.PERIOD: _("Period"), S.ALLOCATED_MINOR: _("Earned"),
+        S.CARRIED_IN_MINOR: _("Carried in"), S.PAID_MINOR: _("Paid"),
+        S.CARRIED_OUT_MINOR: _("Carried forward"), S.BATCH_HASH: _("Batch hash")})
+
+
+def _view(tr: Tr) -> View | None:
+    """The page's inputs, or None (after saying so) when no batch includes the creator."""
+    _ = tr
+    me = creator.my_profile()
+    st.title(_("My share · {name}").format(name=plain(me.display_name)))
+    st.caption(_("Creator id {creator_id}").format(creator_id=plain(me.creator_id)))
+    lines = creator.my_statement()
+    if lines.height == 0:
+        st.info(_("No payout batch has included you yet. Your share appears here after the "
+                  "first batch that attributes a generation to your clips."))
+        return None
+    periods = lines[S.PERIOD].to_list()
+    period = st.selectbox(_("Period"), periods[::-1], index=0, key="my_share_period")
+    at = periods.index(period)  # lines are in chain order: the previous batch is the row before
+    line = lines.row(at, named=True)
+    return View(tr, me, lines, line, lines.slice(at - 1, 1) if at > 0 else lines.clear(),
+                period, line[S.CURRENCY], creator.batch_policy(line[S.BATCH_ID]),
+                creator.batch_policy(lines[S.BATCH_ID][-1]))
+
+
+def _sections(details: pl.DataFrame) -> list[Callable[[View], None]]:
+    licences = (sorted(details[S.LICENSE].drop_nulls().unique().to_list())
+                if S.LICENSE in details.columns else None)
+    return [summary, when_paid, superseded_note,
+            lambda v: policy_words(v, licences), over_time,
+            lambda v: clips(v, details), statement]
+
+
+# The page's sections in order, given the period's clip details: a Payouts or Claims
+# section is one more function of the View in this list.
+SECTIONS = _sections
 
 session.require(CREATOR)
 store.stop_on_store_problem()
-
-me = creator.my_profile()
-st.title(f"My share · {plain(me.display_name)}")
-st.caption(f"Creator id {plain(me.creator_id)}")
-
-lines = creator.my_statement()
-if lines.height == 0:
-    st.info("No payout batch has included you yet. Your share appears here after the first "
-            "batch that attributes a generation to your clips.")
+view = _view(language.tr())
+if view is None:
     st.stop()
-
-periods = lines[S.PERIOD].to_list()
-period = st.selectbox("Period", periods[::-1], index=0, key="my_share_period")
-at = periods.index(period)  # lines are in chain order: the previous batch is the row before
-line = lines.row(at, named=True)
-cur = line[S.CURRENCY]
-prev = lines.slice(at - 1, 1) if at > 0 else lines.clear()
-
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Paid this period", money(line[S.PAID_MINOR], cur),
-          delta=(money(line[S.PAID_MINOR] - prev[S.PAID_MINOR][0], cur)
-                 if prev.height else None))
-c2.metric("Earned this period", money(line[S.ALLOCATED_MINOR], cur))
-c3.metric("Attributed share of the pool", f"{line[S.SHARE]:.3%}")
-c4.metric("Carried forward", money(line[S.CARRIED_OUT_MINOR], cur),
-          help="Earned but below the minimum payout: paid with a later batch.")
-if not line[S.ELIGIBLE] and line[S.REASON]:
-    st.warning(f"Not paid this period: {plain(line[S.REASON])}.")
-st.caption(
-    f"Batch hash `{line[S.BATCH_HASH]}` — check it against the published chain "
-    "(`residuals ledger verify`). Owed to you now: "
-    + money(me.balance_minor, me.currency or cur) + "."
-)
-
-st.subheader("Over time")
-trend = lines.select(
-    S.PERIOD,
-    (pl.col(S.ALLOCATED_MINOR) / 10 ** store.exponent(cur)).alias("Earned"),
-    (pl.col(S.PAID_MINOR) / 10 ** store.exponent(cur)).alias("Paid"),
-).unpivot(index=S.PERIOD, variable_name=charts.WHAT, value_name=charts.AMOUNT)
-st.altair_chart(charts.trend(trend, x=S.PERIOD, y=charts.AMOUNT, color=charts.WHAT,
-                             title="Earned and paid per period", y_title=cur),
-                width="stretch")
-
-st.subheader("The clips that earned it")
-try:
-    details = creator.my_clip_details(period, line[S.BATCH_ID])
-except ResidualsError as exc:
-    st.error(f"The clip details cannot be read: {plain(exc)}")
-    details = creator.my_clip_earnings(period)
-if details.height == 0:
-    st.info("No clip of yours was attributed in this period.")
-else:
-    shown = details.head(50).with_columns(
-        (pl.col(S.EARNED_MINOR_EST).round(0).cast(pl.Int64)).alias(S.EARNED_MINOR_EST)
-    ).with_columns(store.money_expr(S.EARNED_MINOR_EST, cur))
-    cols = [c for c in (S.CLIP_ID, S.CAPTION, creator.SEGMENT, S.SHARE_OF_CREATOR,
-                        S.EARNED_MINOR_EST, creator.MATCHES, creator.TOP_MATCHES, S.LICENSE)
-            if c in shown.columns]
-    st.dataframe(
-        shown.select(cols), hide_index=True, width="stretch",
-        column_config={
-            S.CLIP_ID: "Clip", S.CAPTION: "Caption", creator.SEGMENT: "Best-matching segment",
-            S.SHARE_OF_CREATOR: st.column_config.ProgressColumn(
-                "Share of your attribution", format="percent", min_value=0.0, max_value=1.0),
-            S.EARNED_MINOR_EST: "Earned (attribution estimate)",
-            creator.MATCHES: st.column_config.NumberColumn("Generations matched", format="%d"),
-            creator.TOP_MATCHES: "Strongest matches (generation: prompt)",
-            S.LICENSE: "Licence",
-        },
-    )
-    st.caption("Estimates split your earnings in proportion to each clip's attribution weight; "
-               "the amount of record is the statement's. Similarity in embedding space measures "
-               "resemblance, not proof that a clip caused a generation.")
-
-st.subheader("Statement")
-d1, d2 = st.columns(2)
-d1.download_button("Download statement (CSV)", creator.my_statement_csv(),
-                   file_name=f"statement-{me.creator_id}.csv", mime="text/csv")
-d2.download_button("Download readable statement (HTML)", creator.my_statement_html(),
-                   file_name=f"statement-{me.creator_id}.html", mime="text/html")
-table = lines.select(S.PERIOD, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR,
-                     S.CARRIED_OUT_MINOR, S.BATCH_HASH).with_columns(
-    store.money_expr(S.ALLOCATED_MINOR, cur), store.money_expr(S.CARRIED_IN_MINOR, cur),
-    store.money_expr(S.PAID_MINOR, cur), store.money_expr(S.CARRIED_OUT_MINOR, cur))
-st.dataframe(table.reverse(), hide_index=True, width="stretch", column_config={
-    S.PERIOD: "Period", S.ALLOCATED_MINOR: "Earned", S.CARRIED_IN_MINOR: "Carried in",
-    S.PAID_MINOR: "Paid", S.CARRIED_OUT_MINOR: "Carried forward", S.BATCH_HASH: "Batch hash"})
+for section in SECTIONS(clip_rows(view)):
+    section(view)

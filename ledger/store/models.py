@@ -273,7 +273,8 @@ class Statement(Base):
 
 
 class BatchClipCredit(Base):
-    """The clips that earned a creator's share in a batch: summed attribution weight per clip."""
+    """The clips that earned a creator's share in a batch: summed attribution weight per
+    clip, and how strongly the generations it earned from resemble their credited clips."""
 
     __tablename__ = "batch_clip_credits"
     __table_args__ = (Index("ix_batch_clip_credits_creator", "creator_id", "batch_id"),)
@@ -285,4 +286,7 @@ class BatchClipCredit(Base):
     creator_id: Mapped[str] = mapped_column(String(S.MAX_ID_CHARS),
                                             ForeignKey("creators.creator_id"))
     weight: Mapped[float] = mapped_column(Float)
+    #: Attribution-weight-weighted mean confidence of the generations the clip earned
+    #: from; NULL when the attributions had no confidence column (migration 0007).
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 

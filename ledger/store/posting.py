@@ -51,9 +51,10 @@ from ledger.store import models as M
 from ledger.store.bulk import insert_frame
 from ledger.store.read import batch_lines, frame
 
-MANIFEST_FORMAT = 2
-"""Format 2 manifests digest every statement column and the clip credits (format 1:
-the integer statement columns only)."""
+MANIFEST_FORMAT = 3
+"""Format 3 manifests digest every statement column and the clip credits with their
+confidence; format 2 the clip credits without it; format 1 the integer statement
+columns only. ``verify`` checks each batch by its own format."""
 #: Where a manifest records the data directory of its inputs: manifest["context"]["data_dir"].
 MANIFEST_CONTEXT = "context"
 MANIFEST_DATA_DIR = "data_dir"
@@ -79,8 +80,11 @@ def sha256_text(s: str) -> str:
     return hashlib.sha256(s.encode("utf-8")).hexdigest()
 
 
-CREDIT_COLUMNS = [S.CLIP_ID, S.CREATOR_ID, S.WEIGHT]
-"""Columns of a batch's clip credits, as digested in its manifest."""
+CREDIT_COLUMNS = [S.CLIP_ID, S.CREATOR_ID, S.WEIGHT, S.CONFIDENCE]
+"""Columns of a batch's clip credits, as stored and digested in format 3 manifests
+(format 2 digests all but ``confidence``). ``confidence`` may be null."""
+_CREDIT_DTYPES = {S.CLIP_ID: pl.String, S.CREATOR_ID: pl.String, S.WEIGHT: pl.Float64,
+                  S.CONFIDENCE: pl.Float64}
 
 
 def _frame_digest(df: pl.DataFrame) -> str:
@@ -103,14 +107,18 @@ def lines_digest(lines: pl.DataFrame, manifest_format: int = MANIFEST_FORMAT) ->
         pl.col(S.REASON).cast(pl.String)).sort(S.CREATOR_ID))
 
 
-def credits_digest(credits: pl.DataFrame | None) -> str:
-    """sha256 of a batch's clip credits (``clip_id``, ``creator_id``, ``weight``) sorted
-    by clip and creator; recorded in format 2 manifests."""
+def credits_digest(credits: pl.DataFrame | None,
+                   manifest_format: int = MANIFEST_FORMAT) -> str:
+    """sha256 of a batch's clip credits sorted by clip and creator: ``clip_id``,
+    ``creator_id``, ``weight`` and (format 3) ``confidence``, null as ``\\N``;
+    recorded in format 2 and later manifests."""
+    cols = CREDIT_COLUMNS if manifest_format >= 3 else CREDIT_COLUMNS[:3]
     if credits is None:
-        credits = pl.DataFrame(schema={c: pl.String for c in CREDIT_COLUMNS})
-    return _frame_digest(credits.select(
-        pl.col(S.CLIP_ID).cast(pl.String), pl.col(S.CREATOR_ID).cast(pl.String),
-        pl.col(S.WEIGHT).cast(pl.Float64)).sort(S.CLIP_ID, S.CREATOR_ID))
+        credits = pl.DataFrame(schema={c: pl.String for c in cols})
+    if S.CONFIDENCE not in credits.columns:
+        credits = credits.with_columns(pl.lit(None, pl.Float64).alias(S.CONFIDENCE))
+    return _frame_digest(credits.select(pl.col(c).cast(_CREDIT_DTYPES[c]) for c in cols)
+                         .sort(S.CLIP_ID, S.CREATOR_ID))
 
 
 def manifest_data_dir(manifest: Mapping[str, Any]) -> Path | None:
@@ -153,7 +161,8 @@ class BatchRequest:
     creators
         ``creator_id``, ``display_name`` of every creator the batch may pay.
     clip_credits
-        ``creator_id``, ``clip_id``, ``weight``: the clips that earned each share.
+        ``creator_id``, ``clip_id``, ``weight`` and optionally ``confidence``: the
+        clips that earned each share.
     params
         Other inputs that change the result (e.g. attribution ``k``, method).
     context
@@ -419,11 +428,10 @@ def _check_balances_fit(session: Session, deltas: pl.DataFrame) -> None:
 def _credits(clip_credits: pl.DataFrame | None) -> pl.DataFrame:
     """A request's clip credits with the stored dtypes (empty when there are none)."""
     if clip_credits is None:
-        return pl.DataFrame(schema={S.CLIP_ID: pl.String, S.CREATOR_ID: pl.String,
-                                    S.WEIGHT: pl.Float64})
-    return clip_credits.select(pl.col(S.CLIP_ID).cast(pl.String),
-                               pl.col(S.CREATOR_ID).cast(pl.String),
-                               pl.col(S.WEIGHT).cast(pl.Float64))
+        return pl.DataFrame(schema=_CREDIT_DTYPES)
+    if S.CONFIDENCE not in clip_credits.columns:
+        clip_credits = clip_credits.with_columns(pl.lit(None, pl.Float64).alias(S.CONFIDENCE))
+    return clip_credits.select(pl.col(c).cast(_CREDIT_DTYPES[c]) for c in CREDIT_COLUMNS)
 
 
 def _reverse_batch(session: Session, old: M.Batch, new_batch_id: str) -> tuple[int, pl.DataFrame]:
@@ -573,8 +581,8 @@ def build_manifest(plan_: BatchPlan, request: BatchRequest, lines: pl.DataFrame,
         "params": dict(request.params),
         MANIFEST_CONTEXT: dict(request.context),
         "code_version": code_version,
-        "lines_sha256": lines_digest(lines),
-        "credits_sha256": credits_digest(request.clip_credits),
+        "lines_sha256": lines_digest(lines, MANIFEST_FORMAT),
+        "credits_sha256": credits_digest(request.clip_credits, MANIFEST_FORMAT),
     }
 
 

@@ -117,7 +117,7 @@ def creator_statement(
 CLIP_SCHEMA: dict[str, pl.DataType] = {
     S.PERIOD: pl.String(), S.BATCH_ID: pl.String(), S.CLIP_ID: pl.String(),
     S.WEIGHT: pl.Float64(), S.SHARE_OF_CREATOR: pl.Float64(),
-    S.EARNED_MINOR_EST: pl.Float64(),
+    S.EARNED_MINOR_EST: pl.Float64(), S.CONFIDENCE: pl.Float64(),
 }
 
 
@@ -135,7 +135,7 @@ def creator_clip_earnings(
     """
     c, st, b = M.BatchClipCredit, M.Statement, M.Batch
     stmt = (
-        select(b.period, b.batch_id, c.clip_id, c.weight, st.allocated_minor)
+        select(b.period, b.batch_id, c.clip_id, c.weight, st.allocated_minor, c.confidence)
         .join(b, b.batch_id == c.batch_id)
         .join(st, and_(st.batch_id == c.batch_id, st.creator_id == c.creator_id))
         .where(c.creator_id == creator_id, ~b.batch_id.in_(_superseded_ids()))
@@ -145,7 +145,7 @@ def creator_clip_earnings(
         stmt = stmt.where(b.period == period)
     raw = frame(session, stmt, {S.PERIOD: pl.String(), S.BATCH_ID: pl.String(),
                                 S.CLIP_ID: pl.String(), S.WEIGHT: pl.Float64(),
-                                S.ALLOCATED_MINOR: pl.Int64()})
+                                S.ALLOCATED_MINOR: pl.Int64(), S.CONFIDENCE: pl.Float64()})
     total = pl.col(S.WEIGHT).sum().over(S.BATCH_ID)
     share = pl.when(total > 0).then(pl.col(S.WEIGHT) / total).otherwise(0.0)
     return raw.with_columns(share.alias(S.SHARE_OF_CREATOR)).with_columns(

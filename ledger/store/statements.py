@@ -17,7 +17,9 @@ import string
 
 import polars as pl
 
+from attribution.confidence import LABEL_NONE, LABEL_STRONG, LABEL_WEAK, STRONG, WEAK
 from contract import schema as S
+from ledger.i18n import N_
 from ledger.money import exponent
 
 MONEY_COLUMNS = (S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MINOR, S.CARRIED_OUT_MINOR)
@@ -54,6 +56,56 @@ def statement_table(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Column of a statement's clip table: the confidence in words (empty when unknown).
+RESEMBLANCE = "resemblance"
+RESEMBLANCE_WORDS = (N_("resembles strongly"), N_("resembles weakly"),
+                     N_("no clear resemblance"))
+"""The labels of :func:`attribution.confidence.confidence_label`, marked for translation."""
+
+
+def resemblance(col: str = S.CONFIDENCE, labels: tuple[str, str, str] = (
+        LABEL_STRONG, LABEL_WEAK, LABEL_NONE)) -> pl.Expr:
+    """A confidence column in words, by :func:`attribution.confidence.confidence_label`'s
+    thresholds (:data:`~attribution.confidence.STRONG`, :data:`~attribution.confidence.WEAK`);
+    null where the confidence is null (attributions without a confidence column).
+    ``labels`` are the (strong, weak, none) words, translated by the caller."""
+    strong, weak, none = labels
+    c = pl.col(col)
+    return (pl.when(c.is_null()).then(pl.lit(None, pl.String))
+            .when(c >= STRONG).then(pl.lit(strong)).when(c >= WEAK).then(pl.lit(weak))
+            .otherwise(pl.lit(none)).alias(RESEMBLANCE))
+
+
+def clip_table(clips: pl.DataFrame) -> pl.DataFrame:
+    """A statement's clip rows (:func:`ledger.store.read.creator_clip_earnings`) with the
+    confidence in words (:func:`resemblance`) beside the number."""
+    return clips.with_columns(resemblance())
+
+
+#: Decimals of the share of the pool in a statement CSV.
+SHARE_DECIMALS = 6
+#: Column of a statement CSV: the day the batch was posted (ISO 8601 date, UTC).
+POSTED_ON = "posted_on"
+
+
+def statement_csv_table(creator_id: str, display_name: str | None,
+                        lines: pl.DataFrame) -> pl.DataFrame:
+    """The statement as its CSV is written: :func:`statement_table` with the creator's id
+    and name on every line, the share rounded to :data:`SHARE_DECIMALS` decimals and the
+    posting time as ISO 8601 (``posted_on`` ``2026-12-03``, ``posted_at``
+    ``2026-12-03T10:41:00Z``, UTC)."""
+    table = statement_table(lines)
+    if table.height == 0:
+        return table
+    stamp = pl.col(S.POSTED_AT)
+    return table.with_columns(
+        pl.col(S.SHARE).round(SHARE_DECIMALS),
+        stamp.dt.strftime("%Y-%m-%d").alias(POSTED_ON),
+        stamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias(S.POSTED_AT),
+    ).select(pl.lit(creator_id, pl.String).alias(S.CREATOR_ID),
+             pl.lit(display_name, pl.String).alias(S.DISPLAY_NAME), pl.all())
+
+
 def _table_html(df: pl.DataFrame, numeric: set[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
     cells = df.select(
@@ -81,42 +133,60 @@ code, .hash { font-family: ui-monospace, monospace; font-size: 0.8rem; word-brea
 
 
 def statement_html(creator_id: str, display_name: str | None, lines: pl.DataFrame,
-                   clips: pl.DataFrame) -> str:
-    """A readable, self-contained HTML statement (no scripts, no external assets)."""
+                   clips: pl.DataFrame, language: str = "en") -> str:
+    """A readable, self-contained HTML statement (no scripts, no external assets) in
+    ``language``; amounts in the tables are the exact major-unit strings of record."""
+    from ledger.i18n import Tr
+
+    tr = Tr(language)
+    _ = tr
     table = statement_table(lines)
     cur = lines[S.CURRENCY][0] if lines.height else ""
     exp = exponent(cur) if cur else 0
-    shown = table.select(S.PERIOD, EARNED, CARRIED_IN, PAID, CARRIED_OUT, S.REASON,
-                         S.BATCH_HASH) if table.height else table
-    totals = {c: int(lines[c].sum()) for c in (S.ALLOCATED_MINOR, S.PAID_MINOR)}
-    last_carry = int(lines[S.CARRIED_OUT_MINOR][-1]) if lines.height else 0
-    fmt = pl.DataFrame({"v": [totals[S.ALLOCATED_MINOR], totals[S.PAID_MINOR], last_carry]})
-    tot = fmt.select(major("v", exp))["v"].to_list() if cur else ["0", "0", "0"]
+    heads = {S.PERIOD: _("Period"), EARNED: _("Earned"), CARRIED_IN: _("Carried in"),
+             PAID: _("Paid"), CARRIED_OUT: _("Carried forward"), S.REASON: _("Note"),
+             S.BATCH_HASH: _("Batch hash")}
+    shown = table.select(list(heads)) if table.height else pl.DataFrame(
+        schema=dict.fromkeys(heads, pl.String))
+    if cur:  # amounts for the locale: one row per period
+        shown = shown.with_columns(
+            pl.Series(_MAJOR[c], [tr.amount(v, cur) for v in lines[c].to_list()], pl.String)
+            for c in MONEY_COLUMNS)
+    words = tuple(tr(w) for w in RESEMBLANCE_WORDS)
+    clip_heads = {S.PERIOD: _("Period"), S.CLIP_ID: _("Clip"), S.WEIGHT: _("Weight"),
+                  "pct": _("Share of your attribution") + " (%)",
+                  "est": _("Earned (attribution estimate)"), RESEMBLANCE: _("Resemblance")}
     clip_view = clips.with_columns(
-        (pl.col(S.SHARE_OF_CREATOR) * 100).round(2).alias("share_of_creator_pct"),
-        (pl.col(S.EARNED_MINOR_EST) / 10**exp).round(exp).alias("earned_est"),
-    ).select(S.PERIOD, S.CLIP_ID, S.WEIGHT, "share_of_creator_pct", "earned_est")
+        (pl.col(S.SHARE_OF_CREATOR) * 100).round(2).alias("pct"),
+        (pl.col(S.EARNED_MINOR_EST) / 10**exp).round(exp).alias("est"),
+        resemblance(labels=words).fill_null(_("not recorded")),
+    ).select(list(clip_heads))
+    money = (lambda c: tr.money(int(lines[c].sum()), cur)) if cur else (lambda c: "0")
+    carried = tr.money(int(lines[S.CARRIED_OUT_MINOR][-1]), cur) if cur else "0"
     name = html.escape(display_name or creator_id)
+    esc = html.escape
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Residuals statement: {name}</title><style>{_CSS}</style></head>
+<html lang="{language}"><head><meta charset="utf-8">
+<title>{esc(_("Residuals statement"))}: {name}</title><style>{_CSS}</style></head>
 <body>
-<h1>Residuals statement for {name} <code>{html.escape(creator_id)}</code></h1>
-<p>Earned {tot[0]} {html.escape(cur)} in total; paid {tot[1]} {html.escape(cur)};
-carried forward now {tot[2]} {html.escape(cur)}.</p>
-<h2>Per period</h2>
-<p class="note">Earned is your allocation in the period; carried in/out are balances below
-the minimum payout moved to the next period; the batch hash identifies the batch in the
-published hash chain.</p>
-{_table_html(shown, {EARNED, CARRIED_IN, PAID, CARRIED_OUT})}
-<h2>The clips that earned it</h2>
-<p class="note">Weight is the clip's summed attribution weight over the period's generated
-videos; the estimated earnings split your allocation in proportion to it (policy rules
-such as caps and floors can move the allocation away from pure attribution).</p>
-{_table_html(clip_view, {S.WEIGHT, "share_of_creator_pct", "earned_est"})}
+<h1>{esc(_("Residuals statement for {name}").format(name=display_name or creator_id))}
+<code>{esc(creator_id)}</code></h1>
+<p>{esc(_("Earned {earned} in total; paid {paid}; carried forward now {carried}.").format(
+        earned=money(S.ALLOCATED_MINOR), paid=money(S.PAID_MINOR), carried=carried))}</p>
+<h2>{esc(_("Per period"))} ({esc(cur)})</h2>
+<p class="note">{esc(_("Each batch hash identifies the batch in the published hash chain; "
+                       "check it with residuals ledger verify."))}</p>
+{_table_html(shown.rename(heads), {heads[c] for c in (EARNED, CARRIED_IN, PAID, CARRIED_OUT)})}
+<h2>{esc(_("The clips that earned it"))}</h2>
+<p class="note">{esc(_(
+        "Estimates split your earnings in proportion to each clip's attribution weight; the "
+        "amount of record is the statement's. Resemblance says how much of the generated "
+        "videos the credited clips explain: strongly from a confidence of {strong}, weakly "
+        "from {weak}. It measures resemblance, not proof of copying.").format(
+        strong=tr.number(STRONG, 1), weak=tr.number(WEAK, 1)))}</p>
+{_table_html(clip_view.rename(clip_heads), {clip_heads[c] for c in (S.WEIGHT, "pct", "est")})}
 </body></html>
 """
-
 
 
 _ID_SAFE = frozenset(string.ascii_letters + string.digits + "_.")
@@ -145,6 +215,13 @@ def statement_file_names(creator_id: str, period: str | None = None) -> tuple[st
     ``~`` and 16 hex digits of the SHA-256 of the exact pair (``~`` never
     appears otherwise).
     """
+    stem = statement_stem(creator_id, period)
+    return f"{stem}.csv", f"{stem}{_CLIPS}.csv", f"{stem}.html"
+
+
+def statement_stem(creator_id: str, period: str | None = None) -> str:
+    """The name of a statement's files without suffix (see :func:`statement_file_names`;
+    the PDF is ``<stem>.pdf``)."""
     stem = "statement-" + _escape(creator_id, _ID_SAFE)
     if period is not None:
         escaped = _escape(period, _PERIOD_SAFE)
@@ -154,4 +231,4 @@ def statement_file_names(creator_id: str, period: str | None = None) -> tuple[st
     if len(stem) > _MAX_STEM:  # escaped text is ASCII: characters are bytes
         digest = hashlib.sha256(json.dumps([creator_id, period]).encode("utf-8")).hexdigest()
         stem = f"{stem[:_MAX_STEM - 17]}~{digest[:16]}"
-    return f"{stem}.csv", f"{stem}{_CLIPS}.csv", f"{stem}.html"
+    return stem

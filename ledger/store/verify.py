@@ -11,8 +11,8 @@ they recompute from the raw rows.
 - the hash chain: ``seq`` runs 1..n, each ``prev_hash`` is the previous
   ``batch_hash``, each ``batch_hash`` is the hash of its manifest, each batch
   row equals its manifest, and each manifest's ``lines_sha256`` (and
-  ``credits_sha256``, from format 2) is the digest of the stored statement
-  lines (clip credits);
+  ``credits_sha256``, from format 2; with the credits' confidence from format
+  3) is the digest of the stored statement lines (clip credits);
 - per batch, the entries on creator payables equal the statement lines
   (allocation = allocated, payout = -paid), and the batch's totals match;
 - every reversal negates its original exactly, and every superseded batch is
@@ -158,9 +158,9 @@ def _statements(session: Session) -> pl.DataFrame:
 
 def _credits(session: Session) -> pl.DataFrame:
     c = M.BatchClipCredit
-    return frame(session, select(c.batch_id, c.clip_id, c.creator_id, c.weight),
+    return frame(session, select(c.batch_id, c.clip_id, c.creator_id, c.weight, c.confidence),
                  {S.BATCH_ID: pl.String(), S.CLIP_ID: pl.String(), S.CREATOR_ID: pl.String(),
-                  S.WEIGHT: pl.Float64()})
+                  S.WEIGHT: pl.Float64(), S.CONFIDENCE: pl.Float64()})
 
 
 _ROW_VS_MANIFEST = (("seq", "seq"), ("period", "period"), ("revision", "revision"),
@@ -184,6 +184,20 @@ def _manifest_mismatches(batch: M.Batch, lines: pl.DataFrame) -> list[str]:
     if m.get("creators") != lines.height:
         out.append(f"batch {short}: {lines.height} statement lines, its manifest says "
                    f"{m.get('creators')!r}")
+    return out
+
+
+def _credit_mismatches(short: str, fmt: int, credits: pl.DataFrame | None,
+                       manifest: dict[str, Any]) -> list[str]:
+    """A batch's clip credits against its manifest: the digest of its format (2: without
+    confidence, 3: with it); before format 3 no credit may carry a confidence (none was
+    written then, and the digest would not cover one)."""
+    out = []
+    if fmt >= 2 and credits_digest(credits, fmt) != manifest.get("credits_sha256"):
+        out.append(f"batch {short}: clip credits do not match the manifest's credits_sha256")
+    if fmt < 3 and credits is not None and credits[S.CONFIDENCE].is_not_null().any():
+        out.append(f"batch {short}: clip credits carry a confidence, which its manifest "
+                   f"format {fmt} never recorded")
     return out
 
 
@@ -220,9 +234,7 @@ def check_chain(session: Session) -> list[Violation]:
         if lines_digest(lines, fmt) != manifest.get("lines_sha256"):
             msgs.append(f"batch {short}: statement lines do not match the manifest's "
                         "lines_sha256")
-        if fmt >= 2 and credits_digest(credits.get((bid,))) != manifest.get("credits_sha256"):
-            msgs.append(f"batch {short}: clip credits do not match the manifest's "
-                        "credits_sha256")
+        msgs += _credit_mismatches(short, fmt, credits.get((bid,)), manifest)
         if (int_sum(lines[S.ALLOCATED_MINOR]) + batch.withheld_minor != batch.pool_minor
                 or int_sum(lines[S.PAID_MINOR]) != batch.paid_minor):
             msgs.append(f"batch {short}: statement totals do not match pool/withheld/paid")

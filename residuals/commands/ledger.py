@@ -80,25 +80,67 @@ def upgrade_cmd(
         typer.echo(f"{url}: schema upgraded from {before or 'empty'} to revision {after}")
 
 
+STATEMENT_FORMATS = ("csv", "pdf")
+
+
 def statement(
     creator: Annotated[str, typer.Option("--creator", help="creator_id.")],
     period: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--period", help="Only this period [default: every period].")] = None,
     db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
     out: Annotated[Path, typer.Option("--out", help="Directory to write into.")] = Path("."),
+    fmt: Annotated[str, typer.Option(
+        "--format", help="csv: lines and clips CSV and a readable HTML page; pdf: one PDF.")
+    ] = "csv",
+    lang: Annotated[str, typer.Option("--lang", help="Language of the PDF or HTML: en or es.")
+                    ] = "en",
 ) -> None:
-    """Write a creator's statement: CSV (lines, clips) and a readable HTML page."""
+    """Write a creator's statement: CSV (lines, clips) and HTML, or a PDF (--format pdf)."""
+    from contract.io import atomic_output, spreadsheet_safe
+    from ledger.i18n import LANGUAGES
+    from ledger.store.statements import clip_table, statement_csv_table
+
+    if fmt not in STATEMENT_FORMATS:
+        raise ResidualsError(f"--format {fmt!r}: expected one of {', '.join(STATEMENT_FORMATS)}")
+    if lang not in LANGUAGES:
+        raise ResidualsError(f"--lang {lang!r}: expected one of {', '.join(LANGUAGES)}")
+    check_output_dir("--out", out)
+    paths = _statement_paths(out, creator, period, fmt)
+    refuse_overwrite([("--out", p) for p in paths], ledger_inputs(db))
+    name, lines, clips = _statement_rows(db, creator, period)
+    if fmt == "pdf":
+        from ledger.store.statement_pdf import statement_pdf
+
+        with atomic_output(paths[0]) as tmp:
+            tmp.write_bytes(statement_pdf(creator, name, lines, clips, lang))
+    else:
+        from ledger.store.statements import statement_html
+
+        with atomic_output(paths[0]) as t0, atomic_output(paths[1]) as t1, \
+                atomic_output(paths[2]) as t2:
+            spreadsheet_safe(statement_csv_table(creator, name, lines)).write_csv(t0)
+            spreadsheet_safe(clip_table(clips)).write_csv(t1)
+            t2.write_text(statement_html(creator, name, lines, clips, lang), encoding="utf-8")
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+def _statement_paths(out: Path, creator: str, period: str | None, fmt: str) -> list[Path]:
+    from ledger.store.statements import statement_file_names, statement_stem
+
+    if fmt == "pdf":
+        return [out / f"{statement_stem(creator, period)}.pdf"]
+    return [out / name for name in statement_file_names(creator, period)]
+
+
+def _statement_rows(db: str | None, creator: str, period: str | None):  # type: ignore[no-untyped-def]
+    """(display name, statement lines, clip rows) of a creator, refusing an unknown one."""
     from sqlalchemy import select
 
-    from contract.io import atomic_output, spreadsheet_safe
     from ledger.store import models as M
     from ledger.store.engine import read_session
     from ledger.store.read import creator_clip_earnings, creator_statement
-    from ledger.store.statements import statement_file_names, statement_html, statement_table
 
-    check_output_dir("--out", out)
-    paths = [out / name for name in statement_file_names(creator, period)]
-    refuse_overwrite([("--out", p) for p in paths], ledger_inputs(db))
     engine = require_ledger(db)
     with read_session(engine) as s:
         name = s.execute(select(M.Creator.display_name)
@@ -111,13 +153,7 @@ def statement(
     if lines.height == 0:
         raise ResidualsError(f"--creator {creator!r}: no statement lines"
                              + (f" for period {period!r}" if period else ""))
-    with atomic_output(paths[0]) as t0, atomic_output(paths[1]) as t1, \
-            atomic_output(paths[2]) as t2:
-        spreadsheet_safe(statement_table(lines)).write_csv(t0)
-        spreadsheet_safe(clips).write_csv(t1)
-        t2.write_text(statement_html(creator, name, lines, clips), encoding="utf-8")
-    for p in paths:
-        typer.echo(f"wrote {p}")
+    return name, lines, clips
 
 
 def register(app: typer.Typer) -> None:

@@ -93,8 +93,20 @@ def resolve_pool(policy: Any, accounts: pl.DataFrame | None, pool: str | None,
 
 
 def clip_credits(attributions: pl.DataFrame) -> pl.DataFrame:
-    """Summed attribution weight per (creator, clip): the clips that earned each share."""
-    return (attributions.group_by(S.CREATOR_ID, S.CLIP_ID).agg(pl.col(S.WEIGHT).sum())
+    """Summed attribution weight per (creator, clip): the clips that earned each share.
+
+    With a ``confidence`` column, each clip also gets the weight-weighted mean
+    confidence of the generations it earned from (rows without a confidence left
+    out of that mean; null when none has one); without it, no confidence column.
+    """
+    aggs = [pl.col(S.WEIGHT).sum()]
+    if S.CONFIDENCE in attributions.columns:
+        known = pl.col(S.CONFIDENCE).is_not_null()
+        w = pl.col(S.WEIGHT).cast(pl.Float64)
+        seen = w.filter(known).sum()
+        aggs.append(pl.when(seen > 0).then((w * pl.col(S.CONFIDENCE)).filter(known).sum()
+                                           / seen).alias(S.CONFIDENCE))
+    return (attributions.group_by(S.CREATOR_ID, S.CLIP_ID).agg(aggs)
             .filter(pl.col(S.WEIGHT) > 0).sort(S.CREATOR_ID, S.CLIP_ID))
 
 

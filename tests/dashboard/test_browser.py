@@ -109,7 +109,7 @@ def _shot(page, name: str) -> None:
 
 
 def test_creator_sees_own_numbers_and_nothing_of_another(server, browser, demo_db):
-    from ledger.money import format_minor
+    from ledger.i18n import Tr
     from ledger.store import open_store, read_session
     from ledger.store.read import creator_clip_earnings, creator_statement
 
@@ -120,6 +120,7 @@ def test_creator_sees_own_numbers_and_nothing_of_another(server, browser, demo_d
         my_clips = creator_clip_earnings(s, a, mine[S.PERIOD][-1])
     engine.dispose()
     last = mine.tail(1).row(0, named=True)
+    format_minor = Tr("en").money
     creators = pl.read_parquet(demo_db.data_dirs["2026-10"] / S.CREATORS.filename)
     name = dict(creators.select(S.CREATOR_ID, S.DISPLAY_NAME).iter_rows())
     clips = pl.read_parquet(demo_db.data_dirs["2026-10"] / S.CLIPS.filename,
@@ -161,6 +162,59 @@ def test_creator_sees_own_numbers_and_nothing_of_another(server, browser, demo_d
             if path != "training data":  # the public manifest names creators by design
                 assert name[b] not in text, path
                 assert a in text, path
+    finally:
+        ctx.close()
+
+
+def test_creator_reads_my_share_in_spanish_and_downloads_the_pdf(server, browser, demo_db,
+                                                                 tmp_path):
+    """The Spanish page (chosen in the sidebar, kept by the address on reload), its
+    money in the Spanish locale, and the PDF statement it offers, read back."""
+    import io
+
+    from pypdf import PdfReader
+
+    from ledger.i18n import Tr
+    from ledger.store import open_store, read_session
+    from ledger.store.read import creator_clip_earnings, creator_statement
+
+    a = demo_db.creator_a
+    engine = open_store(demo_db.url)
+    with read_session(engine) as s:
+        mine = creator_statement(s, a)
+        my_clips = creator_clip_earnings(s, a)
+    engine.dispose()
+    last = mine.tail(1).row(0, named=True)
+    es = Tr("es")
+    ctx, page = _page(browser)
+    try:
+        _login(page, server, a, demo_db.logins[a][0])
+        _open(page, server + "/my-share", "My share · ")
+        page.get_by_label("Language · Idioma").click()  # the sidebar's language box
+        page.get_by_role("option", name="Español").click()
+        page.get_by_text("Mi parte · ").first.wait_for()
+        _idle(page)
+        page.wait_for_url(re.compile(r"[?&]lang=es"))
+        page.reload()  # the address keeps the choice
+        page.get_by_text("Cómo se calculó tu parte").first.wait_for()
+        _idle(page)
+        assert _metric(page, "Ganado en este periodo") == es.money(
+            last[S.ALLOCATED_MINOR], last[S.CURRENCY])
+        text = _all_text(page)
+        assert "Próxima fecha de pago" in text and "Los clips que lo ganaron" in text
+        assert "Paid this period" not in text
+        _shot(page, "my-share-es.png")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Descargar extracto (PDF)").click()
+        saved = tmp_path / "statement.pdf"
+        download.value.save_as(saved)
+        assert download.value.suggested_filename.endswith("-es.pdf")
+        reader = PdfReader(io.BytesIO(saved.read_bytes()))
+        pdf = "\n".join(p.extract_text() for p in reader.pages)
+        assert "Extracto de Residuals" in pdf and "Hashes de los lotes" in pdf
+        for h in mine[S.BATCH_HASH].to_list():
+            assert h in pdf
+        assert my_clips[S.CLIP_ID][0] in pdf
     finally:
         ctx.close()
 

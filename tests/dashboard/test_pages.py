@@ -103,7 +103,7 @@ def _as(app, demo_db, username):
 
 
 def test_my_share_shows_my_numbers(app, demo_db):
-    from ledger.money import format_minor
+    from ledger.i18n import Tr
     from ledger.store import open_store, read_session
     from ledger.store.read import creator_statement
 
@@ -113,6 +113,7 @@ def test_my_share_shows_my_numbers(app, demo_db):
     with read_session(engine) as session:
         mine = creator_statement(session, demo_db.creator_a)
     last = mine.tail(1).row(0, named=True)
+    format_minor = Tr("en").money  # English: Babel's en_US money from minor units
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Paid this period"] == format_minor(last[S.PAID_MINOR], last[S.CURRENCY])
     assert metrics["Earned this period"] == format_minor(last[S.ALLOCATED_MINOR],
@@ -130,6 +131,47 @@ def test_my_share_shows_my_numbers(app, demo_db):
         assert metrics["Carried forward"] == format_minor(row[S.CARRIED_OUT_MINOR],
                                                           row[S.CURRENCY])
         assert row[S.BATCH_HASH] in texts(app)
+
+
+def test_my_share_in_spanish_explains_when_and_why(app, demo_db):
+    """The language chosen in the sidebar: every section in Spanish, money and dates by
+    the Spanish locale, the policy in words, the minimum payout and the next payout date."""
+    import datetime as dt
+
+    from dashboard.language import KEY
+    from ledger.i18n import Tr
+    from ledger.policy import load_policy
+    from ledger.store import open_store, read_session
+    from ledger.store.read import creator_profile, creator_statement
+
+    _as(app, demo_db, demo_db.creator_a)
+    app.selectbox(key=KEY).set_value("es").run()
+    assert not app.exception, app.exception
+    engine = open_store(demo_db.url)
+    with read_session(engine) as session:
+        last = creator_statement(session, demo_db.creator_a).tail(1).row(0, named=True)
+        _name, balance, _cur = creator_profile(session, demo_db.creator_a)
+    engine.dispose()
+    es, cur = Tr("es"), last[S.CURRENCY]
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Ganado en este periodo"] == es.money(last[S.ALLOCATED_MINOR], cur)
+    assert metrics["Pagado en este periodo"] == es.money(last[S.PAID_MINOR], cur)
+    shown = texts(app)
+    assert "Mi parte · " in shown and "Cómo se calculó tu parte" in shown
+    assert "Los clips que lo ganaron" in shown
+    words = ("se parece mucho", "se parece poco", "sin parecido claro")
+    assert any(w in shown for w in words), shown  # the resemblance column, in Spanish
+    policy = load_policy(config.APP_PATH.parents[1] / "policies" / "default.toml")
+    day = policy.schedule.next_payout(dt.datetime.now(dt.UTC).date())
+    assert f"Próxima fecha de pago: {es.date(day)}" in shown.replace("*", "")
+    minimum = policy.min_payout_in(cur)
+    bars = [p.text for p in app.get("progress")]  # the way to the minimum payout
+    assert any(f"{es.amount(balance, cur)} de {es.amount(minimum, cur)} {cur}" in str(b)
+               for b in bars), bars
+    assert "70 % atribución" in shown and "30 % corpus" in shown
+    assert "Paid this period" not in shown and "When you are paid" not in shown
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "Descargar extracto (PDF)" in labels
 
 
 def test_creator_sees_nothing_of_another_creator(app, demo_db):

@@ -105,6 +105,14 @@ def test_defaults() -> None:
     ("[components]\nattribution = 1\n[rules]\nlicense_multipliers = 2",
      "rules.license_multipliers", "expected a table"),
     ("components = 1", "components", "expected a table"),
+    ("[components]\nattribution = 1\n[schedule]\nday = 31", "schedule.day", "1 to 28"),
+    ("[components]\nattribution = 1\n[schedule]\nday = 0", "schedule.day", "got 0"),
+    ("[components]\nattribution = 1\n[schedule]\nday = '15'", "schedule.day", "integer"),
+    ("[components]\nattribution = 1\n[schedule]\nday = true", "schedule.day", "integer"),
+    ("[components]\nattribution = 1\n[schedule]\n", "schedule.day", "missing"),
+    ("[components]\nattribution = 1\n[schedule]\nday = 1\nevery = 'week'",
+     "schedule.every", "unknown key"),
+    ("schedule = 15\n[components]\nattribution = 1", "schedule", "expected a table"),
 ])
 def test_errors_name_file_and_key(text: str, key: str, message: str) -> None:
     with pytest.raises(ResidualsError) as err:
@@ -152,3 +160,22 @@ def test_every_shipped_policy_loads(path: Path) -> None:
     assert isinstance(p, Policy) and p.name == path.stem
     assert p.currency is not None and abs(sum(p.components.values()) - 1) < 1e-9
     assert p.text == path.read_text(encoding="utf-8")
+
+
+def test_schedule_next_payout_date() -> None:
+    import datetime as dt
+
+    p = parse_policy("[components]\nattribution = 1\n[schedule]\nday = 15")
+    assert p.schedule is not None and p.schedule.day == 15
+    nxt = p.schedule.next_payout
+    assert nxt(dt.date(2026, 12, 3)) == dt.date(2026, 12, 15)
+    assert nxt(dt.date(2026, 12, 15)) == dt.date(2026, 12, 15)  # payout day itself
+    assert nxt(dt.date(2026, 12, 16)) == dt.date(2027, 1, 15)  # across the year
+    assert nxt(dt.date(2027, 2, 28)) == dt.date(2027, 3, 15)
+    assert parse_policy("[components]\nattribution = 1").schedule is None
+
+
+def test_shipped_policies_pay_monthly_on_the_15th() -> None:
+    for path in sorted(POLICY_DIR.glob("*.toml")):
+        schedule = load_policy(path).schedule
+        assert schedule is not None and schedule.day == 15, path.name

@@ -93,13 +93,16 @@ def even_allocator(n: int, pool: int, *, min_payout: int = 1):  # type: ignore[n
 
 def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int = 0,
                   unknown_creator: bool = False, creator_ids: list[str] | None = None,
-                  revenues: list[int] | None = None) -> None:  # type: ignore[no-untyped-def]
+                  revenues: list[int] | None = None,
+                  confidence: bool = False) -> None:  # type: ignore[no-untyped-def]
     """A contract data directory with ``attributions.parquet``, built without the
     attribution engine: creator i owns clip i; generation g credits clips g and
     g+1 (mod n) with weights 0.75 and 0.25, so every creator earns.
 
     ``creator_ids`` replaces the generated ids (``n_creators`` of them);
-    ``revenues`` gives one account per value."""
+    ``revenues`` gives one account per value; ``confidence`` adds the optional
+    column: generation g has confidence 0.3 (g even) or 1.0 (g odd), so clip k earns a
+    weighted mean confidence of 0.475 (k even) or 0.825 (k odd)."""
     import numpy as np
 
     from pathlib import Path
@@ -141,6 +144,10 @@ def write_dataset(root, n_creators: int, *, seed: int = 0, opted_out_every: int 
                       S.SIMILARITY: pl.repeat(0.8, n, dtype=pl.Float32, eager=True),
                       S.WEIGHT: pl.repeat(0.25, n, eager=True)}),
     ])
+    if confidence:
+        gen_conf = pl.DataFrame({S.GENERATION_ID: gens,
+                                 S.CONFIDENCE: 0.3 + 0.7 * (idx % 2).cast(pl.Float64)})
+        attr = attr.join(gen_conf, on=S.GENERATION_ID, how="left")
     from attribution.scorer import write_attributions
     from contract.io import attribution_sources
 

@@ -1,0 +1,48 @@
+"""The language a visitor reads the creator pages in: chosen in the sidebar, kept per session.
+
+Rule: the choice lives in this browser session's state and in the ``lang``
+query parameter (so a refresh or a bookmarked link keeps it); any other value
+than a language of :data:`ledger.i18n.LANGUAGES` is ignored (English). It
+changes words and formats only, never who sees what.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ledger.i18n import DEFAULT, LANGUAGES, Tr
+
+KEY = "residuals_language"
+PARAM = "lang"
+
+
+def _from_url() -> str | None:
+    try:
+        value = st.query_params.get(PARAM)
+    except Exception:  # noqa: BLE001 - no browser context (bare mode, tests)
+        return None
+    return value if value in LANGUAGES else None
+
+
+def current() -> str:
+    """The language of this session: the sidebar's choice, else ``?lang=``, else English."""
+    chosen = st.session_state.get(KEY)
+    if chosen in LANGUAGES:
+        return chosen
+    return _from_url() or DEFAULT
+
+
+def tr() -> Tr:
+    """Translate and format in this session's language."""
+    return Tr(current())
+
+
+def selector() -> Tr:
+    """Draw the language choice in the sidebar; returns the chosen language's :class:`Tr`."""
+    if st.session_state.get(KEY) not in LANGUAGES:
+        st.session_state[KEY] = current()
+    choice = st.sidebar.selectbox("Language · Idioma", list(LANGUAGES), key=KEY,
+                                  format_func=LANGUAGES.__getitem__)
+    if _from_url() != choice and (choice != DEFAULT or _from_url() is not None):
+        st.query_params[PARAM] = choice
+    return Tr(choice)
