@@ -274,13 +274,9 @@ def compare_many(allocations: dict[str, Allocation]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-#: First column of :func:`many_table`.
-MEASURE = "measure"
-
-
-def unique_labels(names: list[str], taken: tuple[str, ...] = ()) -> list[str]:
-    """``names`` with a repeated one (or one in ``taken``) suffixed `` (2)``, `` (3)``, ..."""
-    seen = set(taken)
+def unique_labels(names: list[str]) -> list[str]:
+    """``names`` with a repeated one suffixed `` (2)``, `` (3)``, ..."""
+    seen: set[str] = set()
     out = []
     for name in names:
         label, n = name, 1
@@ -293,14 +289,14 @@ def unique_labels(names: list[str], taken: tuple[str, ...] = ()) -> list[str]:
 
 
 def many_table(table: pl.DataFrame, currency: str) -> pl.DataFrame:
-    """:func:`compare_many` as display strings: one row per measure, one column per policy."""
-    labels = {**_METRIC_LABELS, **_MONEY_LABELS}
-    names = unique_labels(table[POLICY].to_list(), taken=(MEASURE,))
-    rows = []
-    for key, (label, kind) in labels.items():  # eleven measures
-        rows.append([label, *(_fmt(v, kind, currency) for v in table[key].to_list())])
-    schema = {MEASURE: pl.String, **{n: pl.String for n in names}}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    """:func:`compare_many` as display strings: one row per policy, one column per measure
+    (its label)."""
+    labels = {**_MONEY_LABELS, **_METRIC_LABELS}  # where the money goes first
+    return pl.DataFrame({
+        "Policy": table[POLICY],
+        **{label: [_fmt(v, kind, currency) for v in table[key].to_list()]  # a few policies
+           for key, (label, kind) in labels.items()},
+    })
 
 
 def with_name(text: str, name: str) -> str:

@@ -22,6 +22,10 @@ def _export(edited_text: str, default_name: str, k: str) -> str:
     name = st.text_input("Name of the edited policy", default_name, key=f"lab_name_{k}",
                          max_chars=200).strip() or default_name
     try:
+        parse_policy(edited_text, source="edited policy")
+    except Exception:  # noqa: BLE001 - the comparison shows this error, once
+        return name
+    try:
         named = lab.with_name(edited_text, name)
         parse_policy(named, source="edited policy")
     except Exception as exc:  # noqa: BLE001 - shown to the user, one line
