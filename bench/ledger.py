@@ -1,10 +1,15 @@
-"""Ledger posting speed and memory, against a plain row-by-row ORM insert.
+"""Ledger posting speed and memory, against a plain bulk write and a row-by-row ORM insert.
 
 Rule: each case runs in its own child process (so peak RSS is its own): a
 fresh database; one batch of N creators posted with
 :func:`ledger.store.posting.post_batch` in one transaction (creators, payable
 accounts, ~2N entries, N statement lines, N clip credits, balances) and
-committed; then ``verify`` over the whole ledger. The baseline, in the same
+committed; then ``verify`` over the whole ledger; then the same number of
+entries written the plainest bulk way into the same ``entries`` table
+(PostgreSQL: one ``COPY`` of CSV rendered beforehand, the table's triggers
+firing as for posting; SQLite: one ``executemany``), rolled back: the ratio of
+the whole batch's entries/s to that rate is what to compare across runs on a
+shared machine. The ORM baseline, in the same
 child and on the same database, inserts entries the plain way: one
 ``Entry`` ORM object per row, ``session.add`` each, one commit; it runs on a
 subset (``--orm-rows``, default 100,000 entries) and its rate is
