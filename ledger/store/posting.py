@@ -386,9 +386,23 @@ def _apply_balance_deltas(session: Session, deltas: pl.DataFrame) -> None:
 def _exact_deltas(deltas: pl.DataFrame) -> pl.DataFrame:
     """Sum deltas per (account, currency) exactly; refuse a sum beyond 64 bits.
 
-    Each delta is split into high and low 32 bits, summed in int64 (exact), and
-    only the sums near the 64-bit limit are recombined in Python integers.
+    When the largest delta times the number of deltas stays below 2**62, no sum
+    can leave 64 bits and one int64 sum per group is exact; otherwise
+    :func:`_split_deltas` sums high and low halves.
     """
+    if deltas.height == 0:
+        return deltas.select("account_id", S.CURRENCY, "delta")
+    bound = max(abs(int(deltas["delta"].min())), abs(int(deltas["delta"].max())))
+    if bound * deltas.height >= 2**62:
+        return _split_deltas(deltas)
+    return deltas.group_by("account_id", S.CURRENCY, maintain_order=True).agg(
+        pl.col("delta").sum()).filter(pl.col("delta") != 0)
+
+
+def _split_deltas(deltas: pl.DataFrame) -> pl.DataFrame:
+    """:func:`_exact_deltas` for any int64 deltas: each is split into high and low 32
+    bits, summed in int64 (exact), and only the sums near the 64-bit limit are
+    recombined in Python integers."""
     parts = deltas.group_by("account_id", S.CURRENCY, maintain_order=True).agg(
         (pl.col("delta") // 2**32).sum().alias("hi"), (pl.col("delta") % 2**32).sum().alias("lo"))
     approx = pl.col("hi").cast(pl.Float64) * 2.0**32 + pl.col("lo").cast(pl.Float64)
