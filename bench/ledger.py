@@ -1,10 +1,15 @@
-"""Ledger posting speed and memory, against a plain row-by-row ORM insert.
+"""Ledger posting speed and memory, against a plain bulk write and a row-by-row ORM insert.
 
 Rule: each case runs in its own child process (so peak RSS is its own): a
 fresh database; one batch of N creators posted with
 :func:`ledger.store.posting.post_batch` in one transaction (creators, payable
 accounts, ~2N entries, N statement lines, N clip credits, balances) and
-committed; then ``verify`` over the whole ledger. The baseline, in the same
+committed; then ``verify`` over the whole ledger; then the same number of
+entries written the plainest bulk way into the same ``entries`` table
+(PostgreSQL: one ``COPY`` of CSV rendered beforehand, the table's triggers
+firing as for posting; SQLite: one ``executemany``), rolled back: the ratio of
+the whole batch's entries/s to that rate is what to compare across runs on a
+shared machine. The ORM baseline, in the same
 child and on the same database, inserts entries the plain way: one
 ``Entry`` ORM object per row, ``session.add`` each, one commit; it runs on a
 subset (``--orm-rows``, default 100,000 entries) and its rate is
@@ -83,6 +88,8 @@ def child(url: str, n: int, orm_rows: int) -> dict[str, float]:
     assert report.ok, report.violations[:3]
     entries_total = report.counts["entries"]
 
+    copy_s = plain_copy(engine, out.batch_id, out.entries)
+
     # Baseline: the plain ORM way, one Entry object per row, on a subset.
     with Session(engine) as s, s.begin():
         fund = s.query(M.Account.id).filter(M.Account.code == "fund").scalar()
@@ -103,9 +110,60 @@ def child(url: str, n: int, orm_rows: int) -> dict[str, float]:
     orm_n = 2 * len(pay)
     engine.dispose()
     return {"creators": n, "entries": out.entries, "post_s": post_s,
-            "rate": out.entries / post_s, "entries_rate": out.entries / out.entries_seconds, "orm_rate": orm_n / orm_s, "orm_rows": orm_n,
+            "rate": out.entries / post_s, "entries_rate": out.entries / out.entries_seconds,
+            "copy_rate": out.entries / copy_s, "orm_rate": orm_n / orm_s, "orm_rows": orm_n,
             "rss_start_mb": rss0, "rss_peak_mb": rss_post, "verify_s": verify_s,
             "verify_entries": entries_total}
+
+
+def plain_copy(engine, batch_id: str, n: int) -> float:  # noqa: ANN001
+    """Seconds to bulk-write ``n`` entries into ``entries`` the plainest way, rolled back.
+
+    PostgreSQL: one ``COPY entries ... FROM STDIN`` of CSV rendered beforehand (the
+    table's triggers fire as for posting). SQLite: one ``executemany`` of rows built
+    beforehand. The rows are balanced pairs on the fund and the first payable account of
+    a new transaction; only the write is timed.
+    """
+    import io
+
+    import polars as pl
+    from sqlalchemy.orm import Session
+
+    from ledger.store import models as M
+
+    with Session(engine) as s:
+        s.begin()
+        fund = s.query(M.Account.id).filter(M.Account.code == "fund").scalar()
+        pay = s.query(M.Account.id).filter(M.Account.kind == M.CREATOR_PAYABLE).limit(1).scalar()
+        tx = M.Transaction(kind=M.ALLOCATION, batch_id=batch_id, memo="copy baseline")
+        s.add(tx)
+        s.flush()
+        even = pl.int_range(pl.len()) % 2 == 0
+        rows = pl.DataFrame({"i": pl.int_range(n, eager=True)}).select(
+            pl.lit(tx.id, pl.Int64).alias("transaction_id"),
+            pl.when(even).then(fund).otherwise(pay).cast(pl.Int64).alias("account_id"),
+            pl.when(even).then(-1).otherwise(1).cast(pl.Int64).alias("amount_minor"),
+            pl.lit("USD").alias("currency"))
+        cols = "transaction_id, account_id, amount_minor, currency"
+        conn = s.connection()
+        dbapi = conn.connection.driver_connection
+        if conn.dialect.name == "postgresql":
+            buf = io.BytesIO()
+            rows.write_csv(buf, include_header=False)
+            data = buf.getvalue()
+            t0 = time.perf_counter()
+            with dbapi.cursor() as cur, cur.copy(f"COPY entries ({cols}) FROM STDIN "
+                                                 "WITH (FORMAT csv)") as copy:
+                copy.write(data)
+        else:
+            tuples = rows.rows()
+            t0 = time.perf_counter()
+            cur = dbapi.cursor()
+            cur.executemany(f"INSERT INTO entries ({cols}) VALUES (?, ?, ?, ?)", tuples)
+            cur.close()
+        elapsed = time.perf_counter() - t0
+        s.rollback()
+    return elapsed
 
 
 def start_pg():  # type: ignore[no-untyped-def]
@@ -129,9 +187,10 @@ def main() -> None:
     print(f"# bench/ledger.py — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
     print("| backend | creators | entries posted | whole batch s | entries/s (whole batch) | "
-          "entries/s (entry writes) | ORM row-by-row entries/s (on N rows, extrapolated) | "
-          "speed-up (whole batch) | peak RSS MB (at start) | verify s (entries) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "entries/s (entry writes) | plain bulk write entries/s (same table, same run) | "
+          "whole batch / plain | ORM row-by-row entries/s (on N rows, extrapolated) | "
+          "speed-up vs ORM (whole batch) | peak RSS MB (at start) | verify s (entries) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     server, stop = (start_pg() if "postgresql" in args.backends else (None, None))
     try:
         for backend in args.backends:
@@ -153,6 +212,7 @@ def main() -> None:
                     r = json.loads(res.stdout.strip().splitlines()[-1])
                     print(f"| {backend} | {n:,} | {r['entries']:,} | {r['post_s']:.1f} | "
                           f"{r['rate']:,.0f} | {r['entries_rate']:,.0f} | "
+                          f"{r['copy_rate']:,.0f} | {r['rate'] / r['copy_rate']:.2f} | "
                           f"{r['orm_rate']:,.0f} (on {r['orm_rows']:,}) | "
                           f"{r['rate'] / r['orm_rate']:.1f}x | {r['rss_peak_mb']:,.0f} "
                           f"({r['rss_start_mb']:,.0f}) | {r['verify_s']:.1f} "

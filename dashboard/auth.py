@@ -284,6 +284,73 @@ def revoke_user_sessions(session: Session, username: str, *,
     return int(result.rowcount or 0)
 
 
+
+def _locked_user(session: Session, username: str) -> User:
+    """``username``'s row, locked for the transaction (PostgreSQL) so that a login of the
+    same user waits for the change and then sees it.
+
+    Raises
+    ------
+    ResidualsError
+        When there is no such user.
+    """
+    from sqlalchemy import select
+
+    user = session.scalar(select(User).where(User.username == username.strip())
+                          .with_for_update())
+    if user is None:
+        raise ResidualsError(f"USERNAME: no user {username.strip()!r}")
+    return user
+
+
+def reset_password(session: Session, username: str, password: str, *,
+                   now: dt.datetime | None = None) -> int:
+    """Give ``username`` a new password and end every live session; returns how many ended.
+
+    A login that raced the reset either finished before it (its session is
+    ended here) or waits for the user's lock and checks the new hash.
+    """
+    from sqlalchemy import update
+
+    user = _locked_user(session, username)
+    user.password_hash = hash_password(password)
+    result = session.execute(update(LoginSession).where(LoginSession.user_id == user.id,
+                                                        LoginSession.revoked_at.is_(None))
+                             .values(revoked_at=_utc(now or _now())))
+    session.flush()
+    return int(result.rowcount or 0)
+
+
+def unlock_user(session: Session, username: str, source: str | None = None) -> int:
+    """Forget ``username``'s recent failed logins (from ``source`` only, if given), ending
+    any wait; returns how many (user, source) counters were cleared. The attempts
+    themselves stay in the audit table."""
+    from sqlalchemy import delete
+
+    user = _locked_user(session, username)
+    stmt = delete(LoginThrottle).where(LoginThrottle.user_id == user.id)
+    if source is not None:
+        stmt = stmt.where(LoginThrottle.source == source[:64])
+    return int(session.execute(stmt).rowcount or 0)
+
+
+def remove_user(session: Session, username: str) -> int:
+    """Delete ``username`` with its sessions and failure counters; returns how many sessions
+    were deleted (live or not).
+
+    Every session token of the user stops working when the transaction
+    commits (:func:`session_user` finds no row). The login attempts stay:
+    they are the audit trail, kept by username.
+    """
+    from sqlalchemy import delete
+
+    user = _locked_user(session, username)
+    ended = session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    session.execute(delete(LoginThrottle).where(LoginThrottle.user_id == user.id))
+    session.delete(user)
+    session.flush()
+    return int(ended.rowcount or 0)
+
 #: Fixed logins of the demo users (printed by ``make demo``; never use them for real).
 DEMO_ADMIN = ("admin", "admin-demo-pass")
 DEMO_ECONOMIST = ("economist", "economist-demo-pass")

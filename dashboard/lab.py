@@ -1,4 +1,4 @@
-"""The policy lab's pure core: knobs to TOML, and two allocations side by side.
+"""The policy lab's pure core: knobs to TOML, two allocations side by side, several in a table.
 
 Rule: the lab never invents allocation logic. It edits the policy *text*
 (the knobs rewrite the TOML document the economist sees and downloads), parses
@@ -244,3 +244,76 @@ def metrics_table(metrics: pl.DataFrame, currency: str) -> pl.DataFrame:
         rows.append((label, _fmt(cur, kind, currency), _fmt(new, kind, currency)))
     return pl.DataFrame(rows, schema={METRIC: pl.String, CURRENT: pl.String, EDITED: pl.String},
                         orient="row")
+
+
+# ---- several policies -------------------------------------------------------------
+
+#: Column of :func:`compare_many` naming the policy of each row.
+POLICY = "policy"
+#: Columns of :func:`compare_many` after the fairness metrics: where each policy's money goes.
+MONEY_COLUMNS = ("carried_in", "paid", "carried_forward", "withheld")
+_MONEY_LABELS = {"carried_in": ("Carried in", "money"), "paid": ("Paid out", "money"),
+                 "carried_forward": ("Carried forward", "money"),
+                 "withheld": ("Withheld", "money")}
+
+
+def compare_many(allocations: dict[str, Allocation]) -> pl.DataFrame:
+    """One row per policy (in the given order): ``policy``, the metrics of
+    :func:`ledger.fairness.summary`, and the money carried in, paid out, carried forward
+    and withheld (integers, minor units). Every allocation is of the same period and pool,
+    so for each row ``paid + carried_forward + withheld == pool + carried_in``."""
+    from ledger import fairness as F
+
+    rows = []
+    for name, alloc in allocations.items():  # a handful of policies, not data rows
+        money = (int(alloc.frame[S.CARRIED_IN_MINOR].sum()), alloc.paid_minor,
+                 alloc.carried_out_minor, alloc.withheld_minor)
+        rows.append({POLICY: name, **F.summary(alloc), **dict(zip(MONEY_COLUMNS, money))})
+    schema = {POLICY: pl.String, **{m: pl.Float64 for m in F.METRICS},
+              **{m: pl.Int64 for m in MONEY_COLUMNS}}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def unique_labels(names: list[str]) -> list[str]:
+    """``names`` with a repeated one suffixed `` (2)``, `` (3)``, ..."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        label, n = name, 1
+        while label in seen:
+            n += 1
+            label = f"{name} ({n})"
+        seen.add(label)
+        out.append(label)
+    return out
+
+
+def many_table(table: pl.DataFrame, currency: str) -> pl.DataFrame:
+    """:func:`compare_many` as display strings: one row per policy, one column per measure
+    (its label)."""
+    labels = {**_MONEY_LABELS, **_METRIC_LABELS}  # where the money goes first
+    return pl.DataFrame({
+        "Policy": table[POLICY],
+        **{label: [_fmt(v, kind, currency) for v in table[key].to_list()]  # a few policies
+           for key, (label, kind) in labels.items()},
+    })
+
+
+def with_name(text: str, name: str) -> str:
+    """Policy TOML ``text`` with its ``name`` set to ``name`` (``text`` itself when it
+    already has that name)."""
+    doc = tomllib.loads(text)
+    if doc.get("name") == name:
+        return text
+    doc = {"name": name, **{k: v for k, v in doc.items() if k != "name"}}
+    return dump_toml(doc)
+
+
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def export_file_name(name: str) -> str:
+    """A safe file name for a policy called ``name``: ``<name>.toml`` with every run of
+    other characters than letters, digits, '.', '_' and '-' made one '-'."""
+    stem = _UNSAFE_FILE_CHARS.sub("-", name).strip("-.")[:80].strip("-.")
+    return f"{stem or 'policy'}.toml"

@@ -110,3 +110,50 @@ def lab_allocation(batch_id: str, policy_text: str) -> Allocation:
     """:func:`reallocate` for the lab, cached per (database, batch, policy text); staff only."""
     staff()
     return _reallocated(config.db_url(), batch_id, _inputs_dir(batch_id), policy_text)
+
+
+#: The policies shipped with Residuals (``policies/*.toml``), offered for comparison.
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "policies"
+#: Largest policy file the lab accepts as an upload, in bytes.
+MAX_UPLOAD_BYTES = 64 * 1024
+
+
+def shipped_policies(directory: Path = SHIPPED_DIR) -> dict[str, str]:
+    """Name -> TOML text of every valid policy file in ``directory`` (sorted by file name)."""
+    from ledger.policy import parse_policy
+
+    out: dict[str, str] = {}
+    for path in sorted(directory.glob("*.toml")):  # a handful of files
+        text = path.read_text(encoding="utf-8")
+        out[parse_policy(text, source=str(path)).name] = text
+    return out
+
+
+def uploaded_policy(file_name: str, data: bytes) -> tuple[str, str]:
+    """(name, text) of an uploaded policy file, validated.
+
+    Raises
+    ------
+    ResidualsError
+        A file over :data:`MAX_UPLOAD_BYTES`, not UTF-8, or not a valid policy (the
+        policy engine's message, naming the key).
+    """
+    from ledger.policy import parse_policy
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ResidualsError(f"{file_name}: {len(data):,} bytes, expected at most "
+                             f"{MAX_UPLOAD_BYTES:,}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResidualsError(f"{file_name}: not UTF-8 text (byte {exc.start})") from None
+    return parse_policy(text, source=file_name).name, text
+
+
+def lab_many(batch_id: str, policies: dict[str, str]) -> pl.DataFrame:
+    """:func:`dashboard.lab.compare_many` of the period under each named policy text
+    (staff only); each allocation is :func:`lab_allocation`'s, cached."""
+    from dashboard.lab import compare_many
+
+    staff()
+    return compare_many({name: lab_allocation(batch_id, text) for name, text in policies.items()})

@@ -15,6 +15,55 @@ from dashboard.text import plain
 from ledger.fairness import AMOUNT_SHARE, POPULATION_SHARE
 from ledger.policy import COMPONENTS, UNATTRIBUTED, parse_policy
 
+
+
+def _export(edited_text: str, default_name: str, k: str) -> str:
+    """The name field and download of the edited policy; returns the name it is saved under."""
+    name = st.text_input("Name of the edited policy", default_name, key=f"lab_name_{k}",
+                         max_chars=200).strip() or default_name
+    try:
+        parse_policy(edited_text, source="edited policy")
+    except Exception:  # noqa: BLE001 - the comparison shows this error, once
+        return name
+    try:
+        named = lab.with_name(edited_text, name)
+        parse_policy(named, source="edited policy")
+    except Exception as exc:  # noqa: BLE001 - shown to the user, one line
+        st.error(f"The edited policy cannot be saved under this name: {plain(exc)}")
+        return name
+    st.download_button("Download edited policy (TOML)", named.encode("utf-8"),
+                       file_name=lab.export_file_name(name), mime="application/toml",
+                       key=f"lab_download_{k}")
+    return name
+
+
+def _several(batch_id: str, entries: list[tuple[str, str]], currency: str, k: str) -> None:
+    """The period under the posted, the edited, the chosen shipped and an uploaded policy."""
+    st.subheader("Compare several policies")
+    shipped = data_lab.shipped_policies()
+    chosen = st.multiselect("Shipped policies", list(shipped), default=list(shipped),
+                            key=f"lab_shipped_{k}")
+    entries = entries + [(f"shipped: {n}", shipped[n]) for n in chosen]
+    upload = st.file_uploader("Add a policy file (TOML)", type=["toml"], key=f"lab_upload_{k}")
+    if upload is not None:
+        try:
+            name, text = data_lab.uploaded_policy(upload.name, upload.getvalue())
+        except ResidualsError as exc:
+            st.error(f"The uploaded policy cannot be used: {plain(exc)}")
+        else:
+            entries.append((f"uploaded: {name}", text))
+    labels = lab.unique_labels([label for label, _ in entries])
+    try:
+        table = data_lab.lab_many(batch_id, dict(zip(labels, [t for _, t in entries])))
+    except ResidualsError as exc:
+        st.error(f"A policy cannot be used: {plain(exc)}")
+        return
+    st.dataframe(lab.many_table(table, currency), hide_index=True, width="stretch",
+                 key="lab_many")
+    st.caption("Every policy allocates the posted period's pool, starting from the balances "
+               "carried into it; withheld money stays with the platform.")
+
+
 session.require(ECONOMIST, ADMIN)
 st.title("Policy lab")
 st.write("Pick a posted period, change the policy, and see who would be paid what: the same "
@@ -31,7 +80,9 @@ except ResidualsError as exc:
     st.warning(plain(exc))
     st.stop()
 current_text = period.policy_text
-base = lab.knobs_of(parse_policy(current_text, source="posted policy"))
+posted = parse_policy(current_text, source="posted policy")
+posted_name = posted.name
+base = lab.knobs_of(posted)
 k = batch_id[:12]  # widget keys per period: switching periods starts from its own policy
 
 left, right = st.columns([1, 2], gap="large")
@@ -71,8 +122,7 @@ with left:
                 st.session_state.pop(raw_key, None)
                 st.rerun()
     edited_text = raw if hand_edited else knob_text
-    st.download_button("Download edited policy (TOML)", edited_text.encode("utf-8"),
-                       file_name="policy-edited.toml", mime="application/toml")
+    edited_name = _export(edited_text, f"{posted_name}-edited", k)
 
 with right:
     try:
@@ -123,3 +173,6 @@ with right:
             lab.EDITED: "Edited", lab.DELTA_MINOR: "Change"})
     st.caption(f"{period.creators:,} creators · pool {money(period.pool_minor, cur)} · "
                f"batch `{batch_id[:12]}`")
+
+_several(batch_id, [(f"posted: {posted_name}", current_text),
+                    (f"edited: {edited_name}", edited_text)], period.currency, k)

@@ -369,12 +369,13 @@ def _apply_balance_deltas(session: Session, deltas: pl.DataFrame) -> None:
     """Add ``delta`` to the stored balance of each (``account_id``, ``currency``).
 
     Refuses (before writing) a delta or a resulting balance beyond 64 bits:
-    sums are exact (:func:`ledger.money.int_sum`), never wrapped round.
+    sums are exact (:func:`ledger.money.int_sum`), never wrapped round. The
+    deltas go to a temporary table in one bulk write; the range check and the
+    update are each one set-based statement over it (no per-account parameters).
     """
     deltas = _exact_deltas(deltas)
     if deltas.height == 0:
         return
-    _check_balances_fit(session, deltas)
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
     conn.exec_driver_sql(
@@ -382,6 +383,7 @@ def _apply_balance_deltas(session: Session, deltas: pl.DataFrame) -> None:
         "currency VARCHAR(3) NOT NULL, delta BIGINT NOT NULL)"
         + (" ON COMMIT DROP" if pg else ""))
     insert_frame(session, "ledger_balance_delta", deltas.select("account_id", S.CURRENCY, "delta"))
+    _check_balances_fit(session)
     conn.exec_driver_sql(
         "INSERT INTO balances (account_id, currency, balance_minor) "
         "SELECT account_id, currency, delta FROM ledger_balance_delta WHERE true "
@@ -393,9 +395,23 @@ def _apply_balance_deltas(session: Session, deltas: pl.DataFrame) -> None:
 def _exact_deltas(deltas: pl.DataFrame) -> pl.DataFrame:
     """Sum deltas per (account, currency) exactly; refuse a sum beyond 64 bits.
 
-    Each delta is split into high and low 32 bits, summed in int64 (exact), and
-    only the sums near the 64-bit limit are recombined in Python integers.
+    When the largest delta times the number of deltas stays below 2**62, no sum
+    can leave 64 bits and one int64 sum per group is exact; otherwise
+    :func:`_split_deltas` sums high and low halves.
     """
+    if deltas.height == 0:
+        return deltas.select("account_id", S.CURRENCY, "delta")
+    bound = max(abs(int(deltas["delta"].min())), abs(int(deltas["delta"].max())))
+    if bound * deltas.height >= 2**62:
+        return _split_deltas(deltas)
+    return deltas.group_by("account_id", S.CURRENCY, maintain_order=True).agg(
+        pl.col("delta").sum()).filter(pl.col("delta") != 0)
+
+
+def _split_deltas(deltas: pl.DataFrame) -> pl.DataFrame:
+    """:func:`_exact_deltas` for any int64 deltas: each is split into high and low 32
+    bits, summed in int64 (exact), and only the sums near the 64-bit limit are
+    recombined in Python integers."""
     parts = deltas.group_by("account_id", S.CURRENCY, maintain_order=True).agg(
         (pl.col("delta") // 2**32).sum().alias("hi"), (pl.col("delta") % 2**32).sum().alias("lo"))
     approx = pl.col("hi").cast(pl.Float64) * 2.0**32 + pl.col("lo").cast(pl.Float64)
@@ -410,19 +426,18 @@ def _exact_deltas(deltas: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([small, big]).filter(pl.col("delta") != 0)
 
 
-def _check_balances_fit(session: Session, deltas: pl.DataFrame) -> None:
-    """Refuse the batch if any balance would leave the 64-bit range after it."""
-    b, a = M.Balance, M.Account
-    stored = frame(session, select(b.account_id, b.currency, b.balance_minor)
-                   .where(b.account_id.in_(deltas["account_id"].to_list())),
-                   {"account_id": pl.Int64(), S.CURRENCY: pl.String(), "stored": pl.Int64()})
-    after = deltas.join(stored, on=["account_id", S.CURRENCY], how="left").with_columns(
-        pl.col("stored").fill_null(0))
-    approx = pl.col("stored").cast(pl.Float64) + pl.col("delta").cast(pl.Float64)
-    near = after.filter(approx.abs() > 2.0**62)
-    for acc, cur, st, d in near.select("account_id", S.CURRENCY, "stored", "delta").iter_rows():
-        code = session.execute(select(a.code).where(a.id == acc)).scalar_one()  # near the limit
-        check_int64(st + d, f"account {code} {cur}: the balance after this batch")
+def _check_balances_fit(session: Session) -> None:
+    """Refuse the batch if any balance would leave the 64-bit range after the deltas in
+    ``ledger_balance_delta``: the database finds the few sums near the limit (in floating
+    point, with a wide margin), Python checks those exactly."""
+    near = session.connection().exec_driver_sql(
+        "SELECT a.code, d.currency, b.balance_minor, d.delta FROM ledger_balance_delta d "
+        "JOIN balances b ON b.account_id = d.account_id AND b.currency = d.currency "
+        "JOIN accounts a ON a.id = d.account_id "
+        "WHERE abs(CAST(b.balance_minor AS DOUBLE PRECISION) "
+        "+ CAST(d.delta AS DOUBLE PRECISION)) > 4.611686018427388e18").all()
+    for code, cur, stored, delta in near:  # accounts near the limit only
+        check_int64(int(stored) + int(delta), f"account {code} {cur}: the balance after this batch")
 
 
 def _credits(clip_credits: pl.DataFrame | None) -> pl.DataFrame:

@@ -2,8 +2,10 @@
 
 Rule: these commands only read. ``check`` validates a policy file and prints
 what it will do; ``compare`` allocates one period under two policies (with the
-same pool) and prints pool, creators paid, median and largest payout, Gini,
-top-1% and top-10% share for each, then the creators who gain or lose most.
+same pool and, with ``--db``, the same balances carried in from the ledger) and
+prints pool, creators paid, median and largest payout, Gini, top-1% and
+top-10% share, and the money carried in, paid out, carried forward and
+withheld under each, then the creators who gain or lose most.
 Bad input is one ``error:`` line and exit 1.
 """
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import typer
 
+from contract import schema as S
 from contract.errors import ResidualsError
 from residuals.commands._files import flag_names
 
@@ -58,8 +61,25 @@ def check(path: Path = typer.Argument(..., help="Policy TOML file.")) -> None:
     typer.echo("ok")
 
 
-def _allocate_both(policies: list, data: Path, pool: str | None,  # noqa: ANN001
-                   currency: str | None):
+def _ledger_carried(db: str, currency: str):  # noqa: ANN202 - a polars DataFrame
+    """``creator_id``, ``carried_minor``: the balances the ledger at ``db`` would carry into
+    its next batch in ``currency`` (creator payables not yet paid out)."""
+    from sqlalchemy.orm import Session
+
+    from ledger.store.posting import payable_balances
+    from residuals.commands._files import require_ledger
+
+    engine = require_ledger(db)
+    try:
+        with Session(engine) as session:
+            return payable_balances(session, currency).sort(S.CREATOR_ID)
+    finally:
+        engine.dispose()
+
+
+def _allocate_all(policies: list, data: Path, pool: str | None,  # noqa: ANN001
+                  currency: str | None, db: str | None):
+    """Every policy's allocation of one period: same inputs, same pool, same carried-in."""
     from contract.io import load_dataset
     from ledger.allocate import allocate, from_dataset
     from residuals.commands.batch import POOL_FLAGS
@@ -67,12 +87,27 @@ def _allocate_both(policies: list, data: Path, pool: str | None,  # noqa: ANN001
     from residuals.workflows.payout import resolve_pool
 
     ds = load_dataset(data)
-    inputs = from_dataset(ds, attribution_for(ds))
-    # Both policies allocate the same pool: the first policy's (or --pool).
+    # Every policy allocates the same pool: the first policy's (or --pool).
     with flag_names(POOL_FLAGS):
         pool_minor, cur = resolve_pool(policies[0], ds.accounts, pool, currency, positive=False)
+    carried = _ledger_carried(db, cur) if db is not None else None
+    inputs = from_dataset(ds, attribution_for(ds), carried)
     return [allocate(p, inputs, pool_minor=pool_minor, currency=cur,
                      batch_id=f"compare:{p.hash}") for p in policies]
+
+
+#: How ``compare`` labels and formats each metric of :data:`ledger.fairness.METRICS`.
+_LABELS = {"pool": "pool", "creators_paid": "creators paid", "median_payout": "median payout",
+           "largest_payout": "largest payout", "gini": "Gini", "top1": "top 1% share",
+           "top10": "top 10% share"}
+
+
+def _money_rows(allocs: list) -> list[tuple[str, list[int]]]:  # noqa: ANN001
+    """Where each policy's money goes: carried in, paid out, carried forward, withheld."""
+    return [("carried in", [int(a.frame[S.CARRIED_IN_MINOR].sum()) for a in allocs]),
+            ("paid out", [a.paid_minor for a in allocs]),
+            ("carried forward", [a.carried_out_minor for a in allocs]),
+            ("withheld", [a.withheld_minor for a in allocs])]
 
 
 @policy_app.command("compare")
@@ -83,20 +118,21 @@ def compare(
                              "(default: the first policy's [pool])."),
     currency: str = typer.Option(None, "--currency", help="ISO 4217 code (default: the first "
                                  "policy's pool.currency)."),
+    db: str = typer.Option(None, "--db", help="Ledger database URL: start from the balances "
+                           "it carries into its next batch (default: nothing carried in)."),
     top: int = typer.Option(10, "--top", min=0, help="How many gainers and losers to list."),
 ) -> None:
     """Allocate one period under policies A and B and compare them."""
     from rich.console import Console
     from rich.table import Table
 
-    from contract import schema as S
     from ledger.fairness import DELTA_MINOR, compare as compare_allocations
     from ledger.money import format_minor
 
     if len(policy) != 2:
         raise ResidualsError(f"--policy: given {len(policy)} times, expected exactly 2")
     policies = [_load(p) for p in policy]
-    a, b = _allocate_both(policies, data, pool, currency)
+    a, b = _allocate_all(policies, data, pool, currency, db)
     metrics, movers = compare_allocations(a, b, top)
     cur = a.currency
 
@@ -106,19 +142,18 @@ def compare(
     fmt = {"pool": money, "creators_paid": lambda x: f"{int(x):,}", "median_payout": money,
            "largest_payout": money, "gini": lambda x: f"{x:.4f}",
            "top1": lambda x: f"{100 * x:.2f}%", "top10": lambda x: f"{100 * x:.2f}%"}
-    label = {"pool": "pool", "creators_paid": "creators paid", "median_payout": "median payout",
-             "largest_payout": "largest payout", "gini": "Gini", "top1": "top 1% share",
-             "top10": "top 10% share"}
     console = Console(width=110)
     table = Table(title=f"A = {a.policy_name}   B = {b.policy_name}")
     table.add_column("metric")
     table.add_column("A", justify="right")
     table.add_column("B", justify="right")
     for key, va, vb in metrics.iter_rows():  # seven metrics, not data rows
-        table.add_row(label[key], fmt[key](va), fmt[key](vb))
+        table.add_row(_LABELS[key], fmt[key](va), fmt[key](vb))
+    for label, values in _money_rows([a, b]):  # four rows
+        table.add_row(label, *(format_minor(v, cur) for v in values))
     console.print(table)
-    console.print(f"withheld: A {format_minor(a.withheld_minor, cur)}, "
-                  f"B {format_minor(b.withheld_minor, cur)}")
+    if db is None:
+        console.print("carried in: nothing (give --db to start from a ledger's balances)")
     if top:
         moves = Table(title=f"creators who gain or lose most (top {top} each way)")
         for col in ("creator", "A", "B", "change"):

@@ -1,9 +1,12 @@
-"""``residuals users add``, ``list`` and ``revoke``: dashboard logins and their sessions.
+"""``residuals users add|list|revoke|reset-password|unlock|remove``: dashboard logins.
 
 Rule: a password never appears in the database or in output, only its argon2
 hash; it comes from ``--password``, from standard input when that is not a
 terminal (one line), or from a hidden prompt asked twice. All checks happen
-before anything is written, and the user is added in one database transaction.
+before anything is written, and every command is one database transaction
+that locks the user's row (SQLite: the write lock), so a login of the same
+user waits for it and then sees the change. An unknown user is one
+``error:`` line and exit 1.
 """
 
 from __future__ import annotations
@@ -89,6 +92,62 @@ def revoke(
     with Session(_engine(db)) as session, session.begin():
         n = revoke_user_sessions(session, username.strip())
     typer.echo(f"ended {n} session(s) of {username.strip()!r}")
+
+
+DB_HELP = "Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."
+
+
+def _change(db: str | None, change, *args):  # noqa: ANN001, ANN202 - a dashboard.auth function
+    """Run ``change(session, *args)`` in one login-locking transaction; return its result."""
+    from dashboard.auth import login_session
+
+    engine = _engine(db)
+    try:
+        with login_session(engine) as session, session.begin():
+            return change(session, *args)
+    finally:
+        engine.dispose()
+
+
+@users_app.command("reset-password")
+def reset_password(
+    username: str = typer.Argument(..., help="Login name."),
+    password: str = typer.Option(
+        None, "--password", help="New password (default: one line from stdin, or a hidden prompt)."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Set a new password and end every session of the user."""
+    from dashboard.auth import reset_password as reset
+
+    secret = _read_password(password)
+    n = _change(db, reset, username, secret)
+    typer.echo(f"new password for {username.strip()!r}; ended {n} session(s)")
+
+
+@users_app.command("unlock")
+def unlock(
+    username: str = typer.Argument(..., help="Login name."),
+    source: str = typer.Option(None, "--source", help="Only this source address "
+                               "(default: every address)."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Forget the user's recent failed logins, so no address has to wait."""
+    from dashboard.auth import unlock_user
+
+    n = _change(db, unlock_user, username, source)
+    typer.echo(f"cleared failed logins of {username.strip()!r} from {n} address(es)")
+
+
+@users_app.command("remove")
+def remove(
+    username: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Delete a user; their sessions stop working at once (login attempts stay as audit)."""
+    from dashboard.auth import remove_user
+
+    n = _change(db, remove_user, username)
+    typer.echo(f"removed user {username.strip()!r} and {n} session(s)")
 
 
 def register(app: typer.Typer) -> None:

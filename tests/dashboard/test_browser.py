@@ -350,3 +350,43 @@ def test_user_supplied_names_are_plain_text(server, browser, demo_db):
     finally:
         ctx.close()
         trap.shutdown()
+
+
+def test_economist_compares_several_policies_and_exports_a_named_one(
+        server, browser, demo_db, tmp_path):
+    """The shipped policies and an uploaded TOML side by side; the download is named."""
+    shipped = sorted(p.stem for p in (ROOT / "policies").glob("*.toml"))
+    upload = tmp_path / "upload.toml"
+    upload.write_text((ROOT / "policies" / "default.toml").read_text()
+                      .replace('name = "default"', 'name = "upload-test"')
+                      .replace('min_payout = "10.00"', 'min_payout = "500.00"'))
+    ctx, page = _page(browser)
+    try:
+        _login(page, server, "economist", demo_db.logins["economist"][0])
+        _open(page, server + "/policy-lab", "Compare several policies")
+        grid = page.locator('[data-testid="stDataFrame"]').last
+        for name in shipped:
+            page.get_by_text(f"shipped: {name}").first.wait_for(state="attached")
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+            str(upload))
+        page.get_by_text("uploaded: upload-test").first.wait_for(state="attached")
+        _idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+        text = _all_text(page)
+        assert "Withheld" in text and "Carried in" in text
+        assert grid.count() == 1
+        name = page.get_by_label("Name of the edited policy")
+        name.fill("my lab policy")
+        name.press("Enter")
+        page.get_by_text("edited: my lab policy").first.wait_for(state="attached")
+        _idle(page)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download edited policy (TOML)").click()
+        download = info.value
+        assert download.suggested_filename == "my-lab-policy.toml"
+        saved = tmp_path / "saved.toml"
+        download.save_as(saved)
+        assert 'name = "my lab policy"' in saved.read_text()
+    finally:
+        ctx.close()

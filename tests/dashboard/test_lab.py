@@ -130,3 +130,81 @@ def test_clip_details_with_segments_and_prompts():
 @pytest.mark.parametrize("key", ["0\n", "a b", "", "é", "x.y", "[t]"])
 def test_dump_toml_quotes_keys_that_are_not_bare(key):
     assert tomllib.loads(lab.dump_toml({key: 1, "t": {key: "v"}})) == {key: 1, "t": {key: "v"}}
+
+
+# ---- several policies ----------------------------------------------------------------
+
+
+def _allocation(lines: dict[str, tuple[int, int, int, int]], pool: int, withheld: int):
+    """An Allocation from creator -> (allocated, carried_in, paid, carried_out)."""
+    from ledger.allocate import Allocation
+
+    ids = sorted(lines)
+    frame = pl.DataFrame({
+        S.CREATOR_ID: ids,
+        S.ALLOCATED_MINOR: [lines[c][0] for c in ids],
+        S.CARRIED_IN_MINOR: [lines[c][1] for c in ids],
+        S.PAID_MINOR: [lines[c][2] for c in ids],
+        S.CARRIED_OUT_MINOR: [lines[c][3] for c in ids],
+        S.ELIGIBLE: [True] * len(ids),
+    }, schema_overrides={c: pl.Int64 for c in (S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR,
+                                                S.PAID_MINOR, S.CARRIED_OUT_MINOR)})
+    return Allocation(frame, pool, "USD", withheld, "b")
+
+
+def test_compare_many_counts_where_the_money_goes():
+    a = _allocation({"x": (600, 50, 650, 0), "y": (400, 0, 400, 0)}, 1000, 0)
+    b = _allocation({"x": (500, 50, 550, 0), "y": (200, 0, 0, 200)}, 1000, 300)
+    table = lab.compare_many({"a": a, "b": b})
+    assert table[lab.POLICY].to_list() == ["a", "b"]
+    rows = {r[lab.POLICY]: r for r in table.iter_rows(named=True)}
+    assert [rows["a"][c] for c in lab.MONEY_COLUMNS] == [50, 1050, 0, 0]
+    assert [rows["b"][c] for c in lab.MONEY_COLUMNS] == [50, 550, 200, 300]
+    for r in rows.values():  # every minor unit accounted for
+        assert r["paid"] + r["carried_forward"] + r["withheld"] == r["pool"] + r["carried_in"]
+    assert rows["b"]["creators_paid"] == 1
+    shown = lab.many_table(table, "USD")
+    assert shown["Policy"].to_list() == ["a", "b"]
+    assert shown["Withheld"].to_list() == [format_minor(0, "USD"), format_minor(300, "USD")]
+    assert shown["Carried forward"].to_list() == [format_minor(0, "USD"),
+                                                  format_minor(200, "USD")]
+
+
+def test_unique_labels():
+    assert lab.unique_labels(["p", "p", "p (2)", "q"]) == ["p", "p (2)", "p (2) (2)", "q"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "policies").glob("*.toml")))
+def test_with_name_renames_and_keeps_the_rest(path):
+    text = path.read_text()
+    assert lab.with_name(text, parse_policy(text).name) == text
+    hostile = 'q"uote\\ \u2603 ]\n[x'
+    renamed = parse_policy(lab.with_name(text, hostile))
+    original = parse_policy(text)
+    assert renamed.name == hostile.strip()
+    assert (renamed.components, renamed.rules) == (original.components, original.rules)
+
+
+@pytest.mark.parametrize(("name", "file"), [
+    ("default-edited", "default-edited.toml"), ("../../etc/passwd", "etc-passwd.toml"),
+    ("a b/c\\d", "a-b-c-d.toml"), ("☃☃", "policy.toml"), (".hidden", "hidden.toml"),
+    ("x" * 300, "x" * 80 + ".toml")])
+def test_export_file_name_is_safe(name, file):
+    assert lab.export_file_name(name) == file
+
+
+def test_shipped_and_uploaded_policies(tmp_path):
+    from contract.errors import ResidualsError
+    from dashboard.data import policy_lab
+
+    shipped = policy_lab.shipped_policies()
+    assert set(shipped) >= {"default", "attribution", "hybrid-70-30"}
+    assert all(parse_policy(t).name == n for n, t in shipped.items())
+    text = shipped["default"].replace('name = "default"', 'name = "mine"')
+    assert policy_lab.uploaded_policy("p.toml", text.encode()) == ("mine", text)
+    for data, words in ((b"\xff\xfe", "not UTF-8"), (b"[components]\nbogus = 1.0\n",
+                                                    "components.bogus"),
+                        (b"x" * (policy_lab.MAX_UPLOAD_BYTES + 1), "at most")):
+        with pytest.raises(ResidualsError, match=words) as info:
+            policy_lab.uploaded_policy("up.toml", data)
+        assert "up.toml" in str(info.value) and "\n" not in str(info.value)

@@ -148,3 +148,85 @@ def test_compare_on_the_committed_samples(capsys: pytest.CaptureFixture[str]) ->
     assert code == 0, err
     assert "25,000.00 USD" in out and "B = threshold-cap" in out
     assert out.count(" USD │") >= 6
+
+
+def _row(out: str, label: str) -> list[str]:
+    """The cells of the compare table's row ``label``."""
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.replace("┃", "│").split("│")]
+        if len(cells) > 2 and cells[1] == label:
+            return cells[2:-1]
+    raise AssertionError(f"no row {label!r} in\n{out}")
+
+
+CARRY = """name = "carry"
+[pool]
+currency = "USD"
+amount = "300.00"
+[components]
+attribution = 1.0
+[rules]
+min_payout = "150.00"
+"""
+
+
+def test_compare_starts_from_the_ledger_balances(data_dir: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A posted period leaves ben and cy 50.00 each below the minimum; compare --db carries
+    those 100.00 in under both policies, and shows where each policy's money goes."""
+    carry = tmp_path / "carry.toml"
+    carry.write_text(CARRY)
+    db = f"sqlite:///{tmp_path / 'ledger.db'}"
+    code, _, err = run(["batch", "run", "--period", "2026-01", "--policy", str(carry),
+                        "--data", str(data_dir), "--db", db, "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    compare = ["policy", "compare", "--policy", str(POLICIES / "attribution.toml"),
+               "--policy", str(carry), "--data", str(data_dir), "--pool", "300.00"]
+    code, out, err = run([*compare, "--db", db], capsys)
+    assert code == 0, err
+    assert _row(out, "carried in") == ["100.00 USD", "100.00 USD"]
+    # A pays everything: 300.00 + 100.00; B pays ana's 200.00 and carries ben's and cy's
+    # 50.00 + 50.00 each (still below 150.00)
+    assert _row(out, "paid out") == ["400.00 USD", "200.00 USD"]
+    assert _row(out, "carried forward") == ["0.00 USD", "200.00 USD"]
+    assert _row(out, "withheld") == ["0.00 USD", "0.00 USD"]
+    code, out, err = run(compare, capsys)
+    assert code == 0, err
+    assert _row(out, "carried in") == ["0.00 USD", "0.00 USD"]
+    assert _row(out, "paid out") == ["300.00 USD", "200.00 USD"]
+    assert _row(out, "carried forward") == ["0.00 USD", "100.00 USD"]
+    assert "give --db" in out
+
+
+def test_compare_shows_withheld(data_dir: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A fourth generation nobody's clip explains: a policy that withholds unattributed
+    generations keeps a quarter of the 300.00 pool back; one that redistributes keeps
+    nothing."""
+    gens = pl.read_parquet(data_dir / S.GENERATIONS.filename)
+    extra = gens.head(1).with_columns(pl.lit("g4").alias(S.GENERATION_ID))
+    write_parquet(pl.concat([gens, extra]), data_dir / S.GENERATIONS.filename)
+    attr = pl.read_parquet(data_dir / S.ATTRIBUTIONS.filename).select(
+        S.GENERATION_ID, S.CLIP_ID, S.CREATOR_ID, S.RANK, S.SIMILARITY, S.WEIGHT)
+    write_attributions(attr, data_dir / S.ATTRIBUTIONS.filename, attribution_sources(
+        data_dir / S.CLIPS.filename, data_dir / S.GENERATIONS.filename))
+    keep = tmp_path / "keep.toml"
+    keep.write_text(CARRY.replace('"carry"', '"keep"').replace(
+        'min_payout = "150.00"', 'unattributed = "withhold"'))
+    code, out, err = run(["policy", "compare", "--policy", str(POLICIES / "attribution.toml"),
+                          "--policy", str(keep), "--data", str(data_dir), "--pool", "300.00"],
+                         capsys)
+    assert code == 0, err
+    assert _row(out, "withheld") == ["0.00 USD", "75.00 USD"]
+    assert _row(out, "paid out") == ["300.00 USD", "225.00 USD"]
+
+
+def test_compare_without_a_ledger_is_one_line(data_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere.db"
+    code, out, err = run(["policy", "compare", "--policy", str(POLICIES / "attribution.toml"),
+                          "--policy", str(POLICIES / "hybrid-70-30.toml"), "--data",
+                          str(data_dir), "--db", f"sqlite:///{missing}"], capsys)
+    assert code == 1 and out == ""
+    assert err.startswith("error: --db") and "no ledger" in err and err.count("\n") == 1
+    assert not missing.exists()
