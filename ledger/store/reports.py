@@ -125,14 +125,14 @@ def reconcile(report: pl.DataFrame, payouts: pl.DataFrame,
     seen = reached.select("payout_id", pl.col("state").alias("status"),
                           pl.lit(True).alias("seen")).unique()
     df = df.join(seen, on=["payout_id", "status"], how="left").sort("occurred_at", "line")
-    category = (pl.when(pl.col("now").is_null()).then(pl.lit("unknown"))
-                .when((pl.col(S.AMOUNT_MINOR) != pl.col("want_amount"))
-                      | (pl.col(S.CURRENCY) != pl.col("want_currency"))).then(pl.lit("mismatch"))
-                .when(pl.col("seen").fill_null(False)
-                      | pl.struct("payout_id", "status").is_duplicated()
-                      & (pl.int_range(pl.len()).over("payout_id", "status") > 0))
-                .then(pl.lit("duplicate")).otherwise(None))
-    df = df.with_columns(category.alias("category"))
+    bad = (pl.when(pl.col("now").is_null()).then(pl.lit("unknown"))
+           .when((pl.col(S.AMOUNT_MINOR) != pl.col("want_amount"))
+                 | (pl.col(S.CURRENCY) != pl.col("want_currency"))).then(pl.lit("mismatch")))
+    df = df.with_columns(bad.alias("category"))
+    repeat = pl.int_range(pl.len()).over("payout_id", "status", "category") > 0
+    df = df.with_columns(
+        pl.when(pl.col("category").is_null() & (pl.col("seen").fill_null(False) | repeat))
+        .then(pl.lit("duplicate")).otherwise(pl.col("category")).alias("category"))
     decided, todo = df.filter(pl.col("category").is_not_null()), df.filter(
         pl.col("category").is_null()).with_columns(
         pl.int_range(pl.len()).over("payout_id").alias("round"))

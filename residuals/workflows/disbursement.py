@@ -230,7 +230,7 @@ def set_creator_profile(db: str | None, creator_id: str, *, payout_method: str |
     from ledger.store.profiles import set_profile
 
     if payout_method is None and country is None and tax_form is None:
-        raise ResidualsError("payout_method, country, tax_form: give at least one")
+        raise ResidualsError("`payout_method`, `country`, `tax_form`: give at least one")
     engine = open_store(db)
     try:
         with write_session(engine) as s, s.begin():

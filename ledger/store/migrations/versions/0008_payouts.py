@@ -61,10 +61,11 @@ def _kinds(accounts: str, transactions: str, old_a: str, old_t: str) -> None:
         _sqlite_relax("accounts", old_a, accounts)
         _sqlite_relax("transactions", old_t, transactions)
         return
-    op.drop_constraint("ck_accounts_kind", "accounts", type_="check")
-    op.create_check_constraint("ck_accounts_kind", "accounts", f"kind IN {accounts}")
-    op.drop_constraint("ck_transactions_kind", "transactions", type_="check")
-    op.create_check_constraint("ck_transactions_kind", "transactions", f"kind IN {transactions}")
+    op.drop_constraint(op.f("ck_accounts_kind"), "accounts", type_="check")
+    op.create_check_constraint(op.f("ck_accounts_kind"), "accounts", f"kind IN {accounts}")
+    op.drop_constraint(op.f("ck_transactions_kind"), "transactions", type_="check")
+    op.create_check_constraint(op.f("ck_transactions_kind"), "transactions",
+                               f"kind IN {transactions}")
 
 
 def _tables() -> None:
@@ -75,7 +76,7 @@ def _tables() -> None:
         sa.Column("creator_id", sa.String(200), nullable=False),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        sa.CheckConstraint("amount_minor > 0", name="ck_payouts_amount_positive"),
+        sa.CheckConstraint("amount_minor > 0", name=op.f("ck_payouts_amount_positive")),
         sa.ForeignKeyConstraint(["batch_id"], ["batches.batch_id"],
                                 name="fk_payouts_batch_id_batches"),
         sa.ForeignKeyConstraint(["creator_id"], ["creators.creator_id"],
@@ -98,8 +99,8 @@ def _tables() -> None:
                   server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
         sa.Column("source", sa.String(80), nullable=False),
         sa.Column("transaction_id", BigId, nullable=True),
-        sa.CheckConstraint(f"state IN {STATES}", name="ck_payout_events_state"),
-        sa.CheckConstraint("seq >= 1", name="ck_payout_events_seq_positive"),
+        sa.CheckConstraint(f"state IN {STATES}", name=op.f("ck_payout_events_state")),
+        sa.CheckConstraint("seq >= 1", name=op.f("ck_payout_events_seq_positive")),
         sa.ForeignKeyConstraint(["payout_id"], ["payouts.payout_id"],
                                 name="fk_payout_events_payout_id_payouts"),
         sa.ForeignKeyConstraint(["transaction_id"], ["transactions.id"],
@@ -120,7 +121,7 @@ def _tables() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True),
                   server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
         sa.CheckConstraint("tax_form IN ('missing', 'submitted', 'accepted')",
-                           name="ck_creator_profiles_tax_form"),
+                           name=op.f("ck_creator_profiles_tax_form")),
         sa.PrimaryKeyConstraint("id", name="pk_creator_profiles"),
     )
     op.create_index("ix_creator_profiles_creator", "creator_profiles", ["creator_id", "id"])
