@@ -259,3 +259,23 @@ def test_verify_catches_a_forged_recredit_with_event(engine: Engine) -> None:
     ], b=b1, t=transit, a=pay, p=pid)
     found = violations(engine)
     assert any("paid -> failed is out of order" in v for v in found)
+
+
+def test_migration_gives_existing_batches_their_payouts(db_url: str) -> None:
+    """Down to 0006 (payout tables gone), up again: the backfill recreates the payouts of
+    a standing batch (submitted) and of a superseded one (canceled), and verify is OK."""
+    from alembic import command
+
+    from ledger.store.engine import _alembic_config, upgrade
+
+    engine = open_store(db_url)
+    b1 = post(engine, "P1", {"alice": 5000, "bob": 4000})
+    b2 = post(engine, "P1", {"alice": 3000, "bob": 6000}, supersede=True, tag="inputs-b")
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0006")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM batches")).scalar_one() == 2
+    assert upgrade(engine) == ("0006", "0008")
+    assert states(engine, b1) == {"alice": "canceled", "bob": "canceled"}
+    assert states(engine, b2) == {"alice": "submitted", "bob": "submitted"}
+    assert violations(engine) == set()
