@@ -42,7 +42,7 @@ from tests.conftest import need
 from tests.ledger.store.payout_kit import post
 
 CREATORS = ["a", "b", "c"]
-STEPS = 6
+STEPS = 5
 _names = itertools.count()
 
 
