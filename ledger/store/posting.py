@@ -663,7 +663,7 @@ def post_batch(
     if existing is not None:
         return _outcome_exists(session, existing)
     plan_ = plan(session, request, supersede)
-    from ledger.store.payouts import close_superseded, open_payouts
+    from ledger.store.payout_states import close_superseded, open_payouts
 
     if plan_.standing is not None:
         close_superseded(session, plan_.standing.batch_id)

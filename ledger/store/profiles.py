@@ -3,7 +3,7 @@
 Rule: a profile is append-only history (``creator_profiles``); the newest row of a
 creator is their current profile, and a change is a new row holding every field
 (unchanged ones copied). A creator's payouts are held while their current profile
-lacks a payout method or an accepted tax form (:mod:`ledger.store.payouts`).
+lacks a payout method or an accepted tax form (:mod:`ledger.store.payout_states`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Profile:
     @property
     def missing(self) -> list[str]:
         """What keeps this creator's payouts held, as hold reasons."""
-        from ledger.store.payouts import hold_reasons
+        from ledger.store.payout_states import hold_reasons
 
         held = hold_reasons(pl.DataFrame(
             {S.CREATOR_ID: [self.creator_id], "payout_method": [self.payout_method],

@@ -5,11 +5,11 @@ either *matched* (applied) or put in exactly one other category and applied not
 at all: ``unknown`` payout id, amount or currency ``mismatch``, ``duplicate``
 (the payout already reached that status, or the line repeats an earlier one),
 ``out_of_order`` (the status does not follow the payout's state under
-:data:`ledger.store.payouts.TRANSITIONS`). A payout's lines are taken in the
+:data:`ledger.store.payout_states.TRANSITIONS`). A payout's lines are taken in the
 order they occurred (``occurred_at``, then file order), so a report may carry a
 payout from submitted to paid to returned. Everything is decided set-based, one
 round per line of the same payout, and applied by
-:func:`ledger.store.payouts.apply_events` in the caller's single database
+:func:`ledger.store.payout_states.apply_events` in the caller's single database
 transaction: a report is applied whole or not at all, and applying it again
 finds only duplicates.
 """
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from contract import schema as S
 from contract.errors import ResidualsError, first_line
 from ledger.store import models as M
-from ledger.store.payouts import EVENT_COLUMNS, allowed, apply_events, current_states
+from ledger.store.payout_states import EVENT_COLUMNS, allowed, apply_events, current_states
 
 REPORT_COLUMNS = ("payout_id", "status", "provider_reference", "failure_code", "amount_minor",
                   "currency", "occurred_at")
@@ -115,7 +115,7 @@ def reconcile(report: pl.DataFrame, payouts: pl.DataFrame,
     """Each report line with its ``category`` and, for matched lines, ``round`` (the
     order in which a payout's matched lines apply, 0 first).
 
-    ``payouts``: :func:`~ledger.store.payouts.current_states`; ``reached``:
+    ``payouts``: :func:`~ledger.store.payout_states.current_states`; ``reached``:
     (``payout_id``, ``state``) of every state each payout has ever had. Pure.
     """
     df = report.join(payouts.select("payout_id", pl.col(S.AMOUNT_MINOR).alias("want_amount"),

@@ -9,9 +9,9 @@ triggers or the unique indexes:
   derived from (batch, creator), whose amount is the line's ``paid_minor`` and
   whose currency is the batch's; no payout without such a line;
 - every payout's events run ``seq`` 1..n, open ``pending`` or ``held`` and then
-  follow :data:`ledger.store.payouts.TRANSITIONS`; a superseded batch's payouts
+  follow :data:`ledger.store.payout_states.TRANSITIONS`; a superseded batch's payouts
   never left pending or held and end ``canceled`` (reason ``superseded``);
-- each event that moves money (:data:`ledger.store.payouts.MOVES`) names exactly
+- each event that moves money (:data:`ledger.store.payout_states.MOVES`) names exactly
   one transaction of its kind and batch, whose legs are the amount from and to
   the right accounts; no other event names a transaction; no disbursement or
   re-credit transaction is left without its event.
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from contract import schema as S
 from ledger.store import models as M
-from ledger.store.payouts import DISBURSED_CODE, MOVES, OPENING, allowed, payout_id_expr
+from ledger.store.payout_states import DISBURSED_CODE, MOVES, OPENING, allowed, payout_id_expr
 from ledger.store.posting import PAYABLE_PREFIX, TRANSIT_CODE
 from ledger.store.read import frame
 

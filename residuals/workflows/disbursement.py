@@ -106,7 +106,7 @@ def _pending_rows(session: Any, batch_id: str) -> tuple[pl.DataFrame, int]:
     from sqlalchemy import func, select
 
     from ledger.store import models as M
-    from ledger.store.payouts import current_states
+    from ledger.store.payout_states import current_states
     from ledger.store.read import frame
 
     states = current_states(session, batch_id=batch_id)
@@ -128,7 +128,7 @@ def export_payouts(db: str | None, batch: str, fmt: str, out: Path) -> Exported:
 
     from contract.io import atomic_output
     from ledger.store.engine import write_session
-    from ledger.store.payouts import apply_events, event_frame
+    from ledger.store.payout_states import apply_events, event_frame
     from residuals.commands._files import require_ledger
 
     if fmt not in FORMATS:
@@ -194,7 +194,7 @@ def list_payouts(db: str | None, batch: str | None = None,
     """Payouts with their current state (of one batch, in one state), with the period."""
     from ledger.store import models as M
     from ledger.store.engine import read_session
-    from ledger.store.payouts import current_states
+    from ledger.store.payout_states import current_states
     from ledger.store.read import batches
     from residuals.commands._files import require_ledger
 
@@ -226,7 +226,7 @@ def set_creator_profile(db: str | None, creator_id: str, *, payout_method: str |
                         country: str | None = None, tax_form: str | None = None) -> ProfileSet:
     """Record a creator's payout profile and release or hold their payouts to match."""
     from ledger.store.engine import open_store, write_session
-    from ledger.store.payouts import release_or_hold
+    from ledger.store.payout_states import release_or_hold
     from ledger.store.profiles import set_profile
 
     if payout_method is None and country is None and tax_form is None:
@@ -245,7 +245,7 @@ def set_creator_profile(db: str | None, creator_id: str, *, payout_method: str |
 def batch_overview(db: str | None) -> pl.DataFrame:
     """Every batch in chain order with its payouts counted per current state."""
     from ledger.store.engine import read_session
-    from ledger.store.payouts import current_states
+    from ledger.store.payout_states import current_states
     from ledger.store.read import batches
     from residuals.commands._files import require_ledger
 
@@ -263,7 +263,7 @@ def batch_overview(db: str | None) -> pl.DataFrame:
 def batch_detail(db: str | None, batch: str) -> tuple[dict[str, Any], pl.DataFrame]:
     """One batch (its row as a dict) and its payouts with their current states."""
     from ledger.store.engine import read_session
-    from ledger.store.payouts import current_states
+    from ledger.store.payout_states import current_states
     from ledger.store.read import batches
     from residuals.commands._files import require_ledger
 

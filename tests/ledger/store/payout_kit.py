@@ -7,7 +7,7 @@ from sqlalchemy import Engine, text
 
 from contract import schema as S
 from ledger.store import read_session, write_session
-from ledger.store.payouts import current_states, release_or_hold, transition
+from ledger.store.payout_states import current_states, release_or_hold, transition
 from ledger.store.posting import post_batch
 from ledger.store.profiles import set_profile
 from ledger.store.verify import verify

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from contract.errors import ResidualsError
 from ledger.store import models as M
 from ledger.store import open_store, read_session, write_session
-from ledger.store.payouts import TRANSITIONS, check_transition, payout_id
+from ledger.store.payout_states import TRANSITIONS, check_transition, payout_id
 from tests.ledger.store.payout_kit import (balance, complete, move, payable, payout_of, post,
                                           states, violations)
 
@@ -38,7 +38,7 @@ def test_holds_at_post_and_release(engine: Engine) -> None:
 
 
 def test_profile_change_holds_pending_payouts(engine: Engine) -> None:
-    from ledger.store.payouts import release_or_hold
+    from ledger.store.payout_states import release_or_hold
     from ledger.store.profiles import set_profile
 
     complete(engine, *CREATORS)

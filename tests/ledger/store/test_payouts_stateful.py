@@ -34,7 +34,7 @@ from sqlalchemy import Engine, text
 
 from contract.errors import ResidualsError
 from ledger.store import open_store, read_session, write_session
-from ledger.store.payouts import apply_events, current_states, event_frame, release_or_hold
+from ledger.store.payout_states import apply_events, current_states, event_frame, release_or_hold
 from ledger.store.profiles import set_profile
 from ledger.store.reports import REPORT_COLUMNS, import_report
 from ledger.store.verify import verify

@@ -141,7 +141,7 @@ ON {t} FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()""")
 
 def _backfill() -> None:
     """Payouts of the batches posted before this revision (see the module docstring)."""
-    from ledger.store.payouts import payout_id
+    from ledger.store.payout_states import payout_id
 
     conn = op.get_bind()
     rows = conn.exec_driver_sql(
