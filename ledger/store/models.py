@@ -40,6 +40,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -61,13 +62,32 @@ CREATOR_PAYABLE = "creator_payable"
 CREATOR_FUND = "creator_fund"
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
 PLATFORM = "platform"
-ACCOUNT_KINDS = (CREATOR_PAYABLE, CREATOR_FUND, PAYOUTS_IN_TRANSIT, PLATFORM)
+DISBURSED = "disbursed"
+ACCOUNT_KINDS = (CREATOR_PAYABLE, CREATOR_FUND, PAYOUTS_IN_TRANSIT, PLATFORM, DISBURSED)
 
 # Transaction kinds (``transactions.kind``).
 ALLOCATION = "allocation"
 PAYOUT = "payout"
 REVERSAL = "reversal"
-TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL)
+DISBURSEMENT = "disbursement"
+"""A payout the provider reports paid: in transit -> disbursed."""
+RECREDIT = "recredit"
+"""A payout that failed, came back or was canceled: its amount back on the creator's payable."""
+TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL, DISBURSEMENT, RECREDIT)
+BATCH_KINDS = (ALLOCATION, PAYOUT)
+"""The transactions a batch manifest explains (besides reversals)."""
+
+# Payout states (``payout_events.state``) and hold reasons (``payout_events.reason``).
+PENDING, SUBMITTED, HELD, PAID, FAILED, RETURNED, CANCELED = (
+    "pending", "submitted", "held", "paid", "failed", "returned", "canceled")
+PAYOUT_STATES = (PENDING, SUBMITTED, HELD, PAID, FAILED, RETURNED, CANCELED)
+NO_PAYOUT_METHOD, TAX_FORM_MISSING, UNDER_DISPUTE = (
+    "no_payout_method", "tax_form_missing", "under_dispute")
+HOLD_REASONS = (NO_PAYOUT_METHOD, TAX_FORM_MISSING, UNDER_DISPUTE)
+SUPERSEDED = "superseded"
+"""Reason of the cancel event that closes a payout of a superseded batch (no money moves:
+the batch's reversal already put the amount back)."""
+TAX_FORM_STATES = ("missing", "submitted", "accepted")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -290,3 +310,86 @@ class BatchClipCredit(Base):
     #: from; NULL when the attributions had no confidence column (migration 0007).
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 
+
+
+class Payout(Base):
+    """One creator payout of a batch: what the batch sent to transit for that creator.
+
+    ``payout_id`` is derived from (batch id, creator id), so it is stable and the same
+    in every export; its state is the last of its :class:`PayoutEvent` rows.
+    Append-only (triggers, migration 0008).
+    """
+
+    __tablename__ = "payouts"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "creator_id", name="uq_payouts_batch_creator"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    payout_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64), ForeignKey("batches.batch_id"))
+    creator_id: Mapped[str] = mapped_column(String(S.MAX_ID_CHARS),
+                                            ForeignKey("creators.creator_id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class PayoutEvent(Base):
+    """One state change of a payout, in order (``seq`` 1, 2, ...), never changed.
+
+    ``transaction_id`` names the ledger transaction that moved its money (paid,
+    failed, returned and canceled do; pending, held and submitted do not; a cancel
+    because the batch was superseded does not either). ``source`` says what recorded
+    it: ``batch``, ``profile``, ``export:<sha256>``, ``import:<sha256>`` of the file.
+    A partial unique index allows each of submitted, paid, failed, returned and
+    canceled at most once per payout: a payout is never paid twice.
+    """
+
+    __tablename__ = "payout_events"
+    __table_args__ = (
+        UniqueConstraint("payout_id", "seq", name="uq_payout_events_payout_seq"),
+        CheckConstraint(_in("state", PAYOUT_STATES), name="state"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        Index("uq_payout_events_once", "payout_id", "state", unique=True,
+              sqlite_where=text("state NOT IN ('pending', 'held')"),
+              postgresql_where=text("state NOT IN ('pending', 'held')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    payout_id: Mapped[str] = mapped_column(String(64), ForeignKey("payouts.payout_id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    provider_reference: Mapped[str | None] = mapped_column(String(S.MAX_ID_CHARS))
+    failure_code: Mapped[str | None] = mapped_column(String(S.MAX_ID_CHARS))
+    occurred_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    source: Mapped[str] = mapped_column(String(80))
+    transaction_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("transactions.id"), unique=True)
+
+
+class CreatorProfile(Base):
+    """A creator's payout profile as set at one moment; the newest row (highest ``id``)
+    is the current one. Append-only: a change is a new row.
+
+    ``payout_method`` is the provider's token for where the money goes (a PayPal
+    e-mail or payer id, a Stripe connected account); ``tax_form`` is ``missing``,
+    ``submitted`` or ``accepted``. Not a foreign key to ``creators``: a profile may
+    be set before the creator's first batch.
+    """
+
+    __tablename__ = "creator_profiles"
+    __table_args__ = (
+        CheckConstraint(_in("tax_form", TAX_FORM_STATES), name="tax_form"),
+        Index("ix_creator_profiles_creator", "creator_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    creator_id: Mapped[str] = mapped_column(String(S.MAX_ID_CHARS))
+    payout_method: Mapped[str | None] = mapped_column(String(S.MAX_ID_CHARS))
+    country: Mapped[str | None] = mapped_column(String(2))
+    tax_form: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())

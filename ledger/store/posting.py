@@ -686,6 +686,10 @@ def post_batch(
     if existing is not None:
         return _outcome_exists(session, existing)
     plan_ = plan(session, request, supersede)
+    from ledger.store.payout_states import close_superseded, open_payouts
+
+    if plan_.standing is not None:
+        close_superseded(session, plan_.standing.batch_id)
     carried = carried_in(session, plan_)
     result = allocator(carried)
     lines = check_lines(result.lines, pool_minor=request.pool_minor,
@@ -697,6 +701,7 @@ def post_batch(
     n_entries, deltas = post_money(session, plan_, request, lines, result.withheld_minor)
     t_entries = time.perf_counter() - t_entries
     write_statements(session, plan_.batch_id, lines, request.clip_credits)
+    open_payouts(session, plan_.batch_id, lines, plan_.currency)
     _apply_balance_deltas(session, deltas)
     return PostOutcome(
         "posted", plan_.batch_id, batch_hash, plan_.period, plan_.seq,

@@ -52,6 +52,7 @@ from ledger.store.posting import (
     sha256_text,
 )
 from ledger.store.read import chain_head, frame
+from ledger.store.verify_payouts import event_money, event_sequences, payouts_match_statements
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ def check_entries_match_statements(session: Session) -> list[Violation]:
     e, t, a = M.Entry, M.Transaction, M.Account
     posted = frame(session, select(t.batch_id, a.creator_id, t.kind, func.sum(e.amount_minor))
                    .join(t, t.id == e.transaction_id).join(a, a.id == e.account_id)
-                   .where(a.kind == M.CREATOR_PAYABLE, t.kind != M.REVERSAL)
+                   .where(a.kind == M.CREATOR_PAYABLE, t.kind.in_(M.BATCH_KINDS))
                    .group_by(t.batch_id, a.creator_id, t.kind),
                    {S.BATCH_ID: pl.String(), S.CREATOR_ID: pl.String(), "kind": pl.String(),
                     "sum": pl.Int64()})
@@ -298,7 +299,7 @@ def check_reversals(session: Session) -> list[Violation]:
                                  .where(b.supersedes_id.is_not(None))).all()
     if superseded:
         txs = frame(session, select(t.id, t.batch_id).where(
-            t.batch_id.in_([s for s, _ in superseded]), t.kind != M.REVERSAL),
+            t.batch_id.in_([s for s, _ in superseded]), t.kind.in_(M.BATCH_KINDS)),
             {"orig": pl.Int64(), "orig_batch": pl.String()})
         unrev = txs.join(pairs.select("orig"), on="orig", how="anti")
         msgs += [f"batch {ob[:12]} is superseded but its transaction {tx} is not reversed"
@@ -346,7 +347,7 @@ def _posted_legs(session: Session) -> pl.DataFrame:
     e, t = M.Entry, M.Transaction
     return frame(session, select(t.batch_id, t.kind, e.account_id, e.currency,
                                  func.sum(e.amount_minor))
-                 .join(t, t.id == e.transaction_id).where(t.kind != M.REVERSAL)
+                 .join(t, t.id == e.transaction_id).where(t.kind.in_(M.BATCH_KINDS))
                  .group_by(t.batch_id, t.kind, e.account_id, e.currency), _LEG)
 
 
@@ -356,9 +357,10 @@ def _transaction_counts(session: Session) -> list[str]:
     b, t = M.Batch, M.Transaction
     batches = frame(session, select(b.batch_id, b.supersedes_id, b.paid_minor),
                     {S.BATCH_ID: pl.String(), "supersedes": pl.String(), "paid": pl.Int64()})
-    counts = frame(session, select(t.batch_id, t.kind, func.count()).group_by(t.batch_id, t.kind),
+    counts = frame(session, select(t.batch_id, t.kind, func.count())
+                   .where(t.kind.in_((*M.BATCH_KINDS, M.REVERSAL))).group_by(t.batch_id, t.kind),
                    {S.BATCH_ID: pl.String(), "kind": pl.String(), "n": pl.Int64()})
-    own = counts.filter(pl.col("kind") != M.REVERSAL).group_by(S.BATCH_ID).agg(
+    own = counts.filter(pl.col("kind").is_in(M.BATCH_KINDS)).group_by(S.BATCH_ID).agg(
         pl.col("n").sum().alias("undo"))
     expected = pl.concat([
         batches.select(S.BATCH_ID, pl.lit(M.ALLOCATION).alias("kind"), pl.lit(1, pl.Int64)
@@ -387,7 +389,7 @@ def _reversal_targets(session: Session) -> list[str]:
                   "orig_batch": pl.String(), "supersedes": pl.String()})
     bad = rows.filter(pl.col("orig_batch").is_null() | pl.col("supersedes").is_null()
                       | (pl.col("orig_batch") != pl.col("supersedes"))
-                      | (pl.col("orig_kind") == M.REVERSAL)).sort("rev")
+                      | ~pl.col("orig_kind").is_in(M.BATCH_KINDS)).sort("rev")
     return [f"reversal {rv} undoes transaction {og}, which is not a transaction of the batch "
             "its batch supersedes" for rv, og in bad.select("rev", "orig").head(_LIMIT).iter_rows()]
 
@@ -415,28 +417,73 @@ def check_transactions_explained(session: Session) -> list[Violation]:
     return _cap("transactions vs manifests", msgs, cmp.height + len(msgs) - len(shown))
 
 
+def _payable_moves(session: Session, allocations: pl.DataFrame) -> pl.DataFrame:
+    """``creator_id``, ``bucket``, ``cum``: each creator's payable balance from every
+    transaction before the allocation of standing batch ``r = bucket`` (0-based, in chain
+    order); only the buckets in which the creator's payable moved."""
+    e, t, a = M.Entry, M.Transaction, M.Account
+    moves = frame(session, select(e.transaction_id, a.creator_id, e.amount_minor)
+                  .join(a, a.id == e.account_id).where(a.kind == M.CREATOR_PAYABLE),
+                  {"tx": pl.Int64(), S.CREATOR_ID: pl.String(), "delta": pl.Int64()})
+    starts = allocations["alloc_tx"].sort()
+    moves = moves.with_columns(pl.Series("bucket", starts.search_sorted(moves["tx"],
+                                                                        side="right"),
+                                         dtype=pl.Int64))
+    per = moves.group_by(S.CREATOR_ID, "bucket").agg(pl.col("delta").sum()).sort(
+        S.CREATOR_ID, "bucket")
+    return per.with_columns(pl.col("delta").cum_sum().over(S.CREATOR_ID).alias("cum"))
+
+
 def check_carry(session: Session) -> list[Violation]:
-    """Along the standing batches, what a creator carries into one batch is what they
-    carried out of the one before (0 if absent there), and a carried balance appears in
-    the next batch."""
-    b = M.Batch
-    standing = frame(session, select(b.batch_id, b.seq).where(
-        b.batch_id.not_in(select(b.supersedes_id).where(b.supersedes_id.is_not(None)))),
-        {S.BATCH_ID: pl.String(), S.SEQ: pl.Int64()}).sort(S.SEQ).with_row_index("r")
+    """What a creator carries into a standing batch is their payable balance from every
+    transaction before that batch's allocation (the previous batches' carry-forward plus
+    any re-credited payout, the batch's own reversals of a superseded batch included),
+    and a creator with a balance there has a line in the batch."""
+    b, t = M.Batch, M.Transaction
+    standing = frame(session, select(b.batch_id, b.seq, func.min(t.id))
+                     .join(t, (t.batch_id == b.batch_id) & (t.kind == M.ALLOCATION))
+                     .where(b.batch_id.not_in(select(b.supersedes_id)
+                                              .where(b.supersedes_id.is_not(None))))
+                     .group_by(b.batch_id, b.seq),
+                     {S.BATCH_ID: pl.String(), S.SEQ: pl.Int64(), "alloc_tx": pl.Int64()}
+                     ).sort("alloc_tx").with_row_index("r").with_columns(pl.col("r")
+                                                                         .cast(pl.Int64))
+    if standing.height == 0:
+        return []
+    cum = _payable_moves(session, standing)
     lines = _statements(session).join(standing, on=S.BATCH_ID).select(
-        "r", S.BATCH_ID, S.CREATOR_ID, S.CARRIED_IN_MINOR, S.CARRIED_OUT_MINOR)
-    before = lines.select((pl.col("r") + 1).alias("r"), S.CREATOR_ID,
-                          pl.col(S.CARRIED_OUT_MINOR).alias("before"))
-    last = standing.height - 1
-    cmp = lines.join(before, on=["r", S.CREATOR_ID], how="full", coalesce=True).filter(
-        pl.col("r") <= last).with_columns(pl.col(S.CARRIED_IN_MINOR, "before").fill_null(0))
-    bad = cmp.filter(pl.col(S.CARRIED_IN_MINOR) != pl.col("before")).sort("r", S.CREATOR_ID)
-    ids = standing.select("r", pl.col(S.BATCH_ID).alias("at"))
-    bad = bad.join(ids, on="r", how="left")
-    msgs = [f"batch {at[:12]} creator {cid!r}: carried in {got}, the batch before carried out "
-            f"{want}" for at, cid, got, want in bad.head(_LIMIT).select(
-                "at", S.CREATOR_ID, S.CARRIED_IN_MINOR, "before").iter_rows()]
+        "r", S.CREATOR_ID, S.CARRIED_IN_MINOR, S.CARRIED_OUT_MINOR)
+    # who might carry into batch r: its lines, the previous batch's, and whoever moved
+    candidates = pl.concat([
+        lines.select("r", S.CREATOR_ID),
+        lines.select((pl.col("r") + 1).alias("r"), S.CREATOR_ID),
+        cum.select(pl.col("bucket").alias("r"), S.CREATOR_ID),
+    ]).filter(pl.col("r") < standing.height).unique()
+    query = candidates.join(lines.select("r", S.CREATOR_ID, S.CARRIED_IN_MINOR),
+                            on=["r", S.CREATOR_ID], how="left").with_columns(
+        pl.col("r").alias("before")).sort("before")
+    found = query.join_asof(cum.select(S.CREATOR_ID, pl.col("bucket").alias("before"), "cum")
+                            .sort("before"), on="before", by=S.CREATOR_ID, strategy="backward",
+                            check_sortedness=False)
+    bad = found.with_columns(pl.col(S.CARRIED_IN_MINOR, "cum").fill_null(0)).filter(
+        pl.col(S.CARRIED_IN_MINOR) != pl.col("cum")).sort("r", S.CREATOR_ID)
+    bad = bad.join(standing.select("r", pl.col(S.BATCH_ID).alias("at")), on="r", how="left")
+    msgs = [f"batch {at[:12]} creator {cid!r}: carried in {got}, but the payable balance "
+            f"before the batch is {want}" for at, cid, got, want in bad.head(_LIMIT).select(
+                "at", S.CREATOR_ID, S.CARRIED_IN_MINOR, "cum").iter_rows()]
     return _cap("carry", msgs, bad.height)
+
+
+def check_payouts(session: Session) -> list[Violation]:
+    """Payouts against statement lines, their event sequences, and the money each event
+    moved (:mod:`ledger.store.verify_payouts`)."""
+    out: list[Violation] = []
+    for name, found in (
+            ("payouts", payouts_match_statements(session, _statements(session))),
+            ("payout events", event_sequences(session)),
+            ("payout money", event_money(session))):
+        out += _cap(name, *found)
+    return out
 
 
 def check_head(session: Session, expected: str) -> list[Violation]:
@@ -456,7 +503,7 @@ def check_head(session: Session, expected: str) -> list[Violation]:
 
 CHECKS: list[Callable[[Session], list[Violation]]] = [
     check_transactions, check_balances, check_chain, check_entries_match_statements,
-    check_reversals, check_transactions_explained, check_carry,
+    check_reversals, check_transactions_explained, check_carry, check_payouts,
 ]
 
 

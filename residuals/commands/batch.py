@@ -117,6 +117,51 @@ def _summary(console: Any, outcome: Any, path: Path | None, lines: int | None) -
     console.print(table)
 
 
+@batch_app.command("list")
+def list_(
+    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+) -> None:
+    """List the batches in chain order with their payouts per state."""
+    from ledger.money import format_minor
+    from ledger.store import models as M
+    from residuals.workflows.disbursement import batch_overview
+
+    rows = batch_overview(db)
+    for row in rows.iter_rows(named=True):  # one line per batch
+        states = ", ".join(f"{row[s]} {s}" for s in M.PAYOUT_STATES if row.get(s))
+        typer.echo(f"{row['seq']:>4}  {row['period']}  {row['batch_id'][:12]}  "
+                   f"{'superseded' if row['superseded'] else 'standing'}  pool "
+                   f"{format_minor(row['pool_minor'], row['currency'])}  paid "
+                   f"{format_minor(row['paid_minor'], row['currency'])}  "
+                   f"payouts: {states or 'none'}")
+    typer.echo(f"{rows.height} batches")
+
+
+@batch_app.command("show")
+def show(
+    batch: Annotated[str, typer.Argument(help="Batch id (or 12+ of its first hex digits) "
+                                         "or period.")],
+    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+) -> None:
+    """Show one batch: its chain position, money and each payout's state."""
+    from ledger.money import format_minor
+    from residuals.workflows.disbursement import batch_detail
+
+    with flag_names({"batch": "BATCH"}):
+        row, payouts = batch_detail(db, batch)
+    cur = row["currency"]
+    for key in ("batch_id", "batch_hash", "period", "seq", "revision", "policy_name",
+                "supersedes_id", "superseded"):
+        typer.echo(f"{key:<15} {row[key]}")
+    for key in ("pool_minor", "withheld_minor", "paid_minor"):
+        typer.echo(f"{key[:-6]:<15} {format_minor(row[key], cur)}")
+    for pid, cid, amount, st, why in payouts.select(
+            "payout_id", "creator_id", "amount_minor", "state", "reason").iter_rows():
+        typer.echo(f"  {pid}  {cid!r}  {format_minor(amount, cur)}  {st}"
+                   + (f" ({why})" if why else ""))
+    typer.echo(f"{payouts.height} payouts")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``batch`` command group to the main app."""
     app.add_typer(batch_app, name="batch")

@@ -142,7 +142,9 @@ def delete_newest_batch(engine: Engine) -> None:
             conn.execute(text("DELETE FROM transaction_seals WHERE transaction_id = :tx"),
                          {"tx": tx})
             conn.execute(text("DELETE FROM transactions WHERE id = :tx"), {"tx": tx})
-        for table in ("statements", "batch_clip_credits", "batches"):
+        conn.execute(text("DELETE FROM payout_events WHERE payout_id IN (SELECT payout_id "
+                          "FROM payouts WHERE batch_id = :b)"), {"b": bid})
+        for table in ("payouts", "statements", "batch_clip_credits", "batches"):
             conn.execute(text(f"DELETE FROM {table} WHERE batch_id = :b"), {"b": bid})
 
 
