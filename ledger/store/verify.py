@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from contract import schema as S
+from ledger.store import claims
 from ledger.store import models as M
 from ledger.money import int_sum
 from ledger.store.posting import (
@@ -325,6 +326,9 @@ def _expected_legs(session: Session) -> pl.DataFrame:
                          (M.PAYOUT, -pl.col(S.PAID_MINOR))):
         parts.append(lines.select(S.BATCH_ID, pl.lit(kind).alias("kind"), "account_id",
                                   S.CURRENCY, amount.alias(S.AMOUNT_MINOR)))
+    accounts = {"fund": ids.get(FUND_CODE), "platform": ids.get(PLATFORM_CODE),
+                **dict(payables.iter_rows())}
+    parts.append(claims.expected_adjustment_legs(session, accounts))
     return pl.concat(parts).filter(pl.col(S.AMOUNT_MINOR) != 0)
 
 
@@ -356,6 +360,9 @@ def _transaction_counts(session: Session) -> list[str]:
         batches.join(own.rename({S.BATCH_ID: "supersedes"}), on="supersedes", how="left")
         .select(S.BATCH_ID, pl.lit(M.REVERSAL).alias("kind"),
                 pl.col("undo").fill_null(0).alias("want")),
+        pl.DataFrame({S.BATCH_ID: claims.adjustment_batches(session)}, schema={
+            S.BATCH_ID: pl.String}).select(S.BATCH_ID, pl.lit(M.ADJUSTMENT).alias("kind"),
+                                            pl.lit(1, pl.Int64).alias("want")),
     ])
     cmp = expected.join(counts, on=[S.BATCH_ID, "kind"], how="full", coalesce=True).with_columns(
         pl.col("want", "n").fill_null(0)).filter(pl.col("want") != pl.col("n"))
@@ -404,27 +411,48 @@ def check_transactions_explained(session: Session) -> list[Violation]:
 
 
 def check_carry(session: Session) -> list[Violation]:
-    """Along the standing batches, what a creator carries into one batch is what they
-    carried out of the one before (0 if absent there), and a carried balance appears in
-    the next batch."""
-    b = M.Batch
-    standing = frame(session, select(b.batch_id, b.seq).where(
-        b.batch_id.not_in(select(b.supersedes_id).where(b.supersedes_id.is_not(None)))),
-        {S.BATCH_ID: pl.String(), S.SEQ: pl.Int64()}).sort(S.SEQ).with_row_index("r")
+    """What a creator carries into a standing batch is their payable balance from every
+    transaction before its allocation: those of earlier batches (superseded ones and their
+    reversals included) and the batch's own reversals and claim adjustments."""
+    b, e, t, a = M.Batch, M.Entry, M.Transaction, M.Account
+    seqs = frame(session, select(b.batch_id, b.seq),
+                 {S.BATCH_ID: pl.String(), S.SEQ: pl.Int64()})
+    standing = frame(session, select(b.batch_id).where(b.batch_id.not_in(
+        select(b.supersedes_id).where(b.supersedes_id.is_not(None)))), {S.BATCH_ID: pl.String()})
+    moves = frame(session, select(t.batch_id, t.kind, a.creator_id, func.sum(e.amount_minor))
+                  .join(t, t.id == e.transaction_id).join(a, a.id == e.account_id)
+                  .where(a.kind == M.CREATOR_PAYABLE).group_by(t.batch_id, t.kind, a.creator_id),
+                  {S.BATCH_ID: pl.String(), "kind": pl.String(), S.CREATOR_ID: pl.String(),
+                   "sum": pl.Int64()})
+    # position of a transaction: 2*seq for what comes before the allocation, 2*seq+1 after
+    late = pl.col("kind").is_in([M.ALLOCATION, M.PAYOUT]).cast(pl.Int64)
+    moves = moves.join(seqs, on=S.BATCH_ID).select(
+        S.CREATOR_ID, (2 * pl.col(S.SEQ) + late).alias("pos"), "sum")
+    cum = moves.group_by(S.CREATOR_ID, "pos").agg(pl.col("sum").sum()).sort(
+        S.CREATOR_ID, "pos").with_columns(pl.col("sum").cum_sum().over(S.CREATOR_ID))
+    at = standing.join(seqs, on=S.BATCH_ID).select(S.BATCH_ID, (2 * pl.col(S.SEQ)).alias("at"))
+    want = pl.concat([  # one step per standing batch: each creator's last balance before it
+        cum.filter(pl.col("pos") <= pos).group_by(S.CREATOR_ID).agg(
+            pl.col("sum").last().alias("want")).with_columns(pl.lit(bid).alias(S.BATCH_ID))
+        .select(S.BATCH_ID, S.CREATOR_ID, "want")
+        for bid, pos in at.iter_rows()],
+        how="vertical") if at.height else pl.DataFrame(
+        schema={S.BATCH_ID: pl.String, S.CREATOR_ID: pl.String, "want": pl.Int64})
     lines = _statements(session).join(standing, on=S.BATCH_ID).select(
-        "r", S.BATCH_ID, S.CREATOR_ID, S.CARRIED_IN_MINOR, S.CARRIED_OUT_MINOR)
-    before = lines.select((pl.col("r") + 1).alias("r"), S.CREATOR_ID,
-                          pl.col(S.CARRIED_OUT_MINOR).alias("before"))
-    last = standing.height - 1
-    cmp = lines.join(before, on=["r", S.CREATOR_ID], how="full", coalesce=True).filter(
-        pl.col("r") <= last).with_columns(pl.col(S.CARRIED_IN_MINOR, "before").fill_null(0))
-    bad = cmp.filter(pl.col(S.CARRIED_IN_MINOR) != pl.col("before")).sort("r", S.CREATOR_ID)
-    ids = standing.select("r", pl.col(S.BATCH_ID).alias("at"))
-    bad = bad.join(ids, on="r", how="left")
-    msgs = [f"batch {at[:12]} creator {cid!r}: carried in {got}, the batch before carried out "
-            f"{want}" for at, cid, got, want in bad.head(_LIMIT).select(
-                "at", S.CREATOR_ID, S.CARRIED_IN_MINOR, "before").iter_rows()]
+        S.BATCH_ID, S.CREATOR_ID, S.CARRIED_IN_MINOR)
+    cmp = lines.join(want, on=[S.BATCH_ID, S.CREATOR_ID], how="full", coalesce=True).with_columns(
+        pl.col(S.CARRIED_IN_MINOR, "want").fill_null(0))
+    bad = cmp.filter(pl.col(S.CARRIED_IN_MINOR) != pl.col("want")).join(
+        seqs, on=S.BATCH_ID).sort(S.SEQ, S.CREATOR_ID)
+    msgs = [f"batch {bid[:12]} creator {cid!r}: carried in {got}, the transactions before it "
+            f"leave {w}" for bid, cid, got, w in bad.head(_LIMIT).select(
+                S.BATCH_ID, S.CREATOR_ID, S.CARRIED_IN_MINOR, "want").iter_rows()]
     return _cap("carry", msgs, bad.height)
+
+
+def check_claims(session: Session) -> list[Violation]:
+    """Every claim a batch applies was upheld as applied, once (:mod:`ledger.store.claims`)."""
+    return _cap("claims", claims.claim_violations(session))
 
 
 def check_head(session: Session, expected: str) -> list[Violation]:
@@ -444,7 +472,7 @@ def check_head(session: Session, expected: str) -> list[Violation]:
 
 CHECKS: list[Callable[[Session], list[Violation]]] = [
     check_transactions, check_balances, check_chain, check_entries_match_statements,
-    check_reversals, check_transactions_explained, check_carry,
+    check_reversals, check_transactions_explained, check_carry, check_claims,
 ]
 
 
