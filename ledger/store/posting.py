@@ -673,6 +673,7 @@ def post_batch(
     plan_ = plan(session, request, supersede)
     from ledger.store import claims  # claims posts through this module's helpers
 
+    claims.expire_due(session)  # claims past their deadline get their recorded outcome
     adjust = claims.pending_adjustments(session, standing=plan_.supersedes,
                                         currency=plan_.currency, pool_minor=request.pool_minor)
     # The batch allocates what the pool-funded adjustments leave; its id stays the request's.

@@ -70,9 +70,9 @@ def _postgres_kinds(add: bool) -> None:
         "WHERE conname = 'ck_transactions_kind'").scalar_one()
     values = re.findall(r"'([^']*)'", definition)
     values = [v for v in values if v != KIND] + ([KIND] if add else [])
-    op.drop_constraint("ck_transactions_kind", "transactions", type_="check")
-    op.create_check_constraint("ck_transactions_kind", "transactions",
-                               f"kind IN ({', '.join(repr(v) for v in values)})")
+    op.execute("ALTER TABLE transactions DROP CONSTRAINT ck_transactions_kind")
+    op.execute("ALTER TABLE transactions ADD CONSTRAINT ck_transactions_kind CHECK "
+               f"(kind IN ({', '.join(repr(v) for v in values)}))")
 
 
 def _create_tables() -> None:
