@@ -67,13 +67,13 @@ def check_text(name: str, value: str | None, limit: int, *, required: bool) -> s
     without NUL (which PostgreSQL refuses). Stored and shown as plain text."""
     if value is None or not value.strip():
         if required:
-            raise ResidualsError(f"{name}: must not be empty")
+            raise ResidualsError(f"`{name}`: must not be empty")
         return None
     value = value.strip()
     if "\x00" in value:
-        raise ResidualsError(f"{name}: contains a NUL character")
+        raise ResidualsError(f"`{name}`: contains a NUL character")
     if len(value) > limit:
-        raise ResidualsError(f"{name}: {len(value)} characters, expected at most {limit}")
+        raise ResidualsError(f"`{name}`: {len(value)} characters, expected at most {limit}")
     return value
 
 

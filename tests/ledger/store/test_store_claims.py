@@ -209,10 +209,10 @@ def test_claims_expire_with_a_recorded_outcome(ledger: Engine) -> None:
 @pytest.mark.parametrize("bad, match", [
     (dict(kind="other"), "kind='other'"), (dict(period="P7"), "period='P7'"),
     (dict(creator_id="nobody"), "creator_id='nobody'"),
-    (dict(generation_id=" "), "generation_id: must not be empty"),
-    (dict(clip_id="x" * 201), "clip_id: 201 characters"),
-    (dict(kind=M.WRONG_AMOUNT, text="a\x00b"), "text: contains a NUL"),
-    (dict(kind=M.WRONG_AMOUNT, text="y" * (S.MAX_CLAIM_TEXT_CHARS + 1)), "text: 2001"),
+    (dict(generation_id=" "), "`generation_id`: must not be empty"),
+    (dict(clip_id="x" * 201), "`clip_id`: 201 characters"),
+    (dict(kind=M.WRONG_AMOUNT, text="a\x00b"), "`text`: contains a NUL"),
+    (dict(kind=M.WRONG_AMOUNT, text="y" * (S.MAX_CLAIM_TEXT_CHARS + 1)), "`text`: 2001"),
 ])
 def test_bad_claims_are_refused_naming_the_parameter(ledger: Engine, bad: dict, match: str
                                                      ) -> None:
