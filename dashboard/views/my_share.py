@@ -103,3 +103,7 @@ table = lines.select(S.PERIOD, S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR, S.PAID_MIN
 st.dataframe(table.reverse(), hide_index=True, width="stretch", column_config={
     S.PERIOD: "Period", S.ALLOCATED_MINOR: "Earned", S.CARRIED_IN_MINOR: "Carried in",
     S.PAID_MINOR: "Paid", S.CARRIED_OUT_MINOR: "Carried forward", S.BATCH_HASH: "Batch hash"})
+
+from dashboard import claim_forms  # noqa: E402 - the claims section closes the page
+
+claim_forms.my_claims_section(period, details[S.CLIP_ID].to_list() if details.height else [])

@@ -232,7 +232,7 @@ def claims(session: Session, *, creator_id: str | None = None, state: str | None
            claim_id: int | None = None) -> pl.DataFrame:
     """Claims with their state and decision, newest first: the claim's columns, ``state``,
     the decision's amount, currency, funding, reason, actor and time (``decided_by``,
-    ``decided_at``), and the period and batch that applied it (``applied_batch``)."""
+    ``decided_at``), and the batch that applied it (``applied_batch``, ``applied_period``)."""
     if state is not None and state not in STATES:
         raise ResidualsError(f"state={state!r}: expected one of {', '.join(STATES)}")
     c = M.Claim
@@ -252,6 +252,10 @@ def claims(session: Session, *, creator_id: str | None = None, state: str | None
     applied = events.filter((pl.col("outcome") == M.APPLIED)
                             & pl.col(S.BATCH_ID).is_in(list(standing))).select(
         CLAIM_ID, pl.col(S.BATCH_ID).alias("applied_batch"))
+    b = M.Batch
+    periods = frame(session, select(b.batch_id, b.period),
+                    {"applied_batch": pl.String(), "applied_period": pl.String()})
+    applied = applied.join(periods, on="applied_batch", how="left")
     out = out.join(decisions, on=CLAIM_ID, how="left").join(applied, on=CLAIM_ID, how="left")
     out = out.with_columns(pl.col(STATE).fill_null(OPEN))
     return out.filter(pl.col(STATE) == state) if state is not None else out
@@ -362,10 +366,7 @@ def creator_adjustments(session: Session, creator_id: str) -> pl.DataFrame:
     batch), ``claim_id``, ``amount_minor``, ``currency``, ``funding``, ``batch_id``."""
     out = claims(session, creator_id=creator_id, state=M.UPHELD).filter(
         pl.col("applied_batch").is_not_null())
-    b = M.Batch
-    periods = frame(session, select(b.batch_id, b.period),
-                    {"applied_batch": pl.String(), "applied_period": pl.String()})
-    return out.join(periods, on="applied_batch", how="left").select(
+    return out.select(
         pl.col("applied_period").alias(S.PERIOD), CLAIM_ID, S.AMOUNT_MINOR, S.CURRENCY, FUNDING,
         pl.col("applied_batch").alias(S.BATCH_ID))
 
