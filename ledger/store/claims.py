@@ -211,11 +211,6 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _aware(df: pl.DataFrame, cols: tuple[str, ...]) -> pl.DataFrame:
-    return df.with_columns(pl.col(c).dt.replace_time_zone(None).dt.replace_time_zone("UTC")
-                           if df.schema[c].time_zone is None else pl.col(c) for c in cols)  # type: ignore[attr-defined]
-
-
 def claim_events(session: Session, claim_ids: list[int] | None = None) -> pl.DataFrame:
     """Every event (of ``claim_ids``, if given), in order."""
     e = M.ClaimEvent
@@ -223,9 +218,8 @@ def claim_events(session: Session, claim_ids: list[int] | None = None) -> pl.Dat
                   e.batch_id, e.actor, e.at).order_by(e.claim_id, e.seq)
     if claim_ids is not None:
         stmt = stmt.where(e.claim_id.in_(claim_ids))
-    rows = session.execute(stmt).all()
-    df = pl.DataFrame([tuple(r) for r in rows] or None, schema=EVENT_SCHEMA, orient="row")
-    return df
+    rows = [tuple(r[:9]) + (_utc(r[9]),) for r in session.execute(stmt).all()]
+    return pl.DataFrame(rows or None, schema=EVENT_SCHEMA, orient="row")
 
 
 def claims(session: Session, *, creator_id: str | None = None, state: str | None = None,
