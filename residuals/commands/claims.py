@@ -111,7 +111,7 @@ def _echo_claim(c: dict[str, Any]) -> None:
 
 @claims_app.command("show")
 def show_cmd(
-    claim_id: Annotated[int, typer.Argument(help="The claim id.", metavar="ID")],
+    id: Annotated[int, typer.Argument(help="The claim id.", metavar="ID")],  # noqa: A002 - the usage says ID
     db: DbOpt = None,
 ) -> None:
     """A claim, its events and the evidence (statement line, the generation's candidates)."""
@@ -119,7 +119,7 @@ def show_cmd(
     from residuals.workflows.claims import CLAIMED, show_claim
 
     with flag_names(FLAGS):
-        ev = show_claim(db, claim_id)
+        ev = show_claim(db, id)
     _echo_claim(ev.claim)
     for e in ev.events.iter_rows(named=True):  # a claim's few events
         typer.echo(f"event {e['seq']}: {e['outcome']} by {shown(e['actor'])} at "
@@ -143,7 +143,7 @@ def show_cmd(
 
 @claims_app.command("resolve")
 def resolve_cmd(
-    claim_id: Annotated[int, typer.Argument(help="The claim id.", metavar="ID")],
+    id: Annotated[int, typer.Argument(help="The claim id.", metavar="ID")],  # noqa: A002 - the usage says ID
     uphold: Annotated[bool, typer.Option("--uphold", help="Uphold: pay --amount.")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Reject, with --reason.")] = False,
     amount: Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -168,9 +168,9 @@ def resolve_cmd(
     if reject and amount is not None:
         raise ResidualsError("--amount: only with --uphold")
     with flag_names(FLAGS):
-        outcome = resolve_claim(db, claim_id, uphold=uphold, amount=amount, funding=funding,
+        outcome = resolve_claim(db, id, uphold=uphold, amount=amount, funding=funding,
                                 reason=reason, actor=_actor(actor))
-    typer.echo(f"claim {claim_id} {outcome}"
+    typer.echo(f"claim {id} {outcome}"
                + (" (paid by the next batch)" if outcome == "upheld" else ""))
 
 
