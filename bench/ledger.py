@@ -62,7 +62,7 @@ def child(url: str, n: int, orm_rows: int) -> dict[str, float]:
                        policy_text="bench", input_hashes={"n": str(n)}, creators=creators,
                        clip_credits=credits)
 
-    def allocator(carried: pl.DataFrame) -> BatchLines:
+    def allocator(carried: pl.DataFrame, pool_minor: int | None = None) -> BatchLines:
         # every creator gets 100; those with an even index are paid, the rest carry
         i = pl.int_range(pl.len())
         lines = creators.select(

@@ -243,6 +243,10 @@ MAX_NAME_CHARS = 400
 """Longest ``display_name`` in characters."""
 MAX_POLICY_NAME_CHARS = 200
 """Longest policy ``name`` in characters."""
+MAX_CLAIM_TEXT_CHARS = 2000
+"""Longest free text of a claim (the creator's statement, a rejection reason)."""
+MAX_ACTOR_CHARS = 200
+"""Longest name of who opened or resolved a claim (a username)."""
 TEXT_LIMITS: dict[str, int] = {
     CREATOR_ID: MAX_ID_CHARS, CLIP_ID: MAX_ID_CHARS, GENERATION_ID: MAX_ID_CHARS,
     ACCOUNT_ID: MAX_ID_CHARS, SEGMENT_ID: MAX_ID_CHARS, DISPLAY_NAME: MAX_NAME_CHARS,

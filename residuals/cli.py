@@ -14,8 +14,8 @@ import sys
 import typer
 
 from contract.errors import ResidualsError
-from residuals.commands import (attribute, batch, creators, dashboard, demo, ingest, ledger,
-                                payouts, policy, samples, transparency, users)
+from residuals.commands import (attribute, batch, claims, creators, dashboard, demo, ingest,
+                                ledger, payouts, policy, samples, transparency, users)
 
 PROG = "residuals"
 
@@ -36,8 +36,8 @@ app = typer.Typer(
 )
 
 # Each command module exposes register(app); a module that fails to import fails the CLI.
-for _module in (samples, attribute, policy, batch, payouts, creators, ledger, users, dashboard,
-                demo, ingest, transparency):
+for _module in (samples, attribute, policy, batch, payouts, creators, ledger, claims, users,
+                dashboard, demo, ingest, transparency):
     _module.register(app)
 
 

@@ -20,7 +20,7 @@ import streamlit as st
 from attribution.confidence import STRONG, WEAK
 from contract import schema as S
 from contract.errors import ResidualsError
-from dashboard import charts, explain, language
+from dashboard import charts, claim_forms, explain, language
 from dashboard.auth import CREATOR
 from dashboard.data import creator, session, store
 from dashboard.text import plain
@@ -225,7 +225,9 @@ def _sections(details: pl.DataFrame) -> list[Callable[[View], None]]:
                 if S.LICENSE in details.columns else None)
     return [summary, when_paid, superseded_note,
             lambda v: policy_words(v, licences), over_time,
-            lambda v: clips(v, details), statement]
+            lambda v: clips(v, details), statement,
+            lambda v: claim_forms.my_claims_section(v.period, details[S.CLIP_ID].to_list()
+                                                    if details.height else [])]
 
 
 # The page's sections in order, given the period's clip details: a Payouts or Claims

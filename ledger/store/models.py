@@ -73,7 +73,9 @@ DISBURSEMENT = "disbursement"
 """A payout the provider reports paid: in transit -> disbursed."""
 RECREDIT = "recredit"
 """A payout that failed, came back or was canceled: its amount back on the creator's payable."""
-TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL, DISBURSEMENT, RECREDIT)
+ADJUSTMENT = "adjustment"
+"""Upheld claims, posted by the next batch before its allocation."""
+TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL, DISBURSEMENT, RECREDIT, ADJUSTMENT)
 BATCH_KINDS = (ALLOCATION, PAYOUT)
 """The transactions a batch manifest explains (besides reversals)."""
 
@@ -393,3 +395,90 @@ class CreatorProfile(Base):
     tax_form: Mapped[str] = mapped_column(String(16))
     recorded_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now())
+
+
+# Claims (``claims.kind``) and their outcomes (``claim_events.outcome``): see ledger.store.claims.
+COPIED_CLIP = "copied_clip"
+WRONG_AMOUNT = "wrong_amount"
+CLAIM_KINDS = (COPIED_CLIP, WRONG_AMOUNT)
+UPHELD = "upheld"
+REJECTED = "rejected"
+EXPIRED = "expired"
+APPLIED = "applied"
+DECISIONS = (UPHELD, REJECTED, EXPIRED)
+CLAIM_OUTCOMES = (*DECISIONS, APPLIED)
+FUNDING_POOL = "pool"
+FUNDING_PLATFORM = "platform"
+FUNDINGS = (FUNDING_POOL, FUNDING_PLATFORM)
+
+
+class Claim(Base):
+    """A creator's claim: "this generation copied my clip" or "this amount is wrong".
+
+    Append-only (triggers, migration 0009): what happens to a claim is a
+    :class:`ClaimEvent`. ``period`` names the statement the claim is about;
+    ``expires_at`` is fixed when the claim is opened.
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CLAIM_KINDS), name="kind"),
+        CheckConstraint(f"kind <> '{COPIED_CLIP}' OR (generation_id IS NOT NULL "
+                        "AND clip_id IS NOT NULL)", name="copied_clip_ids"),
+        CheckConstraint(f"kind <> '{WRONG_AMOUNT}' OR text IS NOT NULL", name="wrong_amount_text"),
+        CheckConstraint(f"text IS NULL OR length(text) <= {S.MAX_CLAIM_TEXT_CHARS}",
+                        name="text_length"),
+        CheckConstraint("expires_at > opened_at", name="expires_after_opened"),
+    )
+
+    claim_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    creator_id: Mapped[str] = mapped_column(
+        String(S.MAX_ID_CHARS), ForeignKey("creators.creator_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(64))
+    generation_id: Mapped[str | None] = mapped_column(String(S.MAX_ID_CHARS))
+    clip_id: Mapped[str | None] = mapped_column(String(S.MAX_ID_CHARS))
+    text: Mapped[str | None] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(S.MAX_ACTOR_CHARS))
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClaimEvent(Base):
+    """What happened to a claim, in order (``seq`` from 1), by whom (``actor``) and when.
+
+    A decision (upheld, rejected, expired) is made once per claim (a partial unique
+    index); ``applied`` names the batch whose adjustment transaction paid an upheld
+    claim (once per batch; again only if that batch is superseded).
+    """
+
+    __tablename__ = "claim_events"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", CLAIM_OUTCOMES), name="outcome"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        CheckConstraint(f"(outcome = '{UPHELD}') = (amount_minor IS NOT NULL AND amount_minor > 0 "
+                        "AND currency IS NOT NULL AND funding IS NOT NULL)", name="upheld_amount"),
+        CheckConstraint(f"funding IS NULL OR {_in('funding', FUNDINGS)}", name="funding"),
+        CheckConstraint(f"(outcome = '{REJECTED}') = (reason IS NOT NULL)", name="rejected_reason"),
+        CheckConstraint(f"reason IS NULL OR length(reason) <= {S.MAX_CLAIM_TEXT_CHARS}",
+                        name="reason_length"),
+        CheckConstraint(f"(outcome = '{APPLIED}') = (batch_id IS NOT NULL)", name="applied_batch"),
+        Index("uq_claim_events_decision", "claim_id", unique=True,
+              sqlite_where=text(f"outcome IN ('{UPHELD}', '{REJECTED}', '{EXPIRED}')"),
+              postgresql_where=text(f"outcome IN ('{UPHELD}', '{REJECTED}', '{EXPIRED}')")),
+        Index("uq_claim_events_applied", "claim_id", "batch_id", unique=True,
+              sqlite_where=text(f"outcome = '{APPLIED}'"),
+              postgresql_where=text(f"outcome = '{APPLIED}'")),
+    )
+
+    claim_id: Mapped[int] = mapped_column(BigId, ForeignKey("claims.claim_id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    funding: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("batches.batch_id"),
+                                                 index=True)
+    actor: Mapped[str] = mapped_column(String(S.MAX_ACTOR_CHARS))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

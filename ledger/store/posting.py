@@ -31,6 +31,7 @@ includes the previous batch's hash, so the batches form a hash chain.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -49,7 +50,7 @@ from contract.errors import ResidualsError
 from ledger.money import check_int64, int_sum
 from ledger.store import models as M
 from ledger.store.bulk import insert_frame
-from ledger.store.read import batch_lines, frame
+from ledger.store.read import frame
 
 MANIFEST_FORMAT = 3
 """Format 3 manifests digest every statement column and the clip credits with their
@@ -203,8 +204,10 @@ class BatchLines:
     withheld_minor: int
 
 
-Allocator = Callable[[pl.DataFrame], BatchLines]
-"""Maps carried-in balances (``creator_id``, ``carried_minor``) to the batch's lines."""
+Allocator = Callable[..., BatchLines]
+"""``allocator(carried, pool_minor=P)``: maps carried-in balances (``creator_id``,
+``carried_minor``) to the batch's lines, allocating ``P`` (the request's pool less the
+pool-funded claim adjustments, :mod:`ledger.store.claims`)."""
 
 
 @dataclass(frozen=True)
@@ -564,9 +567,14 @@ def carried_in(session: Session, plan_: BatchPlan) -> pl.DataFrame:
     """``creator_id``, ``carried_minor`` (sorted): what each creator carries into the
     batch; for a supersede, what they carried before the batch being replaced."""
     carried = payable_balances(session, plan_.currency)
-    if plan_.standing is not None:
-        old = batch_lines(session, plan_.standing.batch_id).select(
-            S.CREATOR_ID, (pl.col(S.ALLOCATED_MINOR) - pl.col(S.PAID_MINOR)).alias("undo"))
+    if plan_.standing is not None:  # undo every payable entry of the batch being replaced
+        e, t, a = M.Entry, M.Transaction, M.Account
+        old = frame(session, select(a.creator_id, func.sum(e.amount_minor))
+                    .join(t, t.id == e.transaction_id).join(a, a.id == e.account_id)
+                    .where(t.batch_id == plan_.standing.batch_id,
+                           t.kind.in_((M.ALLOCATION, M.PAYOUT, M.ADJUSTMENT)),
+                           a.kind == M.CREATOR_PAYABLE, e.currency == plan_.currency)
+                    .group_by(a.creator_id), {S.CREATOR_ID: pl.String(), "undo": pl.Int64()})
         carried = carried.join(old, on=S.CREATOR_ID, how="full", coalesce=True).select(
             S.CREATOR_ID, (pl.col(S.CARRIED_MINOR).fill_null(0) - pl.col("undo").fill_null(0))
             .alias(S.CARRIED_MINOR)).filter(pl.col(S.CARRIED_MINOR) != 0)
@@ -671,7 +679,8 @@ def post_batch(
 
     The caller commits; see :func:`ledger.store.engine.write_session`. Returns
     ``status="exists"`` without writing anything when the batch id is already
-    posted. Steps: :func:`plan`, :func:`carried_in`, the allocator and
+    posted. Steps: :func:`plan`, the upheld claims it applies
+    (:func:`ledger.store.claims.pending_adjustments`), :func:`carried_in`, the allocator and
     :func:`check_lines`, :func:`build_manifest` and :func:`write_batch_row`,
     :func:`post_money`, :func:`write_statements`, then the balance deltas.
 
@@ -686,19 +695,31 @@ def post_batch(
     if existing is not None:
         return _outcome_exists(session, existing)
     plan_ = plan(session, request, supersede)
+    from ledger.store import claims  # claims posts through this module's helpers
     from ledger.store.payout_states import close_superseded, open_payouts
 
     if plan_.standing is not None:
         close_superseded(session, plan_.standing.batch_id)
-    carried = carried_in(session, plan_)
-    result = allocator(carried)
+    claims.expire_due(session)  # claims past their deadline get their recorded outcome
+    adjust = claims.pending_adjustments(session, standing=plan_.supersedes,
+                                        currency=plan_.currency, pool_minor=request.pool_minor)
+    # The batch allocates what the pool-funded adjustments leave; its id stays the request's.
+    request = dataclasses.replace(request, pool_minor=adjust.pool_minor)
+    carried = claims.with_adjustments(carried_in(session, plan_), adjust)
+    result = allocator(carried, pool_minor=adjust.pool_minor)
     lines = check_lines(result.lines, pool_minor=request.pool_minor,
                         withheld_minor=result.withheld_minor, carried_in=carried,
                         creators=request.creators)
     manifest = build_manifest(plan_, request, lines, result.withheld_minor, code_version)
+    if adjust.claims.height:
+        manifest[claims.MANIFEST_KEY] = adjust.manifest()
     batch_hash = write_batch_row(session, request, manifest)
     t_entries = time.perf_counter()
+    n_adjust, adjust_deltas = claims.post_adjustments(
+        session, batch_id=plan_.batch_id, period=plan_.period, currency=plan_.currency,
+        adjustments=adjust)
     n_entries, deltas = post_money(session, plan_, request, lines, result.withheld_minor)
+    n_entries, deltas = n_entries + n_adjust, pl.concat([adjust_deltas, deltas])
     t_entries = time.perf_counter() - t_entries
     write_statements(session, plan_.batch_id, lines, request.clip_credits)
     open_payouts(session, plan_.batch_id, lines, plan_.currency)

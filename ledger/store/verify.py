@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from contract import schema as S
+from ledger.store import claims
 from ledger.store import models as M
 from ledger.money import int_sum
 from ledger.store.posting import (
@@ -338,6 +339,9 @@ def _expected_legs(session: Session) -> pl.DataFrame:
                          (M.PAYOUT, -pl.col(S.PAID_MINOR))):
         parts.append(lines.select(S.BATCH_ID, pl.lit(kind).alias("kind"), "account_id",
                                   S.CURRENCY, amount.alias(S.AMOUNT_MINOR)))
+    accounts = {"fund": ids.get(FUND_CODE), "platform": ids.get(PLATFORM_CODE),
+                **dict(payables.iter_rows())}
+    parts.append(claims.expected_adjustment_legs(session, accounts))
     return pl.concat(parts).filter(pl.col(S.AMOUNT_MINOR) != 0)
 
 
@@ -370,6 +374,9 @@ def _transaction_counts(session: Session) -> list[str]:
         batches.join(own.rename({S.BATCH_ID: "supersedes"}), on="supersedes", how="left")
         .select(S.BATCH_ID, pl.lit(M.REVERSAL).alias("kind"),
                 pl.col("undo").fill_null(0).alias("want")),
+        pl.DataFrame({S.BATCH_ID: claims.adjustment_batches(session)}, schema={
+            S.BATCH_ID: pl.String}).select(S.BATCH_ID, pl.lit(M.ADJUSTMENT).alias("kind"),
+                                            pl.lit(1, pl.Int64).alias("want")),
     ])
     cmp = expected.join(counts, on=[S.BATCH_ID, "kind"], how="full", coalesce=True).with_columns(
         pl.col("want", "n").fill_null(0)).filter(pl.col("want") != pl.col("n"))
@@ -437,7 +444,8 @@ def _payable_moves(session: Session, allocations: pl.DataFrame) -> pl.DataFrame:
 def check_carry(session: Session) -> list[Violation]:
     """What a creator carries into a standing batch is their payable balance from every
     transaction before that batch's allocation (the previous batches' carry-forward plus
-    any re-credited payout, the batch's own reversals of a superseded batch included),
+    any re-credited payout, the batch's own reversals of a superseded batch and its claim
+    adjustments included),
     and a creator with a balance there has a line in the batch."""
     b, t = M.Batch, M.Transaction
     standing = frame(session, select(b.batch_id, b.seq, func.min(t.id))
@@ -486,6 +494,11 @@ def check_payouts(session: Session) -> list[Violation]:
     return out
 
 
+def check_claims(session: Session) -> list[Violation]:
+    """Every claim a batch applies was upheld as applied, once (:mod:`ledger.store.claims`)."""
+    return _cap("claims", claims.claim_violations(session))
+
+
 def check_head(session: Session, expected: str) -> list[Violation]:
     """The head someone published earlier (a full hash or a prefix of >= 12 characters)
     is still a batch hash of the chain; if not, batches were deleted or rewritten."""
@@ -504,6 +517,7 @@ def check_head(session: Session, expected: str) -> list[Violation]:
 CHECKS: list[Callable[[Session], list[Violation]]] = [
     check_transactions, check_balances, check_chain, check_entries_match_statements,
     check_reversals, check_transactions_explained, check_carry, check_payouts,
+    check_claims,
 ]
 
 

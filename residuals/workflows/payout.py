@@ -116,7 +116,7 @@ def make_allocator(policy: Any, ds: Any, attributions: pl.DataFrame, pool_minor:
     from ledger.allocate import allocate, from_dataset
     from ledger.store.posting import BatchLines
 
-    def run(carried: pl.DataFrame) -> BatchLines:
+    def run(carried: pl.DataFrame, pool_minor: int = pool_minor) -> BatchLines:
         alloc = allocate(policy, from_dataset(ds, attributions, carried_in=carried),
                          pool_minor=pool_minor, currency=currency, batch_id=batch_id)
         return BatchLines(alloc.frame, alloc.withheld_minor)
@@ -158,13 +158,15 @@ def check_on_empty_ledger(request: Any, allocator: Any) -> Any:
     from ledger.store.posting import check_lines
 
     carried = pl.DataFrame(schema={S.CREATOR_ID: pl.String, S.CARRIED_MINOR: pl.Int64})
-    result = allocator(carried)
+    result = allocator(carried, pool_minor=request.pool_minor)
     check_lines(result.lines, pool_minor=request.pool_minor,
                 withheld_minor=result.withheld_minor, carried_in=carried,
                 creators=request.creators)
 
-    def run(carried_in: Any) -> Any:
-        return result if carried_in.height == 0 else allocator(carried_in)
+    def run(carried_in: Any, pool_minor: int = request.pool_minor) -> Any:
+        if carried_in.height == 0 and pool_minor == request.pool_minor:
+            return result
+        return allocator(carried_in, pool_minor=pool_minor)
 
     return run
 

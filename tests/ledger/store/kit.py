@@ -62,7 +62,7 @@ def allocator(amounts: Mapping[str, int] | pl.DataFrame, *, withheld: int = 0,
         alloc = pl.DataFrame({S.CREATOR_ID: list(amounts), S.ALLOCATED_MINOR: list(amounts.values())},
                              schema={S.CREATOR_ID: pl.String, S.ALLOCATED_MINOR: pl.Int64})
 
-    def run(carried: pl.DataFrame) -> BatchLines:
+    def run(carried: pl.DataFrame, pool_minor: int | None = None) -> BatchLines:
         df = alloc.join(carried.rename({S.CARRIED_MINOR: S.CARRIED_IN_MINOR}), on=S.CREATOR_ID,
                         how="full", coalesce=True).with_columns(
             pl.col(S.ALLOCATED_MINOR, S.CARRIED_IN_MINOR).fill_null(0))
