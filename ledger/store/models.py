@@ -76,8 +76,8 @@ RECREDIT = "recredit"
 ADJUSTMENT = "adjustment"
 """Upheld claims, posted by the next batch before its allocation."""
 TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL, DISBURSEMENT, RECREDIT, ADJUSTMENT)
-BATCH_KINDS = (ALLOCATION, PAYOUT)
-"""The transactions a batch manifest explains (besides reversals)."""
+BATCH_KINDS = (ALLOCATION, PAYOUT, ADJUSTMENT)
+"""The transactions a batch manifest explains (besides reversals); a supersede reverses them."""
 
 # Payout states (``payout_events.state``) and hold reasons (``payout_events.reason``).
 PENDING, SUBMITTED, HELD, PAID, FAILED, RETURNED, CANCELED = (
