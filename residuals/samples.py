@@ -181,13 +181,13 @@ class _RowGroups:
 
 def _check_args(creators: int, clips: int, generations: int, dim: int, accounts: int,
                 row_group_size: int) -> None:
-    for flag, value, low in (("--creators", creators, 1), ("--generations", generations, 1),
-                             ("--dim", dim, 2), ("--accounts", accounts, 1),
-                             ("--row-group-size", row_group_size, 1)):
+    for name, value, low in (("creators", creators, 1), ("generations", generations, 1),
+                             ("dim", dim, 2), ("accounts", accounts, 1),
+                             ("row_group_size", row_group_size, 1)):
         if value < low:
-            raise ResidualsError(f"{flag} is {value}, expected at least {low}")
+            raise ResidualsError(f"{name}={value}: expected >= {low}")
     if clips < creators:
-        raise ResidualsError(f"--clips is {clips}, expected at least --creators ({creators}): "
+        raise ResidualsError(f"clips={clips}: expected >= `creators` ({creators}): "
                              "every creator has at least one clip")
 
 
@@ -355,7 +355,7 @@ def make_samples(
         raise ResidualsError(f"period={period}: expected >= 0")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ResidualsError(f"--out {out}: exists and is not a directory")
+        raise ResidualsError(f"out={str(out)!r}: exists and is not a directory")
     with staged(out) as stage:
         _generate(stage, _Args(creators, clips, generations, dim, seed, accounts, segments,
                                row_group_size, period))

@@ -110,24 +110,33 @@ def require_ledger(url: str | None) -> Any:
 
     engine = existing_ledger(url)
     if engine is None:
-        raise ResidualsError(f"--db {safe_url(resolve_url(url))}: no ledger database there "
+        raise ResidualsError(f"url={safe_url(resolve_url(url))!r}: no ledger database there "
                              "(`residuals batch run` creates one)")
     return engine
 
 
+LEDGER_FLAGS = {"url": "--db"}
+"""The ledger's parameter every command spells ``--db`` (translated by ``residuals.cli``)."""
+
+
+def with_flags(message: str, flags: Mapping[str, str]) -> str:
+    """``message`` with its parameters spelled as flags: a leading ``name=value`` becomes
+    ``--flag value`` and a backquoted `` `name` `` becomes ``--flag``."""
+    for name, flag in flags.items():
+        if message.startswith(f"{name}="):
+            message = f"{flag} {message[len(name) + 1:]}"
+        message = message.replace(f"`{name}`", flag)
+    return message
+
+
 @contextmanager
 def flag_names(flags: Mapping[str, str]) -> Iterator[None]:
-    """Re-raise a workflow's error with its parameters spelled as the command's flags:
-    a leading ``name=value`` becomes ``--flag value`` and a backquoted `` `name` `` becomes
-    ``--flag``."""
+    """Re-raise a workflow's error with its parameters spelled as the command's flags
+    (:func:`with_flags`)."""
     try:
         yield
     except ResidualsError as exc:
-        msg = str(exc)
-        for name, flag in flags.items():
-            if msg.startswith(f"{name}="):
-                msg = f"{flag} {msg[len(name) + 1:]}"
-            msg = msg.replace(f"`{name}`", flag)
+        msg = with_flags(str(exc), flags)
         if msg == str(exc):
             raise
         raise ResidualsError(msg) from None

@@ -16,9 +16,15 @@ import typer
 
 from contract import schema as S
 from contract.errors import ResidualsError
+from residuals.commands._files import flag_names
 
 _FILES = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.TRUTH, S.DUPLICATES)
 _LINEAR_ONLY = ("--accounts", "--segments", "--row-group-size")
+#: Parameters of :mod:`residuals.samples` and :mod:`residuals.families` and their flags.
+FLAGS = {"name": "--family", "creators": "--creators", "clips": "--clips",
+         "generations": "--generations", "dim": "--dim", "accounts": "--accounts",
+         "row_group_size": "--row-group-size", "out": "--out", "seed": "--seed",
+         "prev": "--next-period"}
 
 
 def make(  # noqa: UP045 (typer needs Optional)
@@ -68,25 +74,23 @@ def make(  # noqa: UP045 (typer needs Optional)
         _make_next(out, next_period, seed, family, row_group_size,
                    given=(creators, clips, generations, dim, accounts, segments or None))
         return
-    params = sized(family, creators=creators, clips=clips, generations=generations, dim=dim)
-    if family == "linear":
-        make_samples(out, creators=params.creators, clips=params.clips,
-                     generations=params.generations, dim=params.dim, seed=seed,
-                     accounts=accounts, segments=segments,
-                     row_group_size=100_000 if row_group_size is None else row_group_size)
-    else:
-        given = (accounts is not None, segments, row_group_size is not None)
-        for flag, on in zip(_LINEAR_ONLY, given):
-            if on:
-                raise ResidualsError(f"{flag}: only for --family linear, not {family!r}")
-        make_family(out, family, seed, params)
+    with flag_names(FLAGS):
+        params = sized(family, creators=creators, clips=clips, generations=generations,
+                       dim=dim)
+        if family == "linear":
+            make_samples(out, creators=params.creators, clips=params.clips,
+                         generations=params.generations, dim=params.dim, seed=seed,
+                         accounts=accounts, segments=segments,
+                         row_group_size=100_000 if row_group_size is None else row_group_size)
+        else:
+            given = (accounts is not None, segments, row_group_size is not None)
+            for flag, on in zip(_LINEAR_ONLY, given):
+                if on:
+                    raise ResidualsError(f"{flag}: only for --family linear, not {family!r}")
+            make_family(out, family, seed, params)
     Console().print(f"samples written to {out} (family {family}, seed {seed}, d = {params.dim}"
                     + (", segments" if segments else "") + ")")
     print_files(out)
-
-
-_NEXT_FLAGS = {"prev": "--next-period", "seed": "--seed", "out": "--out",
-               "row_group_size": "--row-group-size"}
 
 
 def _make_next(out: Path, prev: Path, seed: int, family: str, row_group_size: int | None,
@@ -94,7 +98,6 @@ def _make_next(out: Path, prev: Path, seed: int, family: str, row_group_size: in
     """``--next-period``: the sizes come from the previous period's files."""
     from rich.console import Console
 
-    from residuals.commands._files import flag_names
     from residuals.samples import next_period
 
     if family != "linear":
@@ -104,7 +107,7 @@ def _make_next(out: Path, prev: Path, seed: int, family: str, row_group_size: in
         if value is not None:
             raise ResidualsError(f"{flag}: not with --next-period (the sizes are those of "
                                  f"{prev})")
-    with flag_names(_NEXT_FLAGS):
+    with flag_names(FLAGS):
         period = next_period(prev, out, seed=seed, row_group_size=100_000
                              if row_group_size is None else row_group_size)
     Console().print(f"samples written to {out}: period {period} after {prev} "

@@ -255,12 +255,12 @@ def test_attribution_is_solvable_but_not_trivial() -> None:
 # ---- bad arguments -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"creators": 0}, "--creators is 0, expected at least 1"),
-    ({"clips": 10}, "--clips is 10, expected at least --creators (40)"),
-    ({"generations": 0}, "--generations is 0, expected at least 1"),
-    ({"dim": 1}, "--dim is 1, expected at least 2"),
-    ({"accounts": 0}, "--accounts is 0, expected at least 1"),
-    ({"row_group_size": 0}, "--row-group-size is 0, expected at least 1"),
+    ({"creators": 0}, "creators=0: expected >= 1"),
+    ({"clips": 10}, "clips=10: expected >= `creators` (40)"),
+    ({"generations": 0}, "generations=0: expected >= 1"),
+    ({"dim": 1}, "dim=1: expected >= 2"),
+    ({"accounts": 0}, "accounts=0: expected >= 1"),
+    ({"row_group_size": 0}, "row_group_size=0: expected >= 1"),
 ])
 def test_bad_arguments_write_nothing(tmp_path: Path, change: dict, message: str) -> None:
     out = tmp_path / "out"
