@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
-from contract.errors import ResidualsError
+from contract.errors import ResidualsError, first_line
 
 DEFAULT_URL = "sqlite:///data/demo.db"
 """The database used when no ``url`` is given (a SQLite file)."""
@@ -175,9 +175,9 @@ def make_engine(url: str | None = None) -> Engine:
             conn.exec_driver_sql("SELECT 1")
     except DBAPIError as exc:
         engine.dispose()
-        first = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()
         raise ResidualsError(f"url={safe_url(raw)!r}: cannot connect to the database "
-                             f"({first[0] if first else type(exc).__name__})") from None
+                             f"({first_line(exc.orig if exc.orig is not None else exc)})"
+                             ) from None
     return engine
 
 
@@ -276,4 +276,4 @@ def ping(engine: Engine) -> None:
             conn.execute(text("SELECT 1"))
     except DBAPIError as exc:
         raise ResidualsError(f"url={safe_url(engine.url)!r}: cannot reach the database "
-                             f"({str(exc.orig).splitlines()[0]})") from None
+                             f"({first_line(exc.orig if exc.orig is not None else exc)})") from None
