@@ -7,7 +7,7 @@ row (0-based, with its id when known), the column, and expected versus found.
 Every file Residuals writes goes through :func:`atomic_output`, so a failed
 run leaves nothing half-written.
 
-The checks (DESIGN.md, "Rules every reader enforces"): required columns
+The checks every reader enforces (README, "Data contract"): required columns
 present with the right kind; no nulls in required columns; ids unique and
 non-empty; embeddings finite, the same length ``d`` in every row and file, with
 non-zero norm; every ``clips.creator_id`` in ``creators``; amounts integers
