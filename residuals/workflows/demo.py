@@ -170,11 +170,13 @@ class Cycle:
 
 def set_demo_profiles(db: str, creators: pl.DataFrame) -> int:
     """Give every creator without a profile a complete one (payout method, country,
-    accepted tax form); returns how many were set."""
+    accepted tax form), releasing payouts held for want of one (a ledger posted by a
+    one-period demo); returns how many were set."""
     from sqlalchemy import select
 
     from ledger.store import models as M
     from ledger.store.engine import open_store, write_session
+    from ledger.store.payout_states import current_states, release_or_hold
     from ledger.store.profiles import set_profile
 
     engine = open_store(db)
@@ -187,6 +189,10 @@ def set_demo_profiles(db: str, creators: pl.DataFrame) -> int:
             for cid, country in todo.select(S.CREATOR_ID, S.COUNTRY).iter_rows():
                 set_profile(s, cid, payout_method=f"{cid}@example.com", country=country,
                             tax_form="accepted")  # a fixed-size sample, once per creator
+            held = current_states(s).filter((pl.col("state") == M.HELD)
+                                             & pl.col(S.CREATOR_ID).is_in(todo[S.CREATOR_ID]))
+            for cid in held[S.CREATOR_ID].unique().sort():  # only after a one-period run
+                release_or_hold(s, cid, source="profile")
     finally:
         engine.dispose()
     return todo.height
