@@ -234,20 +234,24 @@ def provider_report(export_file: Path, failed_creator: str, path: Path) -> None:
 def demo_claim(db: str, work: Path, period: str, creator_id: str, currency: str) -> int:
     """Open a claim of ``creator_id`` ("this generation copied my clip": their clip with
     the largest weight) and uphold it, paid from the next batch's pool; returns its id.
-    An earlier run's claim of the creator is returned as it is."""
+    An earlier run's claim of the creator is kept (and upheld if still open)."""
     from ledger.money import exponent
+    from ledger.store.claims import OPEN, STATE
 
     earlier = list_claims(db, creator_id=creator_id)
-    if earlier.height:
+    if earlier.height and earlier[STATE][0] != OPEN:
         return int(earlier["claim_id"][0])
-    top = (pl.scan_parquet(work / S.ATTRIBUTIONS.filename)
-           .filter(pl.col(S.CREATOR_ID) == creator_id)
-           .sort([S.WEIGHT, S.GENERATION_ID], descending=[True, False]).head(1).collect())
-    if top.height == 0:
-        raise ResidualsError(f"creator {creator_id!r} has no attributions in {work}")
-    claim_id = open_claim(db, NewClaim(
-        creator_id=creator_id, kind="copied_clip", period=period, opened_by=creator_id,
-        generation_id=top[S.GENERATION_ID][0], clip_id=top[S.CLIP_ID][0]))
+    if earlier.height:
+        claim_id = int(earlier["claim_id"][0])
+    else:
+        top = (pl.scan_parquet(work / S.ATTRIBUTIONS.filename)
+               .filter(pl.col(S.CREATOR_ID) == creator_id)
+               .sort([S.WEIGHT, S.GENERATION_ID], descending=[True, False]).head(1).collect())
+        if top.height == 0:
+            raise ResidualsError(f"creator {creator_id!r} has no attributions in {work}")
+        claim_id = open_claim(db, NewClaim(
+            creator_id=creator_id, kind="copied_clip", period=period, opened_by=creator_id,
+            generation_id=top[S.GENERATION_ID][0], clip_id=top[S.CLIP_ID][0]))
     amount = str(Decimal(CLAIM_AMOUNT_MINOR).scaleb(-exponent(currency)))
     resolve_claim(db, claim_id, uphold=True, amount=amount, funding="pool", actor="admin")
     return claim_id
