@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from attribution.search import normalize
 from contract import schema as S
-from contract.errors import ContractError, ResidualsError
+from contract.errors import ContractError, ResidualsError, first_line
 from contract.io import embedding_matrix, validate_frame
 
 #: Target rows per partition when grouping row groups.
@@ -127,9 +127,9 @@ def load_partition(part: Partition, dim: int) -> tuple[np.ndarray, np.ndarray, n
             pf = pq.ParquetFile(part.path, pre_buffer=False, buffer_size=READ_BUFFER)
             table = pf.read_row_groups(list(part.row_groups), columns=[S.EMBEDDING])
         except OSError as exc:  # e.g. a cluster worker that does not see the file
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ResidualsError(
-                f"{part.path}: cannot read row groups {list(part.row_groups)} ({first[:160]}); "
+                f"{part.path}: cannot read row groups {list(part.row_groups)} "
+                f"({first_line(exc, 160)}); "
                 "every Dask worker must see the clips file at this path") from None
         raw = _embeddings_from_arrow(table.column(S.EMBEDDING), dim)
     emb = normalize(raw)
@@ -210,8 +210,8 @@ def open_catalogue(
     try:
         pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER)
     except Exception as exc:  # pyarrow raises several types for corrupt files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ContractError(path, f"is not a readable Parquet file ({first[:160]})") from None
+        raise ContractError(path, f"is not a readable Parquet file ({first_line(exc, 160)})"
+                            ) from None
     meta = pf.metadata
     if meta.num_rows == 0:
         raise ContractError(file, "the clips table is empty (0 rows)")

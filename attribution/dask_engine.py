@@ -37,10 +37,11 @@ import numpy as np
 from attribution.candidates import Candidates, written
 from attribution.catalogue import Catalogue, Partition, gather, load_partition
 from attribution.search import TILE, Partial, merge_many, topk_block
+from contract.errors import ParameterError, first_line
 
 #: Generations per block (rows of one GEMM).
 BLOCK_SIZE = 2048
-#: Partials merged per node of the reduction tree.
+#: Partials merged per node of the reduction tree (default of ``fan_in``).
 FAN_IN = 8
 #: Bound on one block's gathered candidate embeddings, in bytes.
 CANDIDATE_BYTES = 1 << 28
@@ -143,6 +144,12 @@ def weigh_block(merged: Partial, gen: np.ndarray, method: str, params: dict[str,
     return Result(sim, idx, weight, (pos + 1).astype(np.int32), deepest, conf)
 
 
+def check_fan_in(fan_in: Any) -> None:
+    """Refuse a ``fan_in`` that is not an integer >= 2 (one line naming it)."""
+    if isinstance(fan_in, bool) or not isinstance(fan_in, (int, np.integer)) or fan_in < 2:
+        raise ParameterError("fan_in", fan_in, "expected an integer >= 2")
+
+
 def _namer(token: str) -> Callable[..., tuple[Any, ...]]:
     """Key maker: ``("score-<token>", p, g)``, the ``name-token`` keys dask itself uses.
 
@@ -159,14 +166,19 @@ def _namer(token: str) -> Callable[..., tuple[Any, ...]]:
 def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
                 params: dict[str, Any], *, needs_embeddings: bool,
                 block_size: int = BLOCK_SIZE, tile: int = TILE, parallelism: int = 1,
-                write: int | None = None) -> tuple[dict[Any, Any], list[Any]]:
+                write: int | None = None, fan_in: int = FAN_IN
+                ) -> tuple[dict[Any, Any], list[Any]]:
     """The task graph (a plain dict, dask's low-level spec) and its output keys.
 
     Generation blocks are fixed by ``block_size``. When there are fewer
     partitions than ``parallelism`` (threads available), the blocks are split
     into groups scored by separate tasks, each reading its partition again; the
-    grouping changes which task computes a block, never what it computes.
+    grouping changes which task computes a block, never what it computes. A
+    block's partial top-k lists are merged by a tree whose nodes take at most
+    ``fan_in`` (>= 2) of them; the merge is order-independent, so ``fan_in``
+    changes the tree, never the result.
     """
+    check_fan_in(fan_in)
     blocks = [gen[lo:lo + block_size] for lo in range(0, len(gen), block_size)]
     name = _namer(uuid.uuid4().hex)
     dsk: dict[Any, Any] = {}
@@ -188,9 +200,9 @@ def build_graph(cat: Catalogue, gen: np.ndarray, k: int, method: str,
         depth = 0
         while len(level) > 1:
             nxt = []
-            for i in range(0, len(level), FAN_IN):
-                key = name("merge", b, depth, i // FAN_IN)
-                dsk[key] = (merge_many, level[i:i + FAN_IN])
+            for i in range(0, len(level), fan_in):
+                key = name("merge", b, depth, i // fan_in)
+                dsk[key] = (merge_many, level[i:i + fan_in])
                 nxt.append(key)
             level, depth = nxt, depth + 1
         merged_keys.append(level[0])
@@ -234,7 +246,8 @@ ProgressFn = Callable[[int, int], None]
 def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, Any], *,
         needs_embeddings: bool, scheduler: str | None = None, workers: int | None = None,
         block_size: int = BLOCK_SIZE, tile: int = TILE, write: int | None = None,
-        progress: ProgressFn | None = None, announce: Callable[[str], None] | None = None,
+        fan_in: int = FAN_IN, progress: ProgressFn | None = None,
+        announce: Callable[[str], None] | None = None,
         local_cluster: LocalClusterStart | None = None) -> Result:
     """Run the search-and-weigh graph on the chosen scheduler.
 
@@ -258,6 +271,9 @@ def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, 
         depend on them (exact rescoring, order-independent merges); when
         candidate embeddings are needed the block is capped so that they stay
         under :data:`CANDIDATE_BYTES`.
+    fan_in
+        Partial results merged per node of the reduction tree (>= 2); the
+        result does not depend on it either.
     progress
         Called as ``progress(done, total)`` while tasks finish.
     announce
@@ -272,7 +288,7 @@ def run(cat: Catalogue, gen: np.ndarray, k: int, method: str, params: dict[str, 
     def graph(parallelism: int) -> tuple[dict[Any, Any], list[Any]]:
         return build_graph(cat, gen, k, method, params, needs_embeddings=needs_embeddings,
                            block_size=block_size, tile=tile, parallelism=parallelism,
-                           write=write)
+                           write=write, fan_in=fan_in)
 
     if scheduler in (None, "threads", "sync"):
         n = 1 if scheduler == "sync" else workers or os.cpu_count() or 1
@@ -420,8 +436,6 @@ def connect(address: str) -> Iterator[Any]:
     one worker, closed on exit; a one-line :class:`ParameterError` naming ``scheduler``
     when none answers within :data:`CONNECT_TIMEOUT` or it has no workers."""
     from distributed import Client
-
-    from contract.errors import ParameterError, first_line
 
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)

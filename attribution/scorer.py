@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from attribution import dask_engine, novelty
+from attribution import dask_engine, novelty, weighting
 from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from attribution.catalogue import PARTITION_ROWS, Catalogue, catalogue_from_frame, open_catalogue
 from attribution.search import TILE, normalize
@@ -31,15 +31,11 @@ from contract.io import embedding_matrix, read_table, validate_frame
 
 def default_method() -> str:
     """The weighting method used when none is named (``weighting.DEFAULT_METHOD``)."""
-    from attribution import weighting
-
-    return str(getattr(weighting, "DEFAULT_METHOD", "softmax"))
+    return weighting.DEFAULT_METHOD
 
 
 def method_names() -> list[str]:
     """Names of the available weighting methods."""
-    from attribution import weighting
-
     return sorted(weighting.METHODS)
 
 
@@ -77,6 +73,9 @@ class KnnScorer:
     n_concepts : int
         Concept centroids fitted on the catalogue for the ``concepts``
         novelty rule of ``nnls`` (:mod:`attribution.novelty`).
+    fan_in : int
+        Partial top-k lists merged per node of the reduction tree (>= 2;
+        :func:`attribution.dask_engine.build_graph`). Does not change the result.
     **method_params
         Passed to the weighting method (e.g. ``temperature``, ``tau``,
         ``novelty``, ``novelty_ratio``, ``min_similarity``, ``min_weight``,
@@ -92,13 +91,38 @@ class KnnScorer:
         The search depth in use: ``max(k, min(depth, clips))``.
     centroids_ : float32 (C, d) or None
         The concept centroids (``nnls`` with the ``concepts`` novelty rule).
+
+    Examples
+    --------
+    Three clips of two creators and two generations, each close to one clip:
+
+    >>> import numpy as np, polars as pl
+    >>> from contract import schema as S
+    >>> clips = pl.DataFrame({
+    ...     S.CLIP_ID: ["c1", "c2", "c3"], S.CREATOR_ID: ["ana", "ana", "bo"],
+    ...     S.EMBEDDING: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]},
+    ...     schema_overrides={S.EMBEDDING: pl.Array(pl.Float32, 3)})
+    >>> gens = pl.DataFrame({
+    ...     S.GENERATION_ID: ["g1", "g2"],
+    ...     S.EMBEDDING: [[0.1, 0.0, 0.99], [0.99, 0.1, 0.0]]},
+    ...     schema_overrides={S.EMBEDDING: pl.Array(pl.Float32, 3)})
+    >>> scorer = KnnScorer(k=1, scheduler="sync").fit(clips)
+    >>> scorer.method_, scorer.depth_
+    ('nnls', 3)
+    >>> out = scorer.score(gens)
+    >>> out.select(S.GENERATION_ID, S.CLIP_ID, S.CREATOR_ID).rows()
+    [('g1', 'c3', 'bo'), ('g2', 'c1', 'ana')]
+    >>> KnnScorer(k=0).fit(clips)
+    Traceback (most recent call last):
+    ...
+    contract.errors.ParameterError: k=0: expected an integer >= 1
     """
 
     def __init__(self, k: int = DEFAULT_K, method: str | None = None, scheduler: str | None = None,
                  workers: int | None = None, block_size: int = dask_engine.BLOCK_SIZE,
                  partition_rows: int = PARTITION_ROWS, tile: int = TILE,
                  depth: int = DEFAULT_DEPTH, n_concepts: int = novelty.DEFAULT_CONCEPTS,
-                 **method_params: Any) -> None:
+                 fan_in: int = dask_engine.FAN_IN, **method_params: Any) -> None:
         self.k = k
         self.depth = depth
         self.n_concepts = n_concepts
@@ -108,6 +132,7 @@ class KnnScorer:
         self.block_size = block_size
         self.partition_rows = partition_rows
         self.tile = tile
+        self.fan_in = fan_in
         self.method_params = method_params
 
     def fit(self, clips: pl.DataFrame | str | Path) -> KnnScorer:
@@ -120,6 +145,7 @@ class KnnScorer:
             _positive_int(name, getattr(self, name))
         if self.workers is not None:
             _positive_int("workers", self.workers)
+        dask_engine.check_fan_in(self.fan_in)
         if isinstance(clips, pl.DataFrame):
             cat = catalogue_from_frame(clips, partition_rows=self.partition_rows)
         else:
@@ -138,8 +164,6 @@ class KnnScorer:
 
     def _novelty(self) -> str | None:
         """The novelty rule of the method in use (``nnls`` only)."""
-        from attribution import weighting
-
         if self.method_ != "nnls":
             return None
         return str(self.method_params.get("novelty", weighting.DEFAULT_NOVELTY))
@@ -175,7 +199,8 @@ class KnnScorer:
         res = dask_engine.run(
             cat, gen, self.depth_, self.method_, params, needs_embeddings=True,
             scheduler=self.scheduler, workers=self.workers, block_size=self.block_size,
-            tile=self.tile, write=int(self.k), progress=progress, announce=announce,
+            tile=self.tile, write=int(self.k), fan_in=self.fan_in, progress=progress,
+            announce=announce,
             local_cluster=local_cluster,
         )
         self.deepest_ = res.deepest
@@ -190,8 +215,6 @@ class KnnScorer:
         still above ``tau`` may be short); other methods report 0.
         """
         import inspect
-
-        from attribution import weighting
 
         deepest = getattr(self, "deepest_", None)
         if self.method_ != "knn-shapley" or frame.height == 0 or deepest is None \

@@ -1,6 +1,6 @@
 """The data contract every Residuals package shares.
 
-Column names and types of the Parquet tables in DESIGN.md live in
+Column names and types of the Parquet tables (README, "Data contract") live in
 :mod:`contract.schema`; validated readers live in :mod:`contract.io`; the one
 error type that the CLI turns into a one-line message lives in
 :mod:`contract.errors`. This package imports none of ``attribution``,

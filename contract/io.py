@@ -7,7 +7,7 @@ row (0-based, with its id when known), the column, and expected versus found.
 Every file Residuals writes goes through :func:`atomic_output`, so a failed
 run leaves nothing half-written.
 
-The checks (DESIGN.md, "Rules every reader enforces"): required columns
+The checks every reader enforces (README, "Data contract"): required columns
 present with the right kind; no nulls in required columns; ids unique and
 non-empty; embeddings finite, the same length ``d`` in every row and file, with
 non-zero norm; every ``clips.creator_id`` in ``creators``; amounts integers
@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract import schema as S
-from contract.errors import ContractError, ResidualsError
+from contract.errors import ContractError, ResidualsError, first_line
 
 _STR_TYPES = (pl.String, pl.Categorical, pl.Enum)
 
@@ -99,8 +99,8 @@ def open_parquet(path: str | Path, table: S.Table, *, embeddings: bool = True) -
         columns = [c for c in pl.read_parquet_schema(path) if c != S.EMBEDDING]
         return pl.read_parquet(path, columns=columns)
     except Exception as exc:  # polars raises several types for corrupt files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ContractError(path, f"is not a readable Parquet file ({first[:160]})") from None
+        raise ContractError(path, f"is not a readable Parquet file ({first_line(exc, 160)})"
+                            ) from None
 
 
 def validate_frame(
@@ -406,8 +406,8 @@ def parquet_embedding_dim(path: str | Path) -> int | None:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for corrupt files
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ContractError(path, f"is not a readable Parquet file ({first_line[:160]})") from None
+        raise ContractError(path, f"is not a readable Parquet file ({first_line(exc, 160)})"
+                            ) from None
     if S.EMBEDDING not in pf.schema_arrow.names:
         raise ContractError(path, f"missing required column {S.EMBEDDING} (found: "
                             f"{', '.join(pf.schema_arrow.names) or 'none'})", column=S.EMBEDDING)

@@ -1,4 +1,4 @@
-"""Column names and types of the Residuals data contract (DESIGN.md).
+"""Column names and types of the Residuals data contract (README, "Data contract").
 
 Rule: code never spells a column name as a string literal outside this module,
 and never finds a column by position. Every table is a :class:`Table` with

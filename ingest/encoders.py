@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from contract.errors import ResidualsError
+from contract.errors import ResidualsError, first_line
 from ingest.video import SMALL_SIDE, FrameSpec
 
 
@@ -103,8 +103,8 @@ def _onnx_session(path: str, mtime_ns: int):  # type: ignore[no-untyped-def]
     try:
         return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 (onnxruntime raises its own exception types)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise EncoderError(f"{path}: not a loadable ONNX model ({first[:160]})") from None
+        raise EncoderError(f"{path}: not a loadable ONNX model ({first_line(exc, 160)})"
+                           ) from None
 
 
 class OnnxEncoder:

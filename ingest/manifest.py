@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from contract import schema as S
-from contract.errors import ContractError, ResidualsError
+from contract.errors import ContractError, ResidualsError, first_line
 from contract.io import check_provenance
 
 #: Extensions tried as video.
@@ -78,8 +78,8 @@ def _read_csv(path: Path) -> pl.DataFrame:
     try:
         frame = pl.read_csv(path, infer_schema=False)
     except Exception as exc:  # noqa: BLE001 (polars raises several types for unreadable CSV)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ContractError(path, f"is not a readable CSV file ({first[:160]})") from None
+        raise ContractError(path, f"is not a readable CSV file ({first_line(exc, 160)})"
+                            ) from None
     return frame.with_columns(pl.all().str.strip_chars().replace("", None))
 
 

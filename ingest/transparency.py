@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from contract import schema as S
-from contract.errors import ContractError
+from contract.errors import ContractError, first_line
 from contract.io import url_domain
 
 NOT_RECORDED = "not recorded"
@@ -43,8 +43,7 @@ def read_provider(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ContractError(path, f"is not valid TOML ({str(exc).splitlines()[0][:160]})"
-                            ) from None
+        raise ContractError(path, f"is not valid TOML ({first_line(exc, 160)})") from None
     for table, key in _PROVIDER_KEYS:
         value = data.get(table, {}).get(key) if isinstance(data.get(table), dict) else None
         if not isinstance(value, str) or not value.strip():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.errors import first_line
 from ingest.shots import CUT_SIDE, MIN_SHOT_S, THRESHOLD, ShotCutter
 
 #: Default frames kept per second of video for the encoder.
@@ -53,18 +54,13 @@ class Decoded:
     duration_s: float
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
-
-
 def _open(path: Path):  # type: ignore[no-untyped-def]
     import av
 
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise VideoError(f"cannot open as a video ({_first_line(exc)})") from None
+        raise VideoError(f"cannot open as a video ({first_line(exc, 160)})") from None
     if not container.streams.video:
         container.close()
         raise VideoError("has no video stream")
@@ -117,7 +113,8 @@ def decode_shots(path: str | Path, spec: FrameSpec, *, sample_fps: float = SAMPL
                     next_keep = t + 1.0 / sample_fps
                 n += 1
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise VideoError(f"decoding failed after {n} frames ({_first_line(exc)})") from None
+            raise VideoError(f"decoding failed after {n} frames ({first_line(exc, 160)})"
+                             ) from None
     if n == 0:
         raise VideoError("has no decodable frame")
     end = t + 1.0 / rate

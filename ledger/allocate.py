@@ -149,7 +149,7 @@ def pool_from(policy: Policy, accounts: pl.DataFrame | None, pool_minor: int | N
                                  "accounts table")
         revenue = total_revenue(accounts)
         pool = math.floor(Fraction(repr(policy.revenue_share)) * revenue)
-        return check_int64(pool, f"{policy.source}: key pool.revenue_share: the pool"), cur
+        return check_int64(pool, f"{policy.source}: key pool.revenue_share: pool_minor"), cur
     raise ResidualsError(f"{policy.source}: no pool: set pool.amount or pool.revenue_share "
                          "in the policy, or pass `pool_minor`")
 

@@ -113,15 +113,24 @@ def to_minor(amount: str | Decimal | int, currency: str, *, what: str = "amount"
     if scaled != scaled.to_integral_value():
         raise ResidualsError(f"{what}: {amount!r} has more than {exp} decimal"
                              f"{'s' if exp != 1 else ''}, the minor unit of {currency}")
-    return check_int64(int(scaled), what)
+    if not INT64_MIN <= scaled <= INT64_MAX:
+        raise ResidualsError(f"{what}: {amount!r} is {int(scaled)} minor units, beyond the "
+                             f"64-bit limit of the ledger ({INT64_MAX})")
+    return int(scaled)
 
 
 def check_int64(value: int, what: str) -> int:
     """``value`` unchanged if it fits a signed 64-bit integer, else a one-line
-    :class:`ResidualsError` naming ``what`` (the ledger stores money in BIGINT)."""
+    :class:`ResidualsError` naming ``what`` (the ledger stores money in BIGINT).
+
+    >>> check_int64(2**63, "pool_minor")
+    Traceback (most recent call last):
+    ...
+    contract.errors.ResidualsError: pool_minor=9223372036854775808: expected at most 9223372036854775807 minor units in magnitude (the 64-bit limit of the ledger)
+    """
     if not INT64_MIN <= value <= INT64_MAX:
-        raise ResidualsError(f"{what}: {value} minor units is beyond the 64-bit limit of "
-                             f"the ledger ({INT64_MAX})")
+        raise ResidualsError(f"{what}={value}: expected at most {INT64_MAX} minor units in "
+                             "magnitude (the 64-bit limit of the ledger)")
     return value
 
 

@@ -1,7 +1,7 @@
 """The ``residuals`` console script.
 
 Rule: every user-caused failure is a :class:`contract.ResidualsError`, printed
-as one line on stderr with exit status 1; a usage error (unknown command or
+as one line on stderr with exit status 1 (the ledger's ``url`` spelled ``--db``); a usage error (unknown command or
 flag, missing or malformed value) is one line naming the flag as typed, with
 exit status 2; nothing else is caught, so a real bug still shows its traceback.
 """
@@ -16,6 +16,7 @@ import typer
 from contract.errors import ResidualsError
 from residuals.commands import (attribute, batch, claims, creators, dashboard, demo, ingest,
                                 ledger, payouts, policy, samples, transparency, users)
+from residuals.commands._files import LEDGER_FLAGS, with_flags
 
 PROG = "residuals"
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=argv, prog_name=PROG, standalone_mode=False)
     except ResidualsError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {with_flags(str(exc), LEDGER_FLAGS)}", err=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -522,7 +522,7 @@ def family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        raise ResidualsError(f"--family {name!r}: unknown family; expected one of "
+        raise ResidualsError(f"name={name!r}: unknown family; expected one of "
                              f"{', '.join(FAMILIES)}") from None
 
 
@@ -534,26 +534,26 @@ def sized(name: str, **sizes: int | None) -> Any:
     """The family's parameters with the given sizes (None: keep the frozen value).
 
     A size the family does not have (``creators`` of ``real``, whose creators
-    are image regions) is an error naming the flag.
+    are image regions) is an error naming the parameter.
     """
     fam = family(name)
     known = [f.name for f in fields(fam.params) if f.name in _SIZES]
     given = {k: v for k, v in sizes.items() if v is not None}
     for key in given:
         if key not in known:
-            raise ResidualsError(f"--{key}: not a size of family {name!r} (its sizes: "
-                                 f"{', '.join('--' + k for k in known)})")
+            raise ResidualsError(f"`{key}`: not a size of family {name!r} (its sizes: "
+                                 f"{', '.join(f'`{k}`' for k in known)})")
     params = replace(fam.params, **given)
     for key, least in _SIZES.items():
         value = getattr(params, key, least)
         if value < least:
-            raise ResidualsError(f"--{key} is {value}, expected at least {least}")
-    floor, flag = (params.dim, "--dim") if name == "real" else (getattr(params, "creators", 1),
-                                                                "--creators")
+            raise ResidualsError(f"{key}={value}: expected >= {least}")
+    floor, of = (params.dim, "dim") if name == "real" else (getattr(params, "creators", 1),
+                                                            "creators")
     if params.clips < floor:
-        raise ResidualsError(f"--clips is {params.clips}, expected at least {flag} ({floor})")
+        raise ResidualsError(f"clips={params.clips}: expected >= `{of}` ({floor})")
     if name == "real" and params.dim > params.patch ** 2:
-        raise ResidualsError(f"--dim is {params.dim}, expected at most {params.patch ** 2} "
+        raise ResidualsError(f"dim={params.dim}: expected <= {params.patch ** 2} "
                              f"(the pixels of a {params.patch}x{params.patch} crop)")
     return params
 
@@ -574,7 +574,7 @@ def make_family(out: str | Path, name: str, seed: int, params: Any = None) -> No
     planted = fam.plant(params, seed)
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ResidualsError(f"--out {out}: exists and is not a directory")
+        raise ResidualsError(f"out={str(out)!r}: exists and is not a directory")
     with base.staged(out) as stage:
         write_planted(stage, planted, seed)
 

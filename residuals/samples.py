@@ -30,13 +30,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contract import schema as S
@@ -86,7 +87,6 @@ _SHOTS = ["shot", "clip", "sequence", "scene", "take", "loop"]
 
 _JOIN_BASE = date(2019, 1, 1)
 _PERIOD_START = datetime(2026, 10, 1)
-_PERIOD_SECONDS = 31 * 24 * 3600
 
 # Random streams: each kind of draw has its own generator, so adding a column
 # to one table never changes another table's values.
@@ -181,13 +181,13 @@ class _RowGroups:
 
 def _check_args(creators: int, clips: int, generations: int, dim: int, accounts: int,
                 row_group_size: int) -> None:
-    for flag, value, low in (("--creators", creators, 1), ("--generations", generations, 1),
-                             ("--dim", dim, 2), ("--accounts", accounts, 1),
-                             ("--row-group-size", row_group_size, 1)):
+    for name, value, low in (("creators", creators, 1), ("generations", generations, 1),
+                             ("dim", dim, 2), ("accounts", accounts, 1),
+                             ("row_group_size", row_group_size, 1)):
         if value < low:
-            raise ResidualsError(f"{flag} is {value}, expected at least {low}")
+            raise ResidualsError(f"{name}={value}: expected >= {low}")
     if clips < creators:
-        raise ResidualsError(f"--clips is {clips}, expected at least --creators ({creators}): "
+        raise ResidualsError(f"clips={clips}: expected >= `creators` ({creators}): "
                              "every creator has at least one clip")
 
 
@@ -276,6 +276,21 @@ def _pick_sources(rng: np.random.Generator, originals: np.ndarray, count: int) -
     return src
 
 
+@dataclass(frozen=True)
+class _Args:
+    """The arguments of one sample: sizes, seed, layout, and which period it is."""
+
+    creators: int
+    clips: int
+    generations: int
+    dim: int
+    seed: int
+    accounts: int
+    segments: bool
+    row_group_size: int
+    period: int = 0  # 0: the first period (October 2026); p: p months later
+
+
 def make_samples(
     out: Path,
     *,
@@ -287,6 +302,7 @@ def make_samples(
     accounts: int | None = None,
     segments: bool = False,
     row_group_size: int = 100_000,
+    period: int = 0,
 ) -> None:
     """Write a synthetic dataset in the data contract, with its planted truth, to ``out``.
 
@@ -317,16 +333,94 @@ def make_samples(
     row_group_size
         Rows per Parquet row group; clips are produced and written in blocks so
         millions of clips fit in bounded memory. Does not change the data.
+    period
+        Which payout period the generations and accounts' revenue belong to: 0 is
+        October 2026, ``p`` is ``p`` months later. Creators, clips and duplicates
+        do not depend on it (the same catalogue, byte for byte); generations get
+        new draws, the ids ``gen_`` ``p * generations + 1`` onwards and times in
+        that month; the same accounts get new activity and revenue.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> out = Path(tempfile.mkdtemp())
+    >>> make_samples(out / "p0", creators=3, clips=9, generations=4, dim=4, seed=1)
+    >>> make_samples(out / "p1", creators=3, clips=9, generations=4, dim=4, seed=1, period=1)
+    >>> pl.read_parquet(out / "p1" / "generations.parquet")["generation_id"].to_list()
+    ['gen_0005', 'gen_0006', 'gen_0007', 'gen_0008']
     """
     accounts = max(1, generations // 25) if accounts is None else accounts
     _check_args(creators, clips, generations, dim, accounts, row_group_size)
+    if period < 0:
+        raise ResidualsError(f"period={period}: expected >= 0")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ResidualsError(f"--out {out}: exists and is not a directory")
+        raise ResidualsError(f"out={str(out)!r}: exists and is not a directory")
     with staged(out) as stage:
-        _generate(stage, creators=creators, clips=clips, generations=generations, dim=dim,
-                  seed=seed, accounts=accounts, segments=segments,
-                  row_group_size=row_group_size)
+        _generate(stage, _Args(creators, clips, generations, dim, seed, accounts, segments,
+                               row_group_size, period))
+
+
+_CATALOGUE = (S.CREATORS, S.CLIPS, S.DUPLICATES)
+"""The tables every period of a sample shares, byte for byte."""
+
+
+def next_period(prev: Path, out: Path, *, seed: int, row_group_size: int = 100_000) -> int:
+    """Write the period after the sample in ``prev`` to ``out``; returns its period number.
+
+    The sizes, the segments and the period of ``prev`` are read from its files;
+    ``seed`` must be the one ``prev`` was made with. ``out`` gets the same creators,
+    clips and duplicates (checked byte for byte against ``prev`` before anything
+    is moved into place) and the next month's generations, accounts' revenue and
+    truth (see ``period`` in :func:`make_samples`).
+
+    Raises
+    ------
+    ResidualsError
+        ``prev`` is not a sample made by :func:`make_samples`, or ``seed`` (or
+        ``row_group_size``) does not reproduce its catalogue.
+    """
+    args = _args_of(Path(prev), seed, row_group_size)
+    args = replace(args, period=args.period + 1)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ResidualsError(f"out={str(out)!r}: exists and is not a directory")
+    if out.resolve() == Path(prev).resolve():
+        raise ResidualsError(f"out={str(out)!r}: is `prev` itself; write the next period "
+                             "beside it")
+    with staged(out) as stage:
+        _generate(stage, args)
+        for table in _CATALOGUE:
+            if (stage / table.filename).read_bytes() != (prev / table.filename).read_bytes():
+                raise ResidualsError(
+                    f"seed={seed}: does not reproduce {prev / table.filename} (give the seed "
+                    "and row group size the sample was made with)")
+    return args.period
+
+
+def _args_of(prev: Path, seed: int, row_group_size: int) -> _Args:
+    """The arguments ``prev`` was made with, as far as its files tell (not the seed)."""
+    paths = {t.name: prev / t.filename for t in (*_CATALOGUE, S.GENERATIONS, S.ACCOUNTS)}
+    for path in paths.values():
+        if not path.is_file():
+            raise ResidualsError(f"prev={str(prev)!r}: {path.name} not found (expected a "
+                                 "sample written by `residuals samples make`)")
+    clips = pq.read_table(paths[S.CLIPS.name], columns=[S.CLIP_ID])[S.CLIP_ID]
+    dim = pq.read_schema(paths[S.CLIPS.name]).field(S.EMBEDDING).type.list_size
+    gens = pl.read_parquet(paths[S.GENERATIONS.name], columns=[S.GENERATION_ID, S.CREATED_AT])
+    if gens.height == 0:
+        raise ResidualsError(f"prev={str(prev)!r}: generations.parquet has no rows")
+    first = gens[S.CREATED_AT].min()
+    period = (first.year - _PERIOD_START.year) * 12 + first.month - _PERIOD_START.month
+    args = _Args(creators=pq.read_metadata(paths[S.CREATORS.name]).num_rows,
+                 clips=pc.count_distinct(clips).as_py(), generations=gens.height,
+                 dim=dim, seed=seed, accounts=pq.read_metadata(paths[S.ACCOUNTS.name]).num_rows,
+                 segments=S.SEGMENT_ID in pq.read_schema(paths[S.CLIPS.name]).names,
+                 row_group_size=row_group_size, period=period)
+    if period < 0 or gens[S.GENERATION_ID][0] != _gen_ids(args, np.arange(1))[0]:
+        raise ResidualsError(f"prev={str(prev)!r}: its generations are not a period of a "
+                             "sample written by `residuals samples make`")
+    return args
 
 
 @contextmanager
@@ -345,28 +439,86 @@ def staged(out: Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _generate(stage: Path, *, creators: int, clips: int, generations: int, dim: int, seed: int,
-              accounts: int, segments: bool, row_group_size: int) -> None:
-    plan, extra = _plan(seed, creators, clips, dim, segments)
-    cw, kw, gw, aw = _width(creators), _width(clips), _width(generations), _width(accounts)
-    creator_ids = _ids("creator_", 0, creators, cw)
+def _generate(stage: Path, args: _Args) -> None:
+    """Write every table of one sample into ``stage`` (see :func:`make_samples`)."""
+    plan, extra = _plan(args.seed, args.creators, args.clips, args.dim, args.segments)
+    creator_ids = _ids("creator_", 0, args.creators, _width(args.creators))
+    _write_creators(stage, args, extra["opted_out"], creator_ids)
+    grng = _rng(args.seed, _GENS, *_period_stream(args.period))
+    sources = _draw_sources(grng, plan, args.generations)
+    src_vec = _write_clips(stage, args, plan, extra["n_topics"], creator_ids, sources)
+    gen_emb, gen_topic = _generation_embeddings(grng, plan, sources, src_vec, args,
+                                                extra["n_topics"])
+    arng = _rng(args.seed, _ACCOUNTS, *_period_stream(args.period))
+    account_ids = _ids("acct_", 0, args.accounts, _width(args.accounts))
+    _write_generations(stage, args, grng, arng, account_ids, gen_emb,
+                       _topic_names(extra["n_topics"], gen_topic))
+    _write_accounts(stage, args, arng, account_ids)
+    _write_truth(stage, args, plan, sources, creator_ids)
+    _write_duplicates(stage, args, plan)
 
-    # ---- creators ------------------------------------------------------------
-    rng = _rng(seed, _CREATORS)
-    first, last = rng.integers(0, len(_FIRST), creators), rng.integers(0, len(_LAST), creators)
+
+def _period_stream(period: int) -> tuple[int, ...]:
+    """Extra seed words of a period's draws: none for the first (its bytes stay as they were)."""
+    return () if period == 0 else (period,)
+
+
+def _period_start(period: int) -> tuple[datetime, int]:
+    """The first instant of period ``period`` (months after October 2026) and its seconds."""
+    month = _PERIOD_START.month - 1 + period
+    start = _PERIOD_START.replace(year=_PERIOD_START.year + month // 12, month=month % 12 + 1)
+    month += 1
+    end = start.replace(year=_PERIOD_START.year + month // 12, month=month % 12 + 1)
+    return start, int((end - start).total_seconds())
+
+
+def _gen_ids(args: _Args, idx: np.ndarray) -> pl.Series:
+    """Ids of the period's generations ``idx`` (0-based within the period)."""
+    first = args.period * args.generations
+    return _ids_at("gen_", first + np.asarray(idx, dtype=np.int64),
+                   _width(first + args.generations))
+
+
+def _write_creators(stage: Path, args: _Args, opted_out: np.ndarray,
+                    creator_ids: pl.Series) -> None:
+    n = args.creators
+    rng = _rng(args.seed, _CREATORS)
+    first, last = rng.integers(0, len(_FIRST), n), rng.integers(0, len(_LAST), n)
     creators_df = pl.DataFrame({
         S.CREATOR_ID: creator_ids,
         S.DISPLAY_NAME: _words(_FIRST, first) + " " + _words(_LAST, last),
-        S.OPTED_OUT: extra["opted_out"],
-        S.COUNTRY: _words(_COUNTRIES, rng.integers(0, len(_COUNTRIES), creators)),
+        S.OPTED_OUT: opted_out,
+        S.COUNTRY: _words(_COUNTRIES, rng.integers(0, len(_COUNTRIES), n)),
         S.JOINED_AT: pl.Series(np.datetime64(_JOIN_BASE, "D")
-                               + rng.integers(0, 2400, creators).astype("timedelta64[D]")),
+                               + rng.integers(0, 2400, n).astype("timedelta64[D]")),
     })
     _write(_to_arrow(creators_df, _schema(S.CREATORS)), stage / S.CREATORS.filename,
-           row_group_size)
+           args.row_group_size)
 
-    # ---- generations: choose sources before the clips are drawn -------------
-    grng = _rng(seed, _GENS)
+
+@dataclass(frozen=True)
+class _Sources:
+    """Which generations are novel, and each sourced one's clips, weights and segments.
+
+    ``src``, ``w``, ``used`` and ``seg`` are ``(sourced, MAX_SOURCES)``, strongest
+    source first; ``used`` marks the real ones.
+    """
+
+    novel: np.ndarray  # (generations,) bool
+    sourced: np.ndarray  # indices of the sourced generations
+    src: np.ndarray
+    w: np.ndarray
+    used: np.ndarray
+    seg: np.ndarray
+
+    @property
+    def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``src``, ``seg`` and ``used`` as flat arrays."""
+        return self.src.reshape(-1), self.seg.reshape(-1), self.used.reshape(-1)
+
+
+def _draw_sources(grng: np.random.Generator, plan: _Plan, generations: int) -> _Sources:
+    """Choose the novel generations and the sources of the others, before clips are drawn."""
     n_novel = int(round(generations * NOVEL_SHARE))
     novel = np.zeros(generations, dtype=bool)
     novel[grng.permutation(generations)[:n_novel]] = True
@@ -383,130 +535,171 @@ def _generate(stage: Path, *, creators: int, clips: int, generations: int, dim: 
     src = np.take_along_axis(src, by_weight, axis=1)
     used = np.take_along_axis(used, by_weight, axis=1)
     seg = np.floor(grng.random((ns, MAX_SOURCES)) * plan.nseg[src]).astype(np.int64)
-    src_vec = np.zeros((ns, MAX_SOURCES, dim), dtype=np.float32)
+    return _Sources(novel, sourced, src, w, used, seg)
 
-    # ---- clips, block by block -----------------------------------------------
-    clip_schema = _schema(S.CLIPS, dim, segments)
+
+def _write_clips(stage: Path, args: _Args, plan: _Plan, n_topics: int, creator_ids: pl.Series,
+                 sources: _Sources) -> np.ndarray:
+    """Draw and write the clips block by block; return the sources' vectors
+    ``(sourced, MAX_SOURCES, d)`` picked up on the way."""
+    dim = args.dim
+    clip_schema = _schema(S.CLIPS, dim, args.segments)
+    src_vec = np.zeros((len(sources.sourced), MAX_SOURCES, dim), dtype=np.float32)
+    flat_src, flat_seg, flat_used = sources.flat
     raw_cache: dict[int, np.ndarray] = {}
-    flat_src, flat_seg = src.reshape(-1), seg.reshape(-1)
-    flat_used = used.reshape(-1)
-    n_blocks = -(-clips // BLOCK)
     with _writer(stage / S.CLIPS.filename, clip_schema) as writer:
-        groups = _RowGroups(writer, row_group_size)
-        for b in range(n_blocks):
-            lo, hi = b * BLOCK, min((b + 1) * BLOCK, clips)
+        groups = _RowGroups(writer, args.row_group_size)
+        for b in range(-(-args.clips // BLOCK)):
+            lo, hi = b * BLOCK, min((b + 1) * BLOCK, args.clips)
             raw_cache = {j: v for j, v in raw_cache.items() if j >= b - 1}
-            emb = raw_cache.setdefault(b, plan.raw_block(b)).copy()
-            rest = _rng(seed, _CLIP_REST, b)
-            copy_noise = rest.standard_normal((hi - lo, dim), np.float32)
-            copies = np.flatnonzero(plan.original[lo:hi] >= 0)
-            if len(copies):
-                orig = plan.original[lo:hi][copies]
-                base = np.empty((len(copies), dim), dtype=np.float32)
-                for j in np.unique(orig // BLOCK):  # a few blocks, not rows
-                    sel = orig // BLOCK == j
-                    block = raw_cache[j] if j in raw_cache else plan.raw_block(int(j))
-                    base[sel] = block[orig[sel] - j * BLOCK]
-                emb[copies] = _normalize(
-                    base + DUPLICATE_NOISE * copy_noise[copies] / np.float32(np.sqrt(dim)))
-            nseg = plan.nseg[lo:hi]
-            rows = int(nseg.sum())
-            clip_of_row = np.repeat(np.arange(hi - lo), nseg)
-            if segments:
-                seg_noise = rest.standard_normal((rows, dim), np.float32)
-                row_emb = _normalize(emb[clip_of_row]
-                                     + SEGMENT_NOISE * seg_noise / np.float32(np.sqrt(dim)))
-            else:
-                row_emb = emb
+            rest = _rng(args.seed, _CLIP_REST, b)
+            emb = _clip_embeddings(plan, b, raw_cache, rest)
+            row_emb = _segment_embeddings(plan, lo, hi, emb, rest, args.segments)
             here = flat_used & (flat_src >= lo) & (flat_src < hi)
             local_row = plan.seg_start[flat_src[here]] - plan.seg_start[lo] + flat_seg[here]
             src_vec.reshape(-1, dim)[here] = row_emb[local_row]
-
-            duration = np.round(np.clip(rest.lognormal(2.3, 0.7, hi - lo), 1.0, 600.0), 2)
-            meta = pl.DataFrame({
-                S.CLIP_ID: _ids("clip_", lo, hi, kw),
-                S.CREATOR_ID: creator_ids.gather(plan.creator[lo:hi].astype(np.int64)),
-                S.DURATION_S: duration,
-                S.LICENSE: _words(_LICENSES, rest.choice(len(_LICENSES), hi - lo, p=_LICENSE_P)),
-                S.CAPTION: (_words(_ADJECTIVES, rest.integers(0, len(_ADJECTIVES), hi - lo))
-                            + " " + _topic_names(extra["n_topics"], plan.topic[lo:hi])
-                            + " " + _words(_SHOTS, rest.integers(0, len(_SHOTS), hi - lo))),
-            })
-            if segments:
-                j = np.arange(rows) - np.repeat(plan.seg_start[lo:hi] - plan.seg_start[lo], nseg)
-                meta = meta.gather(pl.Series(clip_of_row.astype(np.int64))).with_columns(
-                    ("s" + pl.Series(j).cast(pl.String)).alias(S.SEGMENT_ID),
-                    pl.Series(np.round(j * duration[clip_of_row] / nseg[clip_of_row], 3))
-                    .alias(S.T_START),
-                    pl.Series(np.round((j + 1) * duration[clip_of_row] / nseg[clip_of_row], 3))
-                    .alias(S.T_END),
-                )
+            meta = _clip_meta(plan, lo, hi, rest, n_topics, creator_ids, args)
             groups.add(_to_arrow(meta, clip_schema, row_emb))
         groups.flush()
+    return src_vec
 
-    # ---- generations ------------------------------------------------------------
-    unit = np.float32(1 / np.sqrt(dim))
-    gen_emb = np.empty((generations, dim), dtype=np.float32)
-    mixed = np.einsum("gk,gkd->gd", w.astype(np.float32), src_vec)
+
+def _clip_embeddings(plan: _Plan, b: int, raw_cache: dict[int, np.ndarray],
+                     rest: np.random.Generator) -> np.ndarray:
+    """Block ``b``'s clip embeddings, copies replaced by their noisy originals."""
+    lo, hi = b * BLOCK, min((b + 1) * BLOCK, plan.n)
+    dim = plan.dim
+    emb = raw_cache.setdefault(b, plan.raw_block(b)).copy()
+    copy_noise = rest.standard_normal((hi - lo, dim), np.float32)
+    copies = np.flatnonzero(plan.original[lo:hi] >= 0)
+    if len(copies):
+        orig = plan.original[lo:hi][copies]
+        base = np.empty((len(copies), dim), dtype=np.float32)
+        for j in np.unique(orig // BLOCK):  # a few blocks, not rows
+            sel = orig // BLOCK == j
+            block = raw_cache[j] if j in raw_cache else plan.raw_block(int(j))
+            base[sel] = block[orig[sel] - j * BLOCK]
+        emb[copies] = _normalize(
+            base + DUPLICATE_NOISE * copy_noise[copies] / np.float32(np.sqrt(dim)))
+    return emb
+
+
+def _segment_embeddings(plan: _Plan, lo: int, hi: int, emb: np.ndarray,
+                        rest: np.random.Generator, segments: bool) -> np.ndarray:
+    """One embedding per written row: the clip's, or each segment's (clip + small noise)."""
+    if not segments:
+        return emb
+    nseg = plan.nseg[lo:hi]
+    clip_of_row = np.repeat(np.arange(hi - lo), nseg)
+    seg_noise = rest.standard_normal((int(nseg.sum()), plan.dim), np.float32)
+    return _normalize(emb[clip_of_row] + SEGMENT_NOISE * seg_noise / np.float32(np.sqrt(plan.dim)))
+
+
+def _clip_meta(plan: _Plan, lo: int, hi: int, rest: np.random.Generator, n_topics: int,
+               creator_ids: pl.Series, args: _Args) -> pl.DataFrame:
+    """The non-embedding columns of clips ``lo:hi`` (one row per segment with segments)."""
+    n = hi - lo
+    duration = np.round(np.clip(rest.lognormal(2.3, 0.7, n), 1.0, 600.0), 2)
+    meta = pl.DataFrame({
+        S.CLIP_ID: _ids("clip_", lo, hi, _width(args.clips)),
+        S.CREATOR_ID: creator_ids.gather(plan.creator[lo:hi].astype(np.int64)),
+        S.DURATION_S: duration,
+        S.LICENSE: _words(_LICENSES, rest.choice(len(_LICENSES), n, p=_LICENSE_P)),
+        S.CAPTION: (_words(_ADJECTIVES, rest.integers(0, len(_ADJECTIVES), n))
+                    + " " + _topic_names(n_topics, plan.topic[lo:hi])
+                    + " " + _words(_SHOTS, rest.integers(0, len(_SHOTS), n))),
+    })
+    if not args.segments:
+        return meta
+    nseg = plan.nseg[lo:hi]
+    clip_of_row = np.repeat(np.arange(n), nseg)
+    j = np.arange(int(nseg.sum())) - np.repeat(plan.seg_start[lo:hi] - plan.seg_start[lo], nseg)
+    share = duration[clip_of_row] / nseg[clip_of_row]
+    return meta.gather(pl.Series(clip_of_row.astype(np.int64))).with_columns(
+        ("s" + pl.Series(j).cast(pl.String)).alias(S.SEGMENT_ID),
+        pl.Series(np.round(j * share, 3)).alias(S.T_START),
+        pl.Series(np.round((j + 1) * share, 3)).alias(S.T_END),
+    )
+
+
+def _generation_embeddings(grng: np.random.Generator, plan: _Plan, sources: _Sources,
+                           src_vec: np.ndarray, args: _Args,
+                           n_topics: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each generation's embedding (the planted mixture, or a novel blend) and topic."""
+    dim, unit = args.dim, np.float32(1 / np.sqrt(args.dim))
+    novel, sourced = sources.novel, sources.sourced
+    n_novel, ns = int(novel.sum()), len(sourced)
+    gen_emb = np.empty((args.generations, dim), dtype=np.float32)
+    mixed = np.einsum("gk,gkd->gd", sources.w.astype(np.float32), src_vec)
     gen_emb[sourced] = _normalize(
         _normalize(mixed) + GEN_NOISE * grng.standard_normal((ns, dim), np.float32) * unit)
-    t = extra["n_topics"]
-    nt = min(NOVEL_TOPICS, t)
-    novel_topics = np.argsort(grng.random((n_novel, t)), axis=1)[:, :nt]
-    novel_styles = grng.integers(0, creators, (n_novel, NOVEL_STYLES))
+    nt = min(NOVEL_TOPICS, n_topics)
+    novel_topics = np.argsort(grng.random((n_novel, n_topics)), axis=1)[:, :nt]
+    novel_styles = grng.integers(0, args.creators, (n_novel, NOVEL_STYLES))
     blend = (TOPIC_SCALE * plan.topics[novel_topics].mean(axis=1)
              + STYLE_SCALE * plan.styles[novel_styles].mean(axis=1)
              + NOVEL_NOISE * grng.standard_normal((n_novel, dim), np.float32) * unit)
     gen_emb[novel] = _normalize(blend)
-    gen_topic = np.empty(generations, dtype=np.int64)
-    gen_topic[sourced] = plan.topic[src[:, 0]]
+    gen_topic = np.empty(args.generations, dtype=np.int64)
+    gen_topic[sourced] = plan.topic[sources.src[:, 0]]
     gen_topic[novel] = novel_topics[:, 0]
+    return gen_emb, gen_topic
 
-    arng = _rng(seed, _ACCOUNTS)
-    activity = arng.lognormal(0.0, 1.2, accounts)
-    account_of = arng.choice(accounts, generations, p=activity / activity.sum())
-    account_ids = _ids("acct_", 0, accounts, aw)
-    seconds = np.sort(grng.integers(0, _PERIOD_SECONDS, generations))
+
+def _write_generations(stage: Path, args: _Args, grng: np.random.Generator,
+                       arng: np.random.Generator, account_ids: pl.Series, gen_emb: np.ndarray,
+                       topics: pl.Series) -> None:
+    n = args.generations
+    activity = arng.lognormal(0.0, 1.2, args.accounts)
+    account_of = arng.choice(args.accounts, n, p=activity / activity.sum())
+    start, seconds_in = _period_start(args.period)
+    seconds = np.sort(grng.integers(0, seconds_in, n))
     gens_df = pl.DataFrame({
-        S.GENERATION_ID: _ids("gen_", 0, generations, gw),
+        S.GENERATION_ID: _gen_ids(args, np.arange(n)),
         S.ACCOUNT_ID: account_ids.gather(pl.Series(account_of.astype(np.int64))),
-        S.CREATED_AT: pl.Series(np.datetime64(_PERIOD_START, "us")
+        S.CREATED_AT: pl.Series(np.datetime64(start, "us")
                                 + (seconds * 1_000_000).astype("timedelta64[us]")),
-        S.PROMPT: ("a " + _words(_ADJECTIVES, grng.integers(0, len(_ADJECTIVES), generations))
-                   + " " + _topic_names(t, gen_topic)),
+        S.PROMPT: ("a " + _words(_ADJECTIVES, grng.integers(0, len(_ADJECTIVES), n))
+                   + " " + topics),
     })
-    _write(_to_arrow(gens_df, _schema(S.GENERATIONS, dim), gen_emb),
-           stage / S.GENERATIONS.filename, row_group_size)
+    _write(_to_arrow(gens_df, _schema(S.GENERATIONS, args.dim), gen_emb),
+           stage / S.GENERATIONS.filename, args.row_group_size)
 
-    # ---- accounts -----------------------------------------------------------------
-    revenue = np.floor(arng.lognormal(np.log(2_000), 1.4, accounts)).astype(np.int64)
-    revenue[arng.random(accounts) < FREE_ACCOUNT_SHARE] = 0
+
+def _write_accounts(stage: Path, args: _Args, arng: np.random.Generator,
+                    account_ids: pl.Series) -> None:
+    """The accounts and what each paid this period (drawn after their activity)."""
+    revenue = np.floor(arng.lognormal(np.log(2_000), 1.4, args.accounts)).astype(np.int64)
+    revenue[arng.random(args.accounts) < FREE_ACCOUNT_SHARE] = 0
     accounts_df = pl.DataFrame({S.ACCOUNT_ID: account_ids, S.REVENUE_MINOR: revenue})
     _write(_to_arrow(accounts_df, _schema(S.ACCOUNTS)), stage / S.ACCOUNTS.filename,
-           row_group_size)
+           args.row_group_size)
 
-    # ---- truth and duplicates -------------------------------------------------------
-    g_of = np.repeat(sourced, MAX_SOURCES)[flat_used]
+
+def _write_truth(stage: Path, args: _Args, plan: _Plan, sources: _Sources,
+                 creator_ids: pl.Series) -> None:
+    flat_src, flat_seg, flat_used = sources.flat
+    g_of = np.repeat(sources.sourced, MAX_SOURCES)[flat_used]
     t_clip = flat_src[flat_used]
-    def clip_ids(idx: np.ndarray) -> pl.Series:
-        return _ids_at("clip_", idx, kw)
-
     truth = {
-        S.GENERATION_ID: _ids_at("gen_", g_of, gw),
-        S.CLIP_ID: clip_ids(t_clip),
+        S.GENERATION_ID: _gen_ids(args, g_of),
+        S.CLIP_ID: _ids_at("clip_", t_clip, _width(args.clips)),
         S.CREATOR_ID: creator_ids.gather(pl.Series(plan.creator[t_clip].astype(np.int64))),
-        S.WEIGHT: w.reshape(-1)[flat_used].astype(np.float64),
+        S.WEIGHT: sources.w.reshape(-1)[flat_used].astype(np.float64),
     }
-    truth_schema = _schema(S.TRUTH, segments=segments)
-    if segments:
+    if args.segments:
         truth[S.SEGMENT_ID] = "s" + pl.Series(flat_seg[flat_used]).cast(pl.String)
-    _write(_to_arrow(pl.DataFrame(truth), truth_schema), stage / S.TRUTH.filename,
-           row_group_size)
+    _write(_to_arrow(pl.DataFrame(truth), _schema(S.TRUTH, segments=args.segments)),
+           stage / S.TRUTH.filename, args.row_group_size)
+
+
+def _write_duplicates(stage: Path, args: _Args, plan: _Plan) -> None:
     copy_idx = np.flatnonzero(plan.original >= 0)
-    dups = pl.DataFrame({S.CLIP_ID: clip_ids(copy_idx),
-                         S.DUPLICATE_OF: clip_ids(plan.original[copy_idx])})
+    width = _width(args.clips)
+    dups = pl.DataFrame({S.CLIP_ID: _ids_at("clip_", copy_idx, width),
+                         S.DUPLICATE_OF: _ids_at("clip_", plan.original[copy_idx], width)})
     _write(_to_arrow(dups, _schema(S.DUPLICATES)), stage / S.DUPLICATES.filename,
-           row_group_size)
+           args.row_group_size)
 
 
 def _topic_names(n_topics: int, idx: np.ndarray) -> pl.Series:

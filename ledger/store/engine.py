@@ -23,10 +23,10 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
-from contract.errors import ResidualsError
+from contract.errors import ResidualsError, first_line
 
 DEFAULT_URL = "sqlite:///data/demo.db"
-"""The database used when no ``--db`` is given (a SQLite file)."""
+"""The database used when no ``url`` is given (a SQLite file)."""
 
 ENV_URL = "RESIDUALS_DB"
 """Environment variable that overrides :data:`DEFAULT_URL`."""
@@ -46,13 +46,13 @@ def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ResidualsError(f"--db {url!r}: not a database URL "
+        raise ResidualsError(f"url={url!r}: not a database URL "
                              "(expected e.g. sqlite:///data/demo.db or "
                              "postgresql://user@host/db)") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ResidualsError(f"--db {safe_url(url)}: unsupported database "
+        raise ResidualsError(f"url={safe_url(url)!r}: unsupported database "
                              f"{parsed.get_backend_name()!r}, expected sqlite or postgresql")
     return parsed
 
@@ -125,7 +125,7 @@ def keep_private(path: Path) -> None:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise ResidualsError(f"--db {path}: cannot create the database file "
+        raise ResidualsError(f"url={str(path)!r}: cannot create the database file "
                              f"({exc.strerror})") from None
     else:
         os.fchmod(fd, 0o600)  # whatever the umask
@@ -157,7 +157,7 @@ def make_engine(url: str | None = None) -> Engine:
         if db and db != ":memory:" and not db.startswith("file:"):
             parent = Path(db).resolve().parent
             if not parent.is_dir():
-                raise ResidualsError(f"--db {raw}: cannot open database, directory "
+                raise ResidualsError(f"url={raw!r}: cannot open database, directory "
                                      f"{parent} does not exist")
             keep_private(Path(db))
     else:
@@ -165,7 +165,7 @@ def make_engine(url: str | None = None) -> Engine:
     try:
         engine = create_engine(parsed, **kwargs)  # type: ignore[arg-type]
     except (NoSuchModuleError, ArgumentError) as exc:
-        raise ResidualsError(f"--db {safe_url(raw)}: {exc}") from None
+        raise ResidualsError(f"url={safe_url(raw)!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         _sqlite_setup(engine)
     else:
@@ -175,9 +175,9 @@ def make_engine(url: str | None = None) -> Engine:
             conn.exec_driver_sql("SELECT 1")
     except DBAPIError as exc:
         engine.dispose()
-        first = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()
-        raise ResidualsError(f"--db {safe_url(raw)}: cannot connect to the database "
-                             f"({first[0] if first else type(exc).__name__})") from None
+        raise ResidualsError(f"url={safe_url(raw)!r}: cannot connect to the database "
+                             f"({first_line(exc.orig if exc.orig is not None else exc)})"
+                             ) from None
     return engine
 
 
@@ -254,7 +254,7 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Engine:
         upgrade(engine)
     elif current_revision(engine) != head_revision():
         engine.dispose()
-        raise ResidualsError(f"--db {safe_url(engine.url)}: schema is not up to date; "
+        raise ResidualsError(f"url={safe_url(engine.url)!r}: schema is not up to date; "
                              "run `residuals db upgrade`")
     return engine
 
@@ -275,5 +275,5 @@ def ping(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except DBAPIError as exc:
-        raise ResidualsError(f"--db {safe_url(engine.url)}: cannot reach the database "
-                             f"({str(exc.orig).splitlines()[0]})") from None
+        raise ResidualsError(f"url={safe_url(engine.url)!r}: cannot reach the database "
+                             f"({first_line(exc.orig if exc.orig is not None else exc)})") from None

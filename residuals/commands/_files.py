@@ -4,9 +4,9 @@ Rule: a command names every file it will write and every file it reads, and
 :func:`refuse_overwrite` refuses (one line naming both flags) an output that
 is an input, however it is spelled: the same path, another spelling of it, a
 symbolic link on either side, or a hard link. A ledger is only created once
-the batch to post is known to be valid: :func:`existing_ledger` opens a
-ledger without creating one, and readers (``statement``, ``ledger verify``)
-refuse a database that does not exist rather than create an empty one.
+the batch to post is known to be valid (:mod:`residuals.workflows.store`).
+Library errors name parameters; :func:`flag_names` spells them as the
+command's flags.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from contract.errors import ResidualsError
 
@@ -59,75 +58,39 @@ def check_output_dir(flag: str, out: Path) -> None:
         raise ResidualsError(f"{flag} {out}: directory is not writable")
 
 
-def sqlite_file(url: str | None) -> Path | None:
-    """The file of a SQLite ledger URL (``--db`` or its default), else None."""
-    from sqlalchemy import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from ledger.store.engine import resolve_url
-
-    try:
-        parsed = make_url(resolve_url(url))
-    except ArgumentError:
-        return None  # opening it says what is wrong
-    db = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" \
-            or db.startswith("file:"):
-        return None
-    return Path(db)
-
-
 def ledger_inputs(url: str | None) -> list[Named]:
     """The ledger's own files as inputs (a SQLite file and its -wal/-shm), for
     :func:`refuse_overwrite`."""
+    from residuals.workflows.store import sqlite_file
+
     path = sqlite_file(url)
     if path is None:
         return []
     return [("--db", Path(f"{path}{suffix}")) for suffix in ("", "-wal", "-shm")]
 
 
-def existing_ledger(url: str | None) -> Any:
-    """An engine on the ledger at ``url`` when it exists (brought to the newest schema),
-    or None when there is none yet: no SQLite file, or a PostgreSQL database without
-    the ledger's tables. Creates nothing."""
-    from ledger.store.engine import current_revision, make_engine, open_store
-
-    path = sqlite_file(url)
-    if path is not None:
-        return open_store(url) if path.exists() else None
-    engine = make_engine(url)
-    try:
-        if current_revision(engine) is None:
-            return None
-    finally:
-        engine.dispose()
-    return open_store(url)
+LEDGER_FLAGS = {"url": "--db"}
+"""The ledger's parameter every command spells ``--db`` (translated by ``residuals.cli``)."""
 
 
-def require_ledger(url: str | None) -> Any:
-    """:func:`existing_ledger`, or a one-line error when there is no ledger at ``url``."""
-    from ledger.store.engine import resolve_url, safe_url
-
-    engine = existing_ledger(url)
-    if engine is None:
-        raise ResidualsError(f"--db {safe_url(resolve_url(url))}: no ledger database there "
-                             "(`residuals batch run` creates one)")
-    return engine
+def with_flags(message: str, flags: Mapping[str, str]) -> str:
+    """``message`` with its parameters spelled as flags: a leading ``name=value`` becomes
+    ``--flag value`` and a backquoted `` `name` `` becomes ``--flag``."""
+    for name, flag in flags.items():
+        if message.startswith(f"{name}="):
+            message = f"{flag} {message[len(name) + 1:]}"
+        message = message.replace(f"`{name}`", flag)
+    return message
 
 
 @contextmanager
 def flag_names(flags: Mapping[str, str]) -> Iterator[None]:
-    """Re-raise a workflow's error with its parameters spelled as the command's flags:
-    a leading ``name=value`` becomes ``--flag value`` and a backquoted `` `name` `` becomes
-    ``--flag``."""
+    """Re-raise a workflow's error with its parameters spelled as the command's flags
+    (:func:`with_flags`)."""
     try:
         yield
     except ResidualsError as exc:
-        msg = str(exc)
-        for name, flag in flags.items():
-            if msg.startswith(f"{name}="):
-                msg = f"{flag} {msg[len(name) + 1:]}"
-            msg = msg.replace(f"`{name}`", flag)
+        msg = with_flags(str(exc), flags)
         if msg == str(exc):
             raise
         raise ResidualsError(msg) from None

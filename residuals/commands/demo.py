@@ -1,4 +1,4 @@
-"""``residuals demo``: the whole pipeline on one data directory, as ``make demo`` runs it.
+"""``residuals demo``: two payout periods and the cycle between them, as ``make demo`` runs it.
 
 Rule: this command checks its flags, runs :func:`residuals.workflows.demo.demo`
 and prints each step as the command it stands for prints it, then starts
@@ -15,21 +15,21 @@ import typer
 from rich.console import Console
 
 from contract.errors import ResidualsError
-from residuals.commands._files import data_inputs, ledger_inputs, refuse_overwrite
+from residuals.commands._files import data_inputs, flag_names, ledger_inputs, refuse_overwrite
 from residuals.commands.attribute import print_attributed
 from residuals.commands.batch import print_posted
 from residuals.commands.ledger import print_verified
-from residuals.workflows.demo import DEFAULT_PERIOD
+from residuals.workflows.demo import DEFAULT_PERIOD, DEFAULT_SEED, next_label
 
 
 class _Printer:
     """Prints each step of :func:`residuals.workflows.demo.demo` as the commands would."""
 
-    def __init__(self, console: Any) -> None:
-        self.console = console
+    def __init__(self, console: Any, stages: int) -> None:
+        self.console, self.stages = console, stages
 
     def stage(self, n: int, text: str) -> None:
-        self.console.rule(f"[bold]{n}/6[/bold] {text}", align="left")
+        self.console.rule(f"[bold]{n}/{self.stages}[/bold] {text}", align="left")
 
     def attributed(self, path: Path, done: Any) -> None:
         if done is None:
@@ -43,12 +43,41 @@ class _Printer:
     def verified(self, result: Any) -> None:
         print_verified(result)
 
+    def cycled(self, cycle: Any) -> None:
+        print_cycle(self.console, cycle)
+
     def summarised(self, summary: Any) -> None:
         print_summary(self.console, summary)
 
     def logins(self, logins: list[tuple[str, str, str]]) -> None:
         for user, password, role in logins:
             self.console.print(f"  {role:<10} user [bold]{user}[/bold]  password {password}")
+
+
+def print_cycle(console: Any, cycle: Any) -> None:
+    """One line per step of the payout cycle between the two periods."""
+    from rich.table import Table
+
+    from ledger.money import format_minor
+
+    cur, done = cycle.currency, "(done by an earlier run)"
+    table = Table(show_header=False, box=None)
+    table.add_row("held", f"{cycle.held_creator}: tax form missing (not exported, not carried)")
+    ex = cycle.exported
+    table.add_row("exported", f"{ex.payouts:,} payouts, {format_minor(ex.total_minor, cur)} to "
+                  f"{ex.path}" if ex is not None else f"{cycle.export_file} {done}")
+    rec = cycle.reconciliation
+    table.add_row("provider report", f"{cycle.report_file}: {rec.applied:,} applied, "
+                  + ", ".join(f"{n:,} {c}" for c, n in rec.counts.items()
+                              if n and c != "matched")
+                  if rec.applied < sum(rec.counts.values()) else
+                  f"{cycle.report_file}: {rec.applied:,} applied")
+    table.add_row("failed", f"{cycle.failed_creator}: account closed, re-credited into "
+                  f"{cycle.next_period}")
+    table.add_row("claim", f"#{cycle.claim_id} of {cycle.claim_creator} (copied clip) upheld: "
+                  f"{format_minor(cycle.claim_amount_minor, cur)} from the "
+                  f"{cycle.next_period} pool")
+    console.print(table)
 
 
 def print_summary(console: Any, summary: Any) -> None:
@@ -100,8 +129,14 @@ def demo(
     port: Annotated[int, typer.Option("--port", help="Dashboard port.")] = 8501,
     method: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--method", help="Weighting method [default: the project default].")] = None,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="The seed --data was made with; the next period is drawn from it.")]
+    = DEFAULT_SEED,
+    periods: Annotated[int, typer.Option(
+        "--periods", help="2: two periods and the payout cycle between them; 1: the first "
+                          "period only (for data not made by `residuals samples make`).")] = 2,
 ) -> None:
-    """Attribute the sample, post a payout batch, verify the ledger, print a summary, serve it."""
+    """Post two periods with the payout cycle between them, verify, summarise, serve it."""
     from contract import schema as S
     from residuals.commands.batch import check_period
     from residuals.commands.dashboard import dashboard
@@ -114,19 +149,26 @@ def demo(
     if not policy.is_file():
         raise ResidualsError(f"--policy {policy}: file not found")
     check_period(period)
-    written = [work / period / t.filename for t in (S.CREATORS, S.CLIPS, S.GENERATIONS,
-                                                    S.ACCOUNTS, S.ATTRIBUTIONS)]
-    refuse_overwrite([("--work", p) for p in (*written, payouts_file(work / period, period))],
+    if periods not in (1, 2):
+        raise ResidualsError(f"--periods {periods}: expected 1 or 2")
+    labels = [period, next_label(period)][:periods]
+    written = [work / p / t.filename for p in labels
+               for t in (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.ATTRIBUTIONS)]
+    refuse_overwrite([("--work", p) for p in (*written, *(payouts_file(work / p, p)
+                                                          for p in labels))],
                      [*data_inputs(data), ("--policy", policy), *ledger_inputs(db)])
-    run_demo(DemoRun(data=data, db=db, policy=policy, period=period, work=work, method=method,
-                     scheduler=os.environ.get("DASK_SCHEDULER_ADDRESS") or None),
-             _Printer(console))
+    run = DemoRun(data=data, db=db, policy=policy, period=period, work=work, method=method,
+                  scheduler=os.environ.get("DASK_SCHEDULER_ADDRESS") or None, seed=seed,
+                  periods=periods)
+    with flag_names({"seed": "--seed", "prev": "--data"}):
+        run_demo(run, _Printer(console, run.stages))
     if headless:
         console.print("HEADLESS set: not starting the dashboard "
                       f"(start it with: residuals dashboard --db {db})")
         return
-    console.rule("[bold]6/6[/bold] dashboard (Ctrl-C to stop)", align="left")
-    dashboard(db=db, port=port, host="127.0.0.1", data=work / period, headless=True)
+    console.rule(f"[bold]{run.stages}/{run.stages}[/bold] dashboard (Ctrl-C to stop)",
+                 align="left")
+    dashboard(db=db, port=port, host="127.0.0.1", data=work / labels[-1], headless=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,9 +17,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from contract.errors import ResidualsError
-from residuals.commands._files import (check_output_dir, ledger_inputs, refuse_overwrite,
-                                       require_ledger)
+from residuals.commands._files import check_output_dir, ledger_inputs, refuse_overwrite
 from residuals.commands.batch import DB_HELP
+from residuals.workflows.store import require_ledger
 
 ledger_app = typer.Typer(help="Check the ledger of record.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the ledger database schema.", no_args_is_help=True)

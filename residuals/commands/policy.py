@@ -67,7 +67,7 @@ def _ledger_carried(db: str, currency: str):  # noqa: ANN202 - a polars DataFram
     from sqlalchemy.orm import Session
 
     from ledger.store.posting import payable_balances
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     engine = require_ledger(db)
     try:

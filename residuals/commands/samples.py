@@ -16,9 +16,15 @@ import typer
 
 from contract import schema as S
 from contract.errors import ResidualsError
+from residuals.commands._files import flag_names
 
 _FILES = (S.CREATORS, S.CLIPS, S.GENERATIONS, S.ACCOUNTS, S.TRUTH, S.DUPLICATES)
 _LINEAR_ONLY = ("--accounts", "--segments", "--row-group-size")
+#: Parameters of :mod:`residuals.samples` and :mod:`residuals.families` and their flags.
+FLAGS = {"name": "--family", "creators": "--creators", "clips": "--clips",
+         "generations": "--generations", "dim": "--dim", "accounts": "--accounts",
+         "row_group_size": "--row-group-size", "out": "--out", "seed": "--seed",
+         "prev": "--next-period"}
 
 
 def make(  # noqa: UP045 (typer needs Optional)
@@ -46,11 +52,13 @@ def make(  # noqa: UP045 (typer needs Optional)
                                  "family linear only.")] = None,
     media: Annotated[bool, typer.Option(
         "--media", help="Write real sample videos with planted reuse instead.")] = False,
+    next_period: Annotated[Optional[Path], typer.Option(
+        "--next-period", help="Continue the sample in this directory (made with the same "
+                              "--seed): same creators and clips, the next month's generations "
+                              "and revenue; family linear only.")] = None,
 ) -> None:
     """Write creators, clips, generations, accounts, truth and duplicates Parquet files."""
-    import pyarrow.parquet as pq
     from rich.console import Console
-    from rich.table import Table
 
     from residuals.families import make_family, sized
     from residuals.samples import make_samples
@@ -62,21 +70,57 @@ def make(  # noqa: UP045 (typer needs Optional)
         return
     if seed is None:
         raise ResidualsError("--seed: required (unless --media)")
-    params = sized(family, creators=creators, clips=clips, generations=generations, dim=dim)
-    if family == "linear":
-        make_samples(out, creators=params.creators, clips=params.clips,
-                     generations=params.generations, dim=params.dim, seed=seed,
-                     accounts=accounts, segments=segments,
-                     row_group_size=100_000 if row_group_size is None else row_group_size)
-    else:
-        given = (accounts is not None, segments, row_group_size is not None)
-        for flag, on in zip(_LINEAR_ONLY, given):
-            if on:
-                raise ResidualsError(f"{flag}: only for --family linear, not {family!r}")
-        make_family(out, family, seed, params)
-    console = Console()
-    console.print(f"samples written to {out} (family {family}, seed {seed}, d = {params.dim}"
-                  + (", segments" if segments else "") + ")")
+    if next_period is not None:
+        _make_next(out, next_period, seed, family, row_group_size,
+                   given=(creators, clips, generations, dim, accounts, segments or None))
+        return
+    with flag_names(FLAGS):
+        params = sized(family, creators=creators, clips=clips, generations=generations,
+                       dim=dim)
+        if family == "linear":
+            make_samples(out, creators=params.creators, clips=params.clips,
+                         generations=params.generations, dim=params.dim, seed=seed,
+                         accounts=accounts, segments=segments,
+                         row_group_size=100_000 if row_group_size is None else row_group_size)
+        else:
+            given = (accounts is not None, segments, row_group_size is not None)
+            for flag, on in zip(_LINEAR_ONLY, given):
+                if on:
+                    raise ResidualsError(f"{flag}: only for --family linear, not {family!r}")
+            make_family(out, family, seed, params)
+    Console().print(f"samples written to {out} (family {family}, seed {seed}, d = {params.dim}"
+                    + (", segments" if segments else "") + ")")
+    print_files(out)
+
+
+def _make_next(out: Path, prev: Path, seed: int, family: str, row_group_size: int | None,
+               given: tuple[object, ...]) -> None:
+    """``--next-period``: the sizes come from the previous period's files."""
+    from rich.console import Console
+
+    from residuals.samples import next_period
+
+    if family != "linear":
+        raise ResidualsError(f"--next-period: only for --family linear, not {family!r}")
+    sizes = ("--creators", "--clips", "--generations", "--dim", "--accounts", "--segments")
+    for flag, value in zip(sizes, given):
+        if value is not None:
+            raise ResidualsError(f"{flag}: not with --next-period (the sizes are those of "
+                                 f"{prev})")
+    with flag_names(FLAGS):
+        period = next_period(prev, out, seed=seed, row_group_size=100_000
+                             if row_group_size is None else row_group_size)
+    Console().print(f"samples written to {out}: period {period} after {prev} "
+                    f"(seed {seed}, same creators and clips)")
+    print_files(out)
+
+
+def print_files(out: Path) -> None:
+    """Each written file with its rows (from its Parquet metadata) and bytes."""
+    import pyarrow.parquet as pq
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table()
     table.add_column("file")
     table.add_column("rows", justify="right")
@@ -85,7 +129,7 @@ def make(  # noqa: UP045 (typer needs Optional)
         path = out / t.filename
         table.add_row(t.filename, f"{pq.ParquetFile(path).metadata.num_rows:,}",
                       f"{path.stat().st_size:,}")
-    console.print(table)
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -69,7 +69,7 @@ def _write(db: Any):  # type: ignore[no-untyped-def]
 def _engine(db: Any) -> Any:
     from sqlalchemy import Engine
 
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     return db if isinstance(db, Engine) else require_ledger(db)
 

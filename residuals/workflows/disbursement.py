@@ -129,7 +129,7 @@ def export_payouts(db: str | None, batch: str, fmt: str, out: Path) -> Exported:
     from contract.io import atomic_output
     from ledger.store.engine import write_session
     from ledger.store.payout_states import apply_events, event_frame
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     if fmt not in FORMATS:
         raise ResidualsError(f"fmt={fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -176,7 +176,7 @@ def import_report(db: str | None, report: Path) -> Any:
     returns the :class:`ledger.store.reports.Reconciliation`."""
     from ledger.store.engine import write_session
     from ledger.store.reports import import_report as apply_report
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     if not report.is_file():
         raise ResidualsError(f"report={str(report)!r}: no such file")
@@ -196,7 +196,7 @@ def list_payouts(db: str | None, batch: str | None = None,
     from ledger.store.engine import read_session
     from ledger.store.payout_states import current_states
     from ledger.store.read import batches
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     if state is not None and state not in M.PAYOUT_STATES:
         raise ResidualsError(f"state={state!r}: expected one of {', '.join(M.PAYOUT_STATES)}")
@@ -247,7 +247,7 @@ def batch_overview(db: str | None) -> pl.DataFrame:
     from ledger.store.engine import read_session
     from ledger.store.payout_states import current_states
     from ledger.store.read import batches
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     engine = require_ledger(db)
     try:
@@ -265,7 +265,7 @@ def batch_detail(db: str | None, batch: str) -> tuple[dict[str, Any], pl.DataFra
     from ledger.store.engine import read_session
     from ledger.store.payout_states import current_states
     from ledger.store.read import batches
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     engine = require_ledger(db)
     try:

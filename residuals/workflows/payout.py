@@ -200,7 +200,7 @@ def run_batch(run: BatchRun) -> BatchResult:
     from ledger.policy import load_policy
     from ledger.store.engine import open_store, read_session, write_session
     from ledger.store.posting import find_batch, post_batch
-    from residuals.commands._files import existing_ledger
+    from residuals.workflows.store import existing_ledger
 
     for name, value in (("k", run.k), ("depth", run.depth)):
         if value < 1:
@@ -285,7 +285,7 @@ def verify_ledger(db: str | None, *, recompute: bool = True,
     from ledger.store.engine import read_session
     from ledger.store.read import chain_head
     from ledger.store.verify import verify
-    from residuals.commands._files import require_ledger
+    from residuals.workflows.store import require_ledger
 
     engine = require_ledger(db)
     with read_session(engine) as s:

@@ -118,6 +118,30 @@ def test_graph_does_not_depend_on_workers() -> None:
     assert merges and all(len(dsk[m][1]) <= dask_engine.FAN_IN for m in merges)
 
 
+@pytest.mark.parametrize("fan_in", [2, 3, 64])
+def test_fan_in_shapes_the_tree_not_the_result(fan_in: int) -> None:
+    rng = np.random.default_rng(16)
+    gen, clips = random_emb(rng, 40, 6), random_emb(rng, 400, 6)
+    cat = catalogue_from_frame(clips_frame(clips), partition_rows=20)  # 20 partitions
+    dsk, _ = dask_engine.build_graph(cat, normalize(gen), 5, "softmax", {},
+                                     needs_embeddings=False, block_size=16, fan_in=fan_in)
+    merges = [key for key in dsk if key[0].startswith("merge-")]
+    assert merges and max(len(dsk[m][1]) for m in merges) == min(fan_in, 20)
+    base = _run(cat, gen, 5, "softmax", block_size=16)
+    got = _run(cat, gen, 5, "softmax", block_size=16, fan_in=fan_in)
+    for a, b in zip((base.sim, base.idx, base.weight), (got.sim, got.idx, got.weight)):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("fan_in", [1, 0, 2.5, True])
+def test_bad_fan_in_is_named(fan_in: object) -> None:
+    rng = np.random.default_rng(17)
+    cat = catalogue_from_frame(clips_frame(random_emb(rng, 10, 3)), partition_rows=5)
+    with pytest.raises(ParameterError, match=r"^fan_in=.*: expected an integer >= 2$"):
+        dask_engine.build_graph(cat, normalize(random_emb(rng, 4, 3)), 2, "softmax", {},
+                                needs_embeddings=False, fan_in=fan_in)
+
+
 def test_progress_is_reported() -> None:
     rng = np.random.default_rng(15)
     cat = catalogue_from_frame(clips_frame(random_emb(rng, 60, 3)), partition_rows=10)

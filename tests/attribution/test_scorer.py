@@ -30,10 +30,16 @@ def test_init_only_stores_arguments() -> None:
     assert vars(scorer) == {"k": 3, "method": "softmax", "scheduler": "local", "workers": 2,
                             "block_size": 7, "partition_rows": scorer.partition_rows,
                             "tile": scorer.tile, "depth": DEFAULT_DEPTH,
-                            "n_concepts": scorer.n_concepts,
+                            "n_concepts": scorer.n_concepts, "fan_in": 8,
                             "method_params": {"temperature": 0.1}}
     assert list(inspect.signature(KnnScorer).parameters)[:5] == [
         "k", "method", "scheduler", "workers", "block_size"]
+
+
+def test_fit_refuses_a_fan_in_below_two(data) -> None:
+    clips, _ = data
+    with pytest.raises(ParameterError, match=r"^fan_in=1: expected an integer >= 2$"):
+        KnnScorer(k=2, fan_in=1).fit(clips_frame(clips))
 
 
 def test_fit_returns_self_with_learned_state(data) -> None:

@@ -1,4 +1,4 @@
-"""The docstring examples of the ledger's public API run, and pass."""
+"""The docstring examples of the public API run, and pass."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from types import ModuleType
 
 import pytest
 
+from attribution import scorer
 from ledger import allocate, money, policy
+from residuals import samples
 
-MODULES = [allocate, money, policy]
+MODULES = [allocate, money, policy, scorer, samples]
 """Modules whose examples are checked: :func:`~ledger.allocate.allocate`,
-:func:`~ledger.policy.load_policy`, :func:`~ledger.money.to_minor`."""
+:func:`~ledger.policy.load_policy`, :func:`~ledger.money.to_minor`,
+:class:`~attribution.scorer.KnnScorer`, :func:`~residuals.samples.make_samples`."""
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -243,9 +243,9 @@ def test_missing_table_in_data_directory(data: Path) -> None:
 # ---- residuals samples make: bad flags ---------------------------------------------------------
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--creators", "10", "--clips", "5"], "--clips is 5, expected at least --creators (10)"),
-    (["--creators", "10", "--clips", "50", "--dim", "1"], "--dim is 1, expected at least 2"),
-    (["--creators", "0", "--clips", "50"], "--creators is 0, expected at least 1"),
+    (["--creators", "10", "--clips", "5"], "--clips 5: expected >= --creators (10)"),
+    (["--creators", "10", "--clips", "50", "--dim", "1"], "--dim 1: expected >= 2"),
+    (["--creators", "0", "--clips", "50"], "--creators 0: expected >= 1"),
 ])
 def test_samples_make_bad_flags(tmp_path: Path, flags: list[str], message: str) -> None:
     out = tmp_path / "out"

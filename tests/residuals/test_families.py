@@ -141,13 +141,13 @@ def test_topics_novel_generations_sit_inside_dense_regions(made: dict[str, Path]
 
 
 def test_sized_rejects_bad_sizes() -> None:
-    with pytest.raises(ResidualsError, match="--creators: not a size of family 'real'"):
+    with pytest.raises(ResidualsError, match="`creators`: not a size of family 'real'"):
         sized("real", creators=3)
-    with pytest.raises(ResidualsError, match="--clips is 5, expected at least --creators"):
+    with pytest.raises(ResidualsError, match="clips=5: expected >= `creators`"):
         sized("topics", creators=10, clips=5)
-    with pytest.raises(ResidualsError, match="--dim is 1, expected at least 2"):
+    with pytest.raises(ResidualsError, match="dim=1: expected >= 2"):
         sized("nonlinear", dim=1)
-    with pytest.raises(ResidualsError, match="--dim is 2000, expected at most 1024"):
+    with pytest.raises(ResidualsError, match="dim=2000: expected <= 1024"):
         sized("real", dim=2000, clips=3000)
 
 
@@ -171,7 +171,7 @@ def test_cli_makes_a_family(tmp_path: Path) -> None:
     (["--family", "real", "--creators", "4"], "--creators: not a size of family 'real'"),
     (["--family", "topics", "--segments"], "--segments: only for --family linear, not 'topics'"),
     (["--family", "topics", "--creators", "10", "--clips", "5"],
-     "--clips is 5, expected at least --creators (10)"),
+     "--clips 5: expected >= --creators (10)"),
 ])
 def test_cli_bad_family_flags_are_one_line(tmp_path: Path, flags: list[str],
                                            message: str) -> None:

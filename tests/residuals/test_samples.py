@@ -255,12 +255,12 @@ def test_attribution_is_solvable_but_not_trivial() -> None:
 # ---- bad arguments -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"creators": 0}, "--creators is 0, expected at least 1"),
-    ({"clips": 10}, "--clips is 10, expected at least --creators (40)"),
-    ({"generations": 0}, "--generations is 0, expected at least 1"),
-    ({"dim": 1}, "--dim is 1, expected at least 2"),
-    ({"accounts": 0}, "--accounts is 0, expected at least 1"),
-    ({"row_group_size": 0}, "--row-group-size is 0, expected at least 1"),
+    ({"creators": 0}, "creators=0: expected >= 1"),
+    ({"clips": 10}, "clips=10: expected >= `creators` (40)"),
+    ({"generations": 0}, "generations=0: expected >= 1"),
+    ({"dim": 1}, "dim=1: expected >= 2"),
+    ({"accounts": 0}, "accounts=0: expected >= 1"),
+    ({"row_group_size": 0}, "row_group_size=0: expected >= 1"),
 ])
 def test_bad_arguments_write_nothing(tmp_path: Path, change: dict, message: str) -> None:
     out = tmp_path / "out"
@@ -334,3 +334,83 @@ def test_any_small_arguments_give_valid_data(creators: int, extra_clips: int, ge
     assert truth[S.CLIP_ID].is_in(ds.clips[S.CLIP_ID].implode()).all()
     assert not truth[S.CLIP_ID].is_in(dups[S.CLIP_ID].implode()).any()
     assert dups[S.DUPLICATE_OF].is_in(ds.clips[S.CLIP_ID].implode()).all()
+
+
+# ---- the next period -----------------------------------------------------------------------------
+
+CATALOGUE = ["creators.parquet", "clips.parquet", "duplicates.parquet"]
+
+
+@pytest.fixture(scope="module")
+def following(tmp_path_factory: pytest.TempPathFactory, small: Path) -> Path:
+    out = tmp_path_factory.mktemp("following")
+    assert samples.next_period(small, out, seed=SMALL["seed"]) == 1
+    return out
+
+
+def test_next_period_keeps_the_catalogue_byte_for_byte(small: Path, following: Path) -> None:
+    for name in CATALOGUE:
+        assert (following / name).read_bytes() == (small / name).read_bytes(), name
+    before, after = (pl.read_parquet(d / "accounts.parquet") for d in (small, following))
+    assert after[S.ACCOUNT_ID].to_list() == before[S.ACCOUNT_ID].to_list()
+    assert after[S.REVENUE_MINOR].to_list() != before[S.REVENUE_MINOR].to_list()
+
+
+def test_next_period_has_new_generations_in_the_next_month(small: Path, following: Path) -> None:
+    before, after = (read_table(d / "generations.parquet", S.GENERATIONS)
+                     for d in (small, following))
+    assert after.height == before.height
+    assert set(after[S.GENERATION_ID]).isdisjoint(before[S.GENERATION_ID])
+    assert after[S.GENERATION_ID][0] == f"gen_{before.height + 1:04d}"
+    assert not np.allclose(_emb(after)[:5], _emb(before)[:5])
+    assert before[S.CREATED_AT].dt.strftime("%Y-%m").unique().to_list() == ["2026-10"]
+    assert after[S.CREATED_AT].dt.strftime("%Y-%m").unique().to_list() == ["2026-11"]
+    truth = read_table(following / "truth.parquet", S.TRUTH)
+    assert set(truth[S.GENERATION_ID]) <= set(after[S.GENERATION_ID])
+    clips = read_table(following / "clips.parquet", S.CLIPS)
+    assert set(truth[S.CLIP_ID]) <= set(clips[S.CLIP_ID])
+
+
+def test_next_period_is_deterministic_and_chains(tmp_path: Path, small: Path,
+                                                 following: Path) -> None:
+    again = tmp_path / "again"
+    samples.next_period(small, again, seed=SMALL["seed"])
+    assert _bytes(again) == _bytes(following)
+    third = tmp_path / "third"
+    assert samples.next_period(following, third, seed=SMALL["seed"]) == 2
+    gens = pl.read_parquet(third / "generations.parquet")
+    assert gens[S.GENERATION_ID][0] == f"gen_{2 * SMALL['generations'] + 1:04d}"
+    assert gens[S.CREATED_AT].dt.strftime("%Y-%m").unique().to_list() == ["2026-12"]
+
+
+def test_next_period_with_segments(tmp_path: Path, segmented: Path) -> None:
+    out = tmp_path / "next"
+    samples.next_period(segmented, out, seed=SMALL["seed"])
+    assert (out / "clips.parquet").read_bytes() == (segmented / "clips.parquet").read_bytes()
+    truth = read_table(out / "truth.parquet", S.TRUTH)
+    assert S.SEGMENT_ID in truth.columns
+
+
+def test_next_period_with_another_seed_writes_nothing(tmp_path: Path, small: Path) -> None:
+    out = tmp_path / "next"
+    with pytest.raises(ResidualsError, match=r"^seed=6: does not reproduce .*creators.parquet"):
+        samples.next_period(small, out, seed=6)
+    assert list(out.iterdir()) == []
+
+
+def test_next_period_of_a_directory_without_a_sample(tmp_path: Path) -> None:
+    with pytest.raises(ResidualsError, match=r"^prev='.*': creators.parquet not found"):
+        samples.next_period(tmp_path, tmp_path / "next", seed=1)
+
+
+def test_cli_next_period(tmp_path: Path, small: Path, following: Path) -> None:
+    out = tmp_path / "next"
+    args = ["samples", "make", "--out", str(out), "--seed", "5", "--next-period", str(small)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert _bytes(out) == _bytes(following)
+    assert "period 1" in result.output
+    bad = CliRunner().invoke(app, [*args[:5], "6", *args[6:]])
+    assert str(bad.exception).startswith("--seed 6: does not reproduce")
+    sized = CliRunner().invoke(app, [*args, "--creators", "3"])
+    assert str(sized.exception).startswith("--creators: not with --next-period")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -64,19 +62,3 @@ def test_first_line_of_multiline_and_empty_errors() -> None:
     assert first_line(ValueError("one\ntwo")) == "one"
     assert first_line(ValueError("  \n")) == "ValueError"
     assert first_line(ValueError("x" * 300), limit=200) == "x" * 200
-
-
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-    return names
-
-
-def test_ledger_store_does_not_reach_the_allocation_engine() -> None:
-    found = {(p.name, m) for p in (ROOT / "ledger" / "store").glob("*.py")
-             for m in _imports(p) if m.startswith(("ledger.allocate", "ledger.policy"))}
-    assert found == set()
