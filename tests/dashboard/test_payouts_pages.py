@@ -183,3 +183,35 @@ def test_a_hostile_creator_id_is_text_on_my_share_and_the_payouts_page(payouts_d
     assert not admin.exception
     assert HOSTILE_CREATOR in admin.dataframe[-1].value[S.CREATOR_ID].to_list()
     assert all(SCRIPT not in str(m.value) for m in admin.markdown)
+
+
+def test_the_language_a_creator_picks_is_used_at_the_next_login(payouts_db, demo_db) -> None:  # type: ignore[no-untyped-def]
+    """Picked in the sidebar, stored with the login (and only that login), adopted by a
+    new browser session's login."""
+    from dashboard.language import KEY
+
+    a = demo_db.creator_a
+    at = as_user(demo_db, a)
+    at.switch_page("views/my_share.py").run()
+    assert "Your payouts" in texts(at)
+    at.selectbox(key=KEY).set_value("es").run()
+    assert not at.exception and "Tus pagos" in texts(at)
+
+    again = as_user(demo_db, a)  # a new session: nothing in its state, no address
+    again.switch_page("views/my_share.py").run()
+    assert not again.exception
+    shown = texts(again)
+    assert "Tus pagos" in shown and "retenido: sin método de pago" in shown
+    assert "Your payouts" not in shown
+
+    from dashboard.models import User
+    from ledger.store import open_store, read_session
+
+    engine = open_store(payouts_db)
+    with read_session(engine) as s:
+        stored = dict(s.query(User.username, User.language).all())
+    engine.dispose()
+    assert stored[a] == "es" and stored[demo_db.creator_b] is None and stored["admin"] is None
+    other = as_user(demo_db, demo_db.creator_b)  # another creator's choice is their own
+    other.switch_page("views/my_share.py").run()
+    assert "Your payouts" in texts(other)
