@@ -215,3 +215,27 @@ def test_the_language_a_creator_picks_is_used_at_the_next_login(payouts_db, demo
     other = as_user(demo_db, demo_db.creator_b)  # another creator's choice is their own
     other.switch_page("views/my_share.py").run()
     assert "Your payouts" in texts(other)
+
+
+def test_state_summary_equals_a_plain_count(payouts_db, demo_db) -> None:  # type: ignore[no-untyped-def]
+    """The page's counts and sums per batch and state, against a loop over the payouts."""
+    from collections import Counter
+
+    from dashboard.data.payouts import COUNT, state_summary
+    from ledger.store import open_store, read_session
+    from ledger.store.payout_states import current_states
+    from ledger.store.read import batches
+
+    engine = open_store(payouts_db)
+    with read_session(engine) as s:
+        states, chain = current_states(s), batches(s)
+    engine.dispose()
+    got = state_summary(states, chain)
+    counts: Counter = Counter()
+    sums: Counter = Counter()
+    for r in states.iter_rows(named=True):  # the slow, obviously correct count
+        counts[(r[S.BATCH_ID], r["state"])] += 1
+        sums[(r[S.BATCH_ID], r["state"])] += r[S.AMOUNT_MINOR]
+    assert {(r[S.BATCH_ID], r["state"]): (r[COUNT], r[S.AMOUNT_MINOR])
+            for r in got.iter_rows(named=True)} == {k: (counts[k], sums[k]) for k in counts}
+    assert set(got["state"]) == {"held", "pending"} and got[S.SEQ].is_sorted()
