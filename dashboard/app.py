@@ -45,8 +45,10 @@ batches = _page("views/batches.py", "Batches", "batches", ":material/account_bal
 policy_lab = _page("views/policy_lab.py", "Policy lab", "policy-lab", ":material/science:",
                    role in (ADMIN, ECONOMIST))
 claims = _page("views/claims.py", "Claims", "claims", ":material/gavel:", role == ADMIN)
+payouts = _page("views/payouts.py", "Payouts", "payouts", ":material/send_money:",
+                role == ADMIN)
 own = [p for p, shown in ((my_share, role == CREATOR), (batches, role == ADMIN),
-                          (claims, role == ADMIN),
+                          (payouts, role == ADMIN), (claims, role == ADMIN),
                           (policy_lab, role in (ADMIN, ECONOMIST))) if shown]
 
 
@@ -56,7 +58,7 @@ def home() -> None:
 
 
 root = st.Page(home, title="Residuals", url_path="home", default=True, visibility="hidden")
-hidden = [p for p in (my_share, batches, claims, policy_lab) if p not in own]
+hidden = [p for p in (my_share, batches, payouts, claims, policy_lab) if p not in own]
 account = [logout if user is not None else login, login if user is not None else logout]
 nav = {_("Your pages"): own} if own else {}
 nav |= {_("Public"): [training], _("Account"): [*account, *hidden, root]}

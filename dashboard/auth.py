@@ -71,6 +71,7 @@ class LoggedIn:
     username: str
     role: str
     creator_id: str | None
+    language: str | None = None
 
 
 def _now() -> dt.datetime:
@@ -222,7 +223,8 @@ def authenticate(
             throttle.locked_until = now + dt.timedelta(seconds=wait) if wait else None
     session.add(LoginAttempt(username=username[:200], success=ok, at=now, source=source))
     session.flush()
-    return LoggedIn(user.username, user.role, user.creator_id) if ok and user else None
+    return (LoggedIn(user.username, user.role, user.creator_id, user.language)
+            if ok and user else None)
 
 
 def _digest(token: str) -> str:
@@ -254,13 +256,33 @@ def session_user(session: Session, token: str, *, now: dt.datetime | None = None
         return None
     now = _utc(now or _now())
     row = session.execute(
-        select(User.username, User.role, User.creator_id, LoginSession.expires_at,
-               LoginSession.revoked_at)
+        select(User.username, User.role, User.creator_id, User.language,
+               LoginSession.expires_at, LoginSession.revoked_at)
         .join(User, User.id == LoginSession.user_id)
         .where(LoginSession.token_sha256 == _digest(token))).first()
     if row is None or row.revoked_at is not None or now >= _utc(row.expires_at):
         return None
-    return LoggedIn(row.username, row.role, row.creator_id)
+    return LoggedIn(row.username, row.role, row.creator_id, row.language)
+
+
+def set_language(session: Session, username: str, language: str) -> None:
+    """Remember ``language`` (one of :data:`ledger.i18n.LANGUAGES`) as ``username``'s
+    choice; their next login reads the pages in it.
+
+    Raises
+    ------
+    ResidualsError
+        An unknown language or user.
+    """
+    from sqlalchemy import update
+
+    from ledger.i18n import check_language
+
+    check_language(language)
+    done = session.execute(update(User).where(User.username == username)
+                           .values(language=language))
+    if not done.rowcount:
+        raise ResidualsError(f"username={username!r}: no such user")
 
 
 def revoke_session(session: Session, token: str, *, now: dt.datetime | None = None) -> None:

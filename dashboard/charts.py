@@ -61,3 +61,20 @@ def lorenz(df: pl.DataFrame, *, x: str, y: str, series: str, title: str) -> alt.
         )
     )
     return (diag + curves).properties(title=title)
+
+
+def stacked(df: pl.DataFrame, *, x: str, y: str, color: str, title: str, y_title: str,
+            order: list[str] | None = None) -> alt.Chart:
+    """Vertical bars of ``y`` per ``x``, stacked by ``color`` (in ``order`` when given)."""
+    return (
+        alt.Chart(df.to_pandas(), title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x}:N", title=None, sort=None),
+            y=alt.Y(f"{y}:Q", title=y_title, stack="zero"),
+            color=alt.Color(f"{color}:N", title=None, sort=order,
+                            scale=alt.Scale(domain=order) if order else alt.Undefined),
+            tooltip=[alt.Tooltip(f"{x}:N"), alt.Tooltip(f"{color}:N"),
+                     alt.Tooltip(f"{y}:Q", format=",.2f")],
+        )
+    )

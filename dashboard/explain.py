@@ -139,3 +139,70 @@ class Progress:
 def next_payout(policy: Policy, today: dt.date) -> dt.date | None:
     """The next payout date of ``policy``'s ``[schedule]``, or None when it has none."""
     return policy.schedule.next_payout(today) if policy.schedule is not None else None
+
+
+PAYOUT_STATE_WORDS = {
+    "pending": N_("pending: ready to be sent"),
+    "submitted": N_("submitted: sent to the payment provider"),
+    "held": N_("held"),
+    "paid": N_("paid"),
+    "failed": N_("failed: the amount is back on your balance"),
+    "returned": N_("returned: the amount is back on your balance"),
+    "canceled": N_("canceled"),
+}
+"""Each payout state (:data:`ledger.store.models.PAYOUT_STATES`) as a creator reads it."""
+
+HOLD_WORDS = {
+    "no_payout_method": N_("no payout method"),
+    "tax_form_missing": N_("tax form missing"),
+    "under_dispute": N_("under dispute"),
+    "superseded": N_("the batch was recomputed"),
+    "profile complete": N_("your payout profile is complete"),
+}
+"""The reasons a payout event records, in words (an unknown reason is shown as it is)."""
+
+TAX_FORM_WORDS = {
+    "missing": N_("missing"),
+    "submitted": N_("submitted, waiting for acceptance"),
+    "accepted": N_("accepted"),
+}
+
+
+def reasons_in_words(reason: str | None, tr: Tr) -> str:
+    """A comma-separated event reason (``no_payout_method,tax_form_missing``) in words."""
+    parts = [p for p in (reason or "").split(",") if p]
+    return ", ".join(tr(HOLD_WORDS[p]) if p in HOLD_WORDS else p for p in parts)
+
+
+def payout_status(state: str, reason: str | None, failure_code: str | None, tr: Tr) -> str:
+    """One payout's state in words: ``held: no payout method, tax form missing``,
+    ``failed: the amount is back on your balance (code: account_closed)``."""
+    _ = tr
+    words = tr(PAYOUT_STATE_WORDS[state]) if state in PAYOUT_STATE_WORDS else state
+    if state == "held":
+        why = reasons_in_words(reason, tr)
+        return _("held: {reasons}").format(reasons=why) if why else words
+    if failure_code:
+        return _("{status} (code: {code})").format(status=words, code=failure_code)
+    if reason and state == "canceled":
+        return _("{status} ({reason})").format(status=words, reason=reasons_in_words(reason, tr))
+    return words
+
+
+def profile_todo(missing: Iterable[str], tax_form: str, country: str | None,
+                 tr: Tr) -> list[str]:
+    """What a creator must still provide before they can be paid, one sentence each
+    (``missing``: :attr:`ledger.store.profiles.Profile.missing`); empty when nothing."""
+    _ = tr
+    out: list[str] = []
+    if "no_payout_method" in missing:
+        out.append(_("Add a payout method (where the money goes): without one your payouts "
+                     "are held."))
+    if "tax_form_missing" in missing:
+        out.append(_("Your tax form has been submitted and waits for acceptance; payouts are "
+                     "held until it is accepted.") if tax_form == "submitted" else
+                   _("Send your tax form: without an accepted tax form your payouts are "
+                     "held."))
+    if country is None:
+        out.append(_("Tell the platform your country."))
+    return out

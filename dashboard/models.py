@@ -1,8 +1,8 @@
 """The dashboard's own tables in the ledger database: users, login attempts, throttles, sessions.
 
 Rule: these tables belong to the dashboard, not to the ledger of record; they
-live in the same database and the same Alembic chain (migrations 0005 and
-0006 in ``ledger/store/migrations``) but on their own ``MetaData``, so the
+live in the same database and the same Alembic chain (migrations 0005, 0006
+and 0010 in ``ledger/store/migrations``) but on their own ``MetaData``, so the
 ledger's models never mention a login. Only :mod:`dashboard.auth` writes them.
 """
 
@@ -45,7 +45,8 @@ class DashboardBase(DeclarativeBase):
 
 class User(DashboardBase):
     """A dashboard login. ``password_hash`` is written by ``dashboard.auth`` (argon2);
-    ``creator_id`` ties a creator login to the only rows it may see."""
+    ``creator_id`` ties a creator login to the only rows it may see; ``language`` is the
+    last language the user chose (null: never chose), used at their next login."""
 
     __tablename__ = USERS
     __table_args__ = (
@@ -61,6 +62,7 @@ class User(DashboardBase):
         String(S.MAX_ID_CHARS), ForeignKey(Creator.__table__.c.creator_id), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now())
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class LoginAttempt(DashboardBase):

@@ -8,8 +8,10 @@ argument, so it is part of every cache key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -18,9 +20,12 @@ from contract import schema as S
 from contract.errors import ResidualsError
 from dashboard.data.public import batch_data_dir, batch_manifest
 from dashboard.data.session import creator_id
-from dashboard.data.store import cached_reader, first_line
+from dashboard.data.store import cached_reader, engine, first_line
 from ledger.policy import Policy
 from ledger.store import read
+from ledger.store.profiles import Profile as PayoutProfile
+
+T = TypeVar("T")
 
 # Columns of the clip-detail frame that are not contract columns.
 MATCHES = "matches"
@@ -53,6 +58,28 @@ def my_profile() -> Profile:
 def my_statement() -> pl.DataFrame:
     """The logged-in creator's statement lines, one per standing batch, oldest first."""
     return _statement(creator_id())
+
+
+def _now_read(read: Callable[..., T], *args: Any) -> T:
+    """``read(session, *args)`` in a read session, not cached: payouts and profiles change
+    when staff export, import a report or set a profile, and the page shows that at once."""
+    from ledger.store import read_session
+
+    with read_session(engine()) as session:
+        return read(session, *args)
+
+
+def my_payouts() -> pl.DataFrame:
+    """The logged-in creator's payouts with their current state, newest batch first
+    (:func:`ledger.store.read.creator_payouts`)."""
+    return _now_read(read.creator_payouts, creator_id())
+
+
+def my_payout_profile() -> PayoutProfile:
+    """The logged-in creator's payout profile: method, country, tax form, what is missing."""
+    from ledger.store.profiles import current_profile
+
+    return _now_read(current_profile, creator_id())
 
 
 def my_clip_earnings(period: str) -> pl.DataFrame:

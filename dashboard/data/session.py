@@ -103,7 +103,26 @@ def log_in(username: str, password: str) -> LoggedIn | None:
     user, token = found
     st.session_state[TOKEN_KEY] = token
     st.session_state[_COOKIE_PENDING] = ("set", token)
+    if user.language is not None:
+        from dashboard import language
+
+        language.adopt(user.language)
     return user
+
+
+def remember_language(choice: str) -> None:
+    """Keep ``choice`` as the logged-in user's language for their next login (nothing
+    when nobody is logged in; a failure is logged, the page keeps working)."""
+    token = _token()
+    if token is None:
+        return
+    try:
+        with auth.login_session(engine()) as session, session.begin():
+            user = auth.session_user(session, token)
+            if user is not None and user.language != choice:
+                auth.set_language(session, user.username, choice)
+    except Exception:  # noqa: BLE001 - the choice still holds for this session
+        LOG.exception("remembering the language failed")
 
 
 def log_out() -> None:

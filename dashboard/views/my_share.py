@@ -87,6 +87,54 @@ def when_paid(view: View) -> None:
             amount=_money(view, view.me.balance_minor)))
 
 
+def payouts(view: View) -> None:
+    """Each payout of the creator: its amount, its state in words (why it is held, the
+    provider's failure code), and when it last changed."""
+    _, tr = view.tr, view.tr
+    st.subheader(_("Your payouts"))
+    mine = creator.my_payouts()
+    if mine.height == 0:
+        st.caption(_("No payout has been made to you yet: your balance is below the minimum "
+                     "payout, or no batch has paid you."))
+        return
+    rows = [{"period": r[S.PERIOD], "amount": tr.money(r[S.AMOUNT_MINOR], r[S.CURRENCY]),
+             "status": explain.payout_status(r["state"], r["reason"], r["failure_code"], tr),
+             "when": tr.date(r["occurred_at"] or r["recorded_at"]) if (
+                 r["occurred_at"] or r["recorded_at"]) else "",
+             "reference": r["provider_reference"] or ""}
+            for r in mine.iter_rows(named=True)]  # one row per batch that paid the creator
+    for r, shown in zip(mine.iter_rows(named=True), rows, strict=True):
+        if r["state"] == "held":
+            st.warning(_("Your payout of {amount} for {period} is held: {reasons}.").format(
+                amount=shown["amount"], period=plain(r[S.PERIOD]),
+                reasons=plain(explain.reasons_in_words(r["reason"], tr))))
+        elif r["state"] in ("failed", "returned"):
+            st.warning(_("Your payout of {amount} for {period} did not reach you: {status}. "
+                         "It is paid with the next batch.").format(
+                amount=shown["amount"], period=plain(r[S.PERIOD]), status=plain(shown["status"])))
+    st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        "period": _("Period"), "amount": _("Amount"), "status": _("Status"),
+        "when": _("Last change"), "reference": _("Provider reference")})
+
+
+def payout_profile(view: View) -> None:
+    """What the platform knows about where to pay the creator, and what is still missing."""
+    _, tr = view.tr, view.tr
+    st.subheader(_("Payout profile"))
+    me = creator.my_payout_profile()
+    c1, c2, c3 = st.columns(3)
+    c1.metric(_("Payout method"), _("on file") if me.payout_method else _("missing"))
+    c2.metric(_("Country"), me.country or _("not set"))
+    c3.metric(_("Tax form"), tr(explain.TAX_FORM_WORDS.get(me.tax_form, me.tax_form)))
+    todo = explain.profile_todo(me.missing, me.tax_form, me.country, tr)
+    if todo:
+        st.markdown(_("Still missing before you can be paid:") + "\n"
+                    + "\n".join(f"- {plain(t)}" for t in todo))
+        st.caption(_("Your platform records these details; contact it to complete them."))
+    else:
+        st.success(_("Your payout profile is complete: payouts are sent when due."))
+
+
 def superseded_note(view: View) -> None:
     """When this period's batch replaced an earlier one: what changed."""
     _ = view.tr
@@ -223,15 +271,16 @@ def _view(tr: Tr) -> View | None:
 def _sections(details: pl.DataFrame) -> list[Callable[[View], None]]:
     licences = (sorted(details[S.LICENSE].drop_nulls().unique().to_list())
                 if S.LICENSE in details.columns else None)
-    return [summary, when_paid, superseded_note,
+    return [summary, when_paid, payouts, payout_profile, superseded_note,
             lambda v: policy_words(v, licences), over_time,
             lambda v: clips(v, details), statement,
-            lambda v: claim_forms.my_claims_section(v.period, details[S.CLIP_ID].to_list()
+            lambda v: claim_forms.my_claims_section(v.tr, v.period,
+                                                    details[S.CLIP_ID].to_list()
                                                     if details.height else [])]
 
 
-# The page's sections in order, given the period's clip details: a Payouts or Claims
-# section is one more function of the View in this list.
+# The page's sections in order, given the period's clip details: a new section is one
+# more function of the View in this list.
 SECTIONS = _sections
 
 session.require(CREATOR)

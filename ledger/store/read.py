@@ -287,3 +287,38 @@ def carried_in(session: Session, batch_id: str) -> pl.DataFrame:
     return frame(session, select(st.creator_id, st.carried_in_minor)
                  .where(st.batch_id == batch_id, st.carried_in_minor > 0),
                  {S.CREATOR_ID: pl.String(), S.CARRIED_MINOR: pl.Int64()})
+
+
+CREATOR_PAYOUT_SCHEMA: dict[str, pl.DataType] = {
+    "payout_id": pl.String(), S.PERIOD: pl.String(), S.SEQ: pl.Int64(),
+    S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: pl.String(), "state": pl.String(),
+    "reason": pl.String(), "failure_code": pl.String(), "provider_reference": pl.String(),
+    "occurred_at": pl.Datetime("us", "UTC"), "recorded_at": pl.Datetime("us", "UTC"),
+}
+
+
+def creator_payouts(session: Session, creator_id: str) -> pl.DataFrame:
+    """Every payout of one creator with its current state (the last event: its reason,
+    the provider's failure code and reference, when it happened and was recorded) and
+    the period of its batch; newest batch first."""
+    p, e, b = M.Payout, M.PayoutEvent, M.Batch
+    last = (select(e.payout_id, func.max(e.seq).label("seq")).join(p, p.payout_id == e.payout_id)
+            .where(p.creator_id == creator_id).group_by(e.payout_id).subquery())
+    stmt = (select(p.payout_id, b.period, b.seq, p.amount_minor, p.currency, e.state, e.reason,
+                   e.failure_code, e.provider_reference, e.occurred_at, e.recorded_at)
+            .join(last, last.c.payout_id == p.payout_id)
+            .join(e, (e.payout_id == p.payout_id) & (e.seq == last.c.seq))
+            .join(b, b.batch_id == p.batch_id)
+            .where(p.creator_id == creator_id).order_by(b.seq.desc()))
+    rows = session.execute(stmt).all()
+    utc = [tuple(_as_utc(v) if i >= 9 else v for i, v in enumerate(r)) for r in rows]
+    return pl.DataFrame(utc or None, schema=CREATOR_PAYOUT_SCHEMA, orient="row")
+
+
+def _as_utc(value: Any) -> Any:
+    """An aware UTC datetime (SQLite hands back naive UTC values, PostgreSQL aware ones)."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

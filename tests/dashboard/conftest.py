@@ -95,5 +95,24 @@ def demo_db(tmp_path_factory) -> DemoDb:
     return DemoDb(url, root, dirs, {u: (p, r) for u, p, r in logins}, a, b)
 
 
+@pytest.fixture(autouse=True)
+def _forget_chosen_languages(request):  # type: ignore[no-untyped-def]
+    """A language picked in the sidebar is stored with the login: forget every choice made
+    in the shared ledger after each test, so the next test's logins start in English."""
+    yield
+    if "demo_db" not in request.fixturenames:
+        return
+    from sqlalchemy import create_engine, text
+
+    from dashboard.models import USERS
+
+    engine = create_engine(request.getfixturevalue("demo_db").url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE {USERS} SET language = NULL WHERE language IS NOT NULL"))
+    finally:
+        engine.dispose()
+
+
 # The ledger store's PostgreSQL fixtures: the same login tests run on both backends.
 from tests.ledger.store.conftest import db_url, pg_server  # noqa: E402,F401

@@ -64,6 +64,6 @@ def test_creator_opens_a_claim_and_admin_upholds_it(claims_server, browser, demo
         _open(page, server + "/my-share", "Claims")
         # the grid renders its cells into the DOM (hidden): wait for the outcome there
         page.wait_for_function("(t) => document.body.innerHTML.includes(t)",
-                               arg="upheld: 3.50 USD, to be paid with the next batch")
+                               arg="upheld: $3.50, to be paid with the next batch")
     finally:
         ctx.close()

@@ -35,7 +35,7 @@ def test_creator_opens_admin_decides_creator_sees_outcome(claims_db, demo_db) ->
     at = as_user(demo_db, a)
     at.switch_page("views/my_share.py").run()
     assert not at.exception
-    at.radio(key="claim_kind").set_value("This amount is wrong").run()
+    at.radio(key="claim_kind").set_value("wrong_amount").run()
     at.text_area(key="claim_text").set_value(HOSTILE)
     at.button[0].click().run()  # the form's submit button (the only button on the page)
     assert not at.exception

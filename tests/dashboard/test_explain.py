@@ -87,3 +87,39 @@ def test_next_payout_from_the_schedule() -> None:
     assert explain.next_payout(policy, dt.date(2026, 12, 20)) == dt.date(2027, 1, 15)
     assert explain.next_payout(parse_policy("[components]\nequal = 1"), dt.date(2026, 1, 1)
                                ) is None
+
+
+@pytest.mark.parametrize(("state", "reason", "code", "en", "es"), [
+    ("held", "no_payout_method,tax_form_missing", None,
+     "held: no payout method, tax form missing",
+     "retenido: sin método de pago, falta el formulario fiscal"),
+    ("held", "under_dispute", None, "held: under dispute", "retenido: en disputa"),
+    ("failed", None, "account_closed",
+     "failed: the amount is back on your balance (code: account_closed)",
+     "fallido: el importe ha vuelto a tu saldo (código: account_closed)"),
+    ("paid", None, None, "paid", "pagado"),
+    ("submitted", None, None, "submitted: sent to the payment provider",
+     "enviado: remitido al proveedor de pagos"),
+    ("canceled", "superseded", None, "canceled (the batch was recomputed)",
+     "cancelado (el lote se recalculó)"),
+    ("held", "a_new_reason", None, "held: a_new_reason", "retenido: a_new_reason"),
+])
+def test_payout_status_in_words(state, reason, code, en, es) -> None:  # type: ignore[no-untyped-def]
+    assert explain.payout_status(state, reason, code, EN) == en
+    assert explain.payout_status(state, reason, code, ES) == es
+
+
+def test_every_payout_state_and_hold_reason_has_words() -> None:
+    from ledger.store import models as M
+
+    assert set(explain.PAYOUT_STATE_WORDS) == set(M.PAYOUT_STATES)
+    assert set(M.HOLD_REASONS) | {M.SUPERSEDED} <= set(explain.HOLD_WORDS)
+    assert set(explain.TAX_FORM_WORDS) == set(M.TAX_FORM_STATES)
+
+
+def test_profile_todo_names_what_is_missing() -> None:
+    todo = explain.profile_todo(["no_payout_method", "tax_form_missing"], "missing", None, EN)
+    assert [t.split(" ")[0] for t in todo] == ["Add", "Send", "Tell"]
+    waiting = explain.profile_todo(["tax_form_missing"], "submitted", "ES", EN)
+    assert len(waiting) == 1 and "waits for acceptance" in waiting[0]
+    assert explain.profile_todo([], "accepted", "US", EN) == []
