@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from contract import schema as S
 from contract.errors import ResidualsError
 from ledger.store import models as M
-from ledger.store.read import frame
+from ledger.store.read import cached, frame
 
 DEFAULT_EXPIRY_DAYS = 30
 """Days a claim stays open for a decision before it expires."""
@@ -370,7 +370,11 @@ def creator_adjustments(session: Session, creator_id: str) -> pl.DataFrame:
 def manifest_adjustments(session: Session) -> pl.DataFrame:
     """Every claim a batch manifest says it applies: ``batch_id``, ``claim_id``,
     ``creator_id``, ``amount_minor``, ``funding``, and the batch's ``pool_minor`` and
-    ``pool_before_minor``."""
+    ``pool_before_minor``. Read once per ``verify`` run (:func:`ledger.store.read.cached`)."""
+    return cached(session, "manifest_adjustments", _manifest_adjustments)
+
+
+def _manifest_adjustments(session: Session) -> pl.DataFrame:
     b = M.Batch
     rows = []
     for bid, manifest in session.execute(select(b.batch_id, b.manifest)).all():  # per batch

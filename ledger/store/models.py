@@ -76,7 +76,7 @@ RECREDIT = "recredit"
 ADJUSTMENT = "adjustment"
 """Upheld claims, posted by the next batch before its allocation."""
 TRANSACTION_KINDS = (ALLOCATION, PAYOUT, REVERSAL, DISBURSEMENT, RECREDIT, ADJUSTMENT)
-BATCH_KINDS = (ALLOCATION, PAYOUT)
+BATCH_KINDS = (ALLOCATION, PAYOUT, ADJUSTMENT)
 """The transactions a batch manifest explains (besides reversals)."""
 
 # Payout states (``payout_events.state``) and hold reasons (``payout_events.reason``).
