@@ -112,7 +112,8 @@ def adjustments_per_batch(adjustments: pl.DataFrame | None, exp: int) -> pl.Data
         .alias(ADJUSTMENT_CLAIMS))
 
 
-def adjustment_rows(adjustments: pl.DataFrame | None, tr) -> list[list[str]]:  # type: ignore[no-untyped-def]
+def adjustment_rows(adjustments: pl.DataFrame | None,
+                    tr) -> list[list[str]]:  # type: ignore[no-untyped-def]
     """The claim adjustments of a statement as table rows in ``tr``'s language (a header,
     then one row per claim: period, claim id, amount, funding in words); only the header
     when there are none."""

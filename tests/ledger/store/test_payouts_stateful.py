@@ -48,8 +48,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -162,6 +164,8 @@ class PayoutCycle(RuleBasedStateMachine):
     def teardown(self) -> None:
         for e in self.engines:
             e.dispose()
+            if e.url.get_backend_name() == "sqlite":  # each example's own directory
+                shutil.rmtree(Path(str(e.url.database)).parent, ignore_errors=True)
 
     def each(self, fn):  # type: ignore[no-untyped-def]
         """Run ``fn(engine)`` on every engine; all raise alike or none does."""
@@ -372,7 +376,25 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """Where the examples' SQLite ledgers live: the memory-backed ``/dev/shm`` when there
+    is one (every step commits, and a disk's fsync per commit would be most of the wall
+    time), else ``tmp_path``; removed after the test."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    root = Path(tempfile.mkdtemp(dir=shm, prefix="residuals-stateful-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _sqlite_maker(template: Path, root: Path):  # type: ignore[no-untyped-def]
+    """A fresh copy of the migrated ledger per example, in its own directory under ``root``
+    (removed when the example ends)."""
     def make() -> Engine:
         path = Path(tempfile.mkdtemp(dir=root)) / "ledger.db"
         shutil.copyfile(template, path)
@@ -380,16 +402,16 @@ def _sqlite_maker(template: Path, root: Path):  # type: ignore[no-untyped-def]
     return make
 
 
-def test_payout_cycle_sqlite(sqlite_template: Path, tmp_path: Path) -> None:
-    PayoutCycle.make = [_sqlite_maker(sqlite_template, tmp_path)]
+def test_payout_cycle_sqlite(sqlite_template: Path, scratch: Path, tmp_path: Path) -> None:
+    PayoutCycle.make = [_sqlite_maker(sqlite_template, scratch)]
     PayoutCycle.workdir = tmp_path
     run = PayoutCycle.TestCase
     run.settings = settings(settings.default, stateful_step_count=STEPS)
     run().runTest()
 
 
-def test_payout_cycle_postgresql_equals_sqlite(sqlite_template: Path, tmp_path: Path,
-                                               pg_server) -> None:  # type: ignore[no-untyped-def]
+def test_payout_cycle_postgresql_equals_sqlite(  # type: ignore[no-untyped-def]
+        sqlite_template: Path, scratch: Path, tmp_path: Path, pg_server) -> None:
     need(pg_server is not None, "PostgreSQL server binaries (initdb, pg_ctl) not installed")
     tmpl = f"tmpl_{next(_names)}_{id(tmp_path) % 100000}"
     pg_server.admin(f"CREATE DATABASE {tmpl}")
@@ -400,7 +422,7 @@ def test_payout_cycle_postgresql_equals_sqlite(sqlite_template: Path, tmp_path: 
         pg_server.admin(f"CREATE DATABASE {name} TEMPLATE {tmpl}")
         return open_store(pg_server.url(name))
 
-    PayoutCycle.make = [_sqlite_maker(sqlite_template, tmp_path), make_pg]
+    PayoutCycle.make = [_sqlite_maker(sqlite_template, scratch), make_pg]
     PayoutCycle.workdir = tmp_path
     run = PayoutCycle.TestCase
     run.settings = settings(settings.default, stateful_step_count=STEPS,

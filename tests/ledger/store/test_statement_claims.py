@@ -44,18 +44,20 @@ def db(capsys, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
     return url
 
 
-def _statement(capsys, db: str, out: Path, creator: str, *args: str) -> None:  # type: ignore[no-untyped-def]
+def _statement(capsys, db: str, out: Path, creator: str,  # type: ignore[no-untyped-def]
+               *args: str) -> None:
     out.mkdir(exist_ok=True)
     code, _out, err = cli(capsys, "statement", "--creator", creator, "--db", db, "--out", out,
                           *args)
     assert code == 0, err
 
 
-def test_csv_names_the_claims_on_the_period_that_applied_them(capsys, db: str,
-                                                              tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_csv_names_the_claims_on_the_period_that_applied_them(  # type: ignore[no-untyped-def]
+        capsys, db: str, tmp_path: Path) -> None:
     _statement(capsys, db, tmp_path / "en", CREATOR)
     lines = pl.read_csv(tmp_path / "en" / f"statement-{CREATOR}.csv",
-                        schema_overrides={"adjusted": pl.String, "adjustment_claims": pl.String})
+                        schema_overrides={"adjusted": pl.String,
+                                          "adjustment_claims": pl.String})
     by_period = {r[S.PERIOD]: r for r in lines.iter_rows(named=True)}
     assert by_period["2026-11"]["adjusted_minor"] == 1977
     assert by_period["2026-11"]["adjusted"] == "19.77"
@@ -71,8 +73,8 @@ def test_csv_names_the_claims_on_the_period_that_applied_them(capsys, db: str,
     ("es", ("Ajustes por reclamaciones", "del fondo de ese periodo",
             "pagado por la plataforma")),
 ])
-def test_html_and_pdf_list_each_applied_claim_with_its_funding(
-        capsys, db: str, tmp_path: Path, language: str, words: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def test_html_and_pdf_list_each_applied_claim_with_its_funding(  # type: ignore[no-untyped-def]
+        capsys, db: str, tmp_path: Path, language: str, words: tuple[str, ...]) -> None:
     tr = Tr(language)
     out = tmp_path / language
     _statement(capsys, db, out, CREATOR, "--lang", language)
@@ -86,8 +88,8 @@ def test_html_and_pdf_list_each_applied_claim_with_its_funding(
         assert "#3" not in shown  # the rejected claim moved no money
 
 
-def test_a_creator_without_applied_claims_gets_no_claims_section(capsys, db: str,
-                                                                tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_creator_without_applied_claims_gets_no_claims_section(  # type: ignore[no-untyped-def]
+        capsys, db: str, tmp_path: Path) -> None:
     _statement(capsys, db, tmp_path / "o", OTHER)
     _statement(capsys, db, tmp_path / "o", OTHER, "--format", "pdf")
     page = (tmp_path / "o" / f"statement-{OTHER}.html").read_text(encoding="utf-8")
@@ -98,7 +100,8 @@ def test_a_creator_without_applied_claims_gets_no_claims_section(capsys, db: str
     assert lines["adjusted_minor"].to_list() == [0, 0]
 
 
-def test_one_period_shows_only_its_own_adjustments(capsys, db: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_one_period_shows_only_its_own_adjustments(  # type: ignore[no-untyped-def]
+        capsys, db: str, tmp_path: Path) -> None:
     _statement(capsys, db, tmp_path / "p", CREATOR, "--period", "2026-10")
     page = (tmp_path / "p" / f"statement-{CREATOR}-2026-10.html").read_text(encoding="utf-8")
     assert "Claim adjustments" not in page
