@@ -296,6 +296,8 @@ def pending_adjustments(session: Session, *, standing: str | None, currency: str
                  .join(c, c.claim_id == e.claim_id)
                  .where(e.outcome == M.UPHELD, e.currency == currency,
                         e.claim_id.not_in(applied)).order_by(e.claim_id), ADJUSTMENT_SCHEMA)
+    if rows.height == 0:  # the usual batch: nothing to apply
+        return Adjustments(rows, pool_minor, pool_minor)
     pool_side = rows.filter(pl.col(FUNDING) == M.FUNDING_POOL).with_columns(
         pl.col(S.AMOUNT_MINOR).cum_sum().alias("taken"))
     fits = pool_side.filter(pl.col("taken") < pool_minor).drop("taken")
