@@ -296,11 +296,18 @@ def revoke_session(session: Session, token: str, *, now: dt.datetime | None = No
 
 def revoke_user_sessions(session: Session, username: str, *,
                          now: dt.datetime | None = None) -> int:
-    """End every live session of ``username``; returns how many were ended."""
-    from sqlalchemy import select, update
+    """End every live session of ``username``; returns how many were ended.
 
-    user_id = select(User.id).where(User.username == username).scalar_subquery()
-    result = session.execute(update(LoginSession).where(LoginSession.user_id == user_id,
+    Raises
+    ------
+    ResidualsError
+        When there is no such user (ending "0 sessions" of a mistyped name would
+        look like success).
+    """
+    from sqlalchemy import update
+
+    user = _locked_user(session, username)
+    result = session.execute(update(LoginSession).where(LoginSession.user_id == user.id,
                                                         LoginSession.revoked_at.is_(None))
                              .values(revoked_at=_utc(now or _now())))
     return int(result.rowcount or 0)

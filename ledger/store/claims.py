@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from contract import schema as S
 from contract.errors import ResidualsError
 from ledger.store import models as M
-from ledger.store.read import frame
+from ledger.store.read import cached, frame
 
 DEFAULT_EXPIRY_DAYS = 30
 """Days a claim stays open for a decision before it expires."""
@@ -296,6 +296,8 @@ def pending_adjustments(session: Session, *, standing: str | None, currency: str
                  .join(c, c.claim_id == e.claim_id)
                  .where(e.outcome == M.UPHELD, e.currency == currency,
                         e.claim_id.not_in(applied)).order_by(e.claim_id), ADJUSTMENT_SCHEMA)
+    if rows.height == 0:  # the usual batch: nothing to apply
+        return Adjustments(rows, pool_minor, pool_minor)
     pool_side = rows.filter(pl.col(FUNDING) == M.FUNDING_POOL).with_columns(
         pl.col(S.AMOUNT_MINOR).cum_sum().alias("taken"))
     fits = pool_side.filter(pl.col("taken") < pool_minor).drop("taken")
@@ -370,7 +372,11 @@ def creator_adjustments(session: Session, creator_id: str) -> pl.DataFrame:
 def manifest_adjustments(session: Session) -> pl.DataFrame:
     """Every claim a batch manifest says it applies: ``batch_id``, ``claim_id``,
     ``creator_id``, ``amount_minor``, ``funding``, and the batch's ``pool_minor`` and
-    ``pool_before_minor``."""
+    ``pool_before_minor``. Read once per ``verify`` run (:func:`ledger.store.read.cached`)."""
+    return cached(session, "manifest_adjustments", _manifest_adjustments)
+
+
+def _manifest_adjustments(session: Session) -> pl.DataFrame:
     b = M.Batch
     rows = []
     for bid, manifest in session.execute(select(b.batch_id, b.manifest)).all():  # per batch

@@ -9,7 +9,7 @@ unless asked otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -46,6 +46,23 @@ def frame(session: Session, stmt: Select[Any], schema: dict[str, pl.DataType]) -
         parts.append(pl.DataFrame(rows, schema=schema, orient="row"))
     result.close()
     return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+RUN_CACHE = "ledger.store.run_cache"
+"""Key of ``session.info`` under which a reader that asks for it keeps frames for one run."""
+
+
+def cached(session: Session, key: str, load: Callable[[Session], pl.DataFrame]
+           ) -> pl.DataFrame:
+    """``load(session)``, read once per run when the caller opened a run cache (``verify``
+    does: several of its checks read the same lines, payouts, events and manifests);
+    without one, read on every call. Frames are immutable, so sharing is safe."""
+    store = session.info.get(RUN_CACHE)
+    if store is None:
+        return load(session)
+    if key not in store:
+        store[key] = load(session)
+    return store[key]
 
 
 def _superseded_ids() -> Any:

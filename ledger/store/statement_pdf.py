@@ -25,7 +25,13 @@ import polars as pl
 from attribution.confidence import STRONG, WEAK
 from contract import schema as S
 from ledger.i18n import Tr
-from ledger.store.statements import RESEMBLANCE, RESEMBLANCE_WORDS, resemblance
+from ledger.store.statements import (
+    ADJUSTMENTS_NOTE,
+    RESEMBLANCE,
+    RESEMBLANCE_WORDS,
+    adjustment_rows,
+    resemblance,
+)
 
 FONT = "ResidualsSans"
 
@@ -108,10 +114,13 @@ def _clip_rows(clips: pl.DataFrame, currency: str, tr: Tr) -> list[list[str]]:
 
 
 def statement_pdf(creator_id: str, display_name: str | None, lines: pl.DataFrame,
-                  clips: pl.DataFrame, language: str = "en") -> bytes:
+                  clips: pl.DataFrame, language: str = "en",
+                  adjustments: pl.DataFrame | None = None) -> bytes:
     """The statement of one creator (every line of ``lines``, every clip of ``clips``) as
     PDF bytes in ``language``: totals, one row per period, each period's batch hash, the
-    clips that earned the share with their resemblance."""
+    clips that earned the share with their resemblance, and each applied claim adjustment
+    of ``adjustments`` (:func:`ledger.store.claims.creator_adjustments`) with its claim id,
+    amount and funding."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
@@ -156,5 +165,10 @@ def statement_pdf(creator_id: str, display_name: str | None, lines: pl.DataFrame
                       styles["small"]),
                   _table(_clip_rows(clips, cur, tr), styles,
                          [w * width for w in (.14, .30, .18, .18, .20)])]
+        rows = adjustment_rows(adjustments, tr)
+        if len(rows) > 1:  # a header and at least one applied claim
+            story += [Paragraph(_esc(_("Claim adjustments")), styles["h2"]),
+                      Paragraph(_esc(_(ADJUSTMENTS_NOTE)), styles["small"]),
+                      _table(rows, styles, [w * width for w in (.2, .2, .25, .35)])]
     doc.build(story)
     return out.getvalue()

@@ -82,6 +82,56 @@ def clip_table(clips: pl.DataFrame) -> pl.DataFrame:
     return clips.with_columns(resemblance())
 
 
+#: Columns of a statement CSV: what the claim adjustments applied by the line's batch added
+#: to the creator's carried-in amount (major units, minor units) and which claims they are.
+ADJUSTED = "adjusted"
+ADJUSTED_MINOR = "adjusted_minor"
+ADJUSTMENT_CLAIMS = "adjustment_claims"
+CLAIM_ID = "claim_id"
+FUNDING = "funding"
+FUNDING_WORDS = {"pool": N_("from that period's pool"), "platform": N_("paid by the platform")}
+"""How an upheld claim was funded, in words (:data:`ledger.store.models.FUNDINGS`)."""
+
+
+def _no_adjustments() -> pl.DataFrame:
+    return pl.DataFrame(schema={S.PERIOD: pl.String, CLAIM_ID: pl.Int64,
+                                S.AMOUNT_MINOR: pl.Int64, S.CURRENCY: pl.String,
+                                FUNDING: pl.String, S.BATCH_ID: pl.String})
+
+
+def adjustments_per_batch(adjustments: pl.DataFrame | None, exp: int) -> pl.DataFrame:
+    """Per ``batch_id`` the claims it applied (:func:`ledger.store.claims.creator_adjustments`):
+    ``adjusted_minor`` (their sum) and ``adjustment_claims`` (``#12 pool 5.00; #15 platform
+    3.00``: claim id, funding, amount in major units, in claim order)."""
+    adj = _no_adjustments() if adjustments is None else adjustments
+    return adj.sort(CLAIM_ID).with_columns(major(S.AMOUNT_MINOR, exp).alias("major")).group_by(
+        S.BATCH_ID, maintain_order=True).agg(
+        pl.col(S.AMOUNT_MINOR).sum().alias(ADJUSTED_MINOR),
+        pl.concat_str(pl.lit("#"), pl.col(CLAIM_ID).cast(pl.String), pl.lit(" "),
+                      pl.col(FUNDING), pl.lit(" "), pl.col("major")).str.join("; ")
+        .alias(ADJUSTMENT_CLAIMS))
+
+
+def adjustment_rows(adjustments: pl.DataFrame | None,
+                    tr) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """The claim adjustments of a statement as table rows in ``tr``'s language (a header,
+    then one row per claim: period, claim id, amount, funding in words); only the header
+    when there are none."""
+    _ = tr
+    head = [_("Period"), _("Claim"), _("Amount"), _("Funding")]
+    adj = _no_adjustments() if adjustments is None else adjustments
+    body = [[period, f"#{cid}", tr.money(amount, cur), tr(FUNDING_WORDS.get(fund, fund))]
+            for period, cid, amount, cur, fund in adj.sort(CLAIM_ID).select(
+                S.PERIOD, CLAIM_ID, S.AMOUNT_MINOR, S.CURRENCY, FUNDING).iter_rows()]
+    return [head, *body]  # one row per claim a creator had upheld
+
+
+ADJUSTMENTS_NOTE = N_("An upheld claim is paid by the next batch, before its allocation: its "
+                      "amount is part of that period's carried-in amount. Pool-funded "
+                      "adjustments come out of that period's pool; platform-funded ones are "
+                      "paid by the platform on top of it.")
+
+
 #: Decimals of the share of the pool in a statement CSV.
 SHARE_DECIMALS = 6
 #: Column of a statement CSV: the day the batch was posted (ISO 8601 date, UTC).
@@ -89,14 +139,22 @@ POSTED_ON = "posted_on"
 
 
 def statement_csv_table(creator_id: str, display_name: str | None,
-                        lines: pl.DataFrame) -> pl.DataFrame:
+                        lines: pl.DataFrame, adjustments: pl.DataFrame | None = None
+                        ) -> pl.DataFrame:
     """The statement as its CSV is written: :func:`statement_table` with the creator's id
-    and name on every line, the share rounded to :data:`SHARE_DECIMALS` decimals and the
+    and name on every line, the share rounded to :data:`SHARE_DECIMALS` decimals, the
     posting time as ISO 8601 (``posted_on`` ``2026-12-03``, ``posted_at``
-    ``2026-12-03T10:41:00Z``, UTC)."""
+    ``2026-12-03T10:41:00Z``, UTC), and the claim adjustments the line's batch applied
+    (``adjusted``, ``adjusted_minor``, ``adjustment_claims``: see
+    :func:`adjustments_per_batch`; 0 and empty when none)."""
     table = statement_table(lines)
     if table.height == 0:
         return table
+    exp = exponent(lines[S.CURRENCY][0])
+    table = table.join(adjustments_per_batch(adjustments, exp), on=S.BATCH_ID, how="left",
+                       maintain_order="left").with_columns(
+        pl.col(ADJUSTED_MINOR).fill_null(0), pl.col(ADJUSTMENT_CLAIMS).fill_null(""))
+    table = table.with_columns(major(ADJUSTED_MINOR, exp).alias(ADJUSTED))
     stamp = pl.col(S.POSTED_AT)
     return table.with_columns(
         pl.col(S.SHARE).round(SHARE_DECIMALS),
@@ -133,9 +191,12 @@ code, .hash { font-family: ui-monospace, monospace; font-size: 0.8rem; word-brea
 
 
 def statement_html(creator_id: str, display_name: str | None, lines: pl.DataFrame,
-                   clips: pl.DataFrame, language: str = "en") -> str:
+                   clips: pl.DataFrame, language: str = "en",
+                   adjustments: pl.DataFrame | None = None) -> str:
     """A readable, self-contained HTML statement (no scripts, no external assets) in
-    ``language``; amounts in the tables are the exact major-unit strings of record."""
+    ``language``; amounts in the tables are the exact major-unit strings of record. With
+    ``adjustments`` (:func:`ledger.store.claims.creator_adjustments`), a section lists each
+    applied claim with its id, amount and funding."""
     from ledger.i18n import Tr
 
     tr = Tr(language)
@@ -185,8 +246,19 @@ def statement_html(creator_id: str, display_name: str | None, lines: pl.DataFram
         "from {weak}. It measures resemblance, not proof of copying.").format(
         strong=tr.number(STRONG, 1), weak=tr.number(WEAK, 1)))}</p>
 {_table_html(clip_view.rename(clip_heads), {clip_heads[c] for c in (S.WEIGHT, "pct", "est")})}
-</body></html>
+{_adjustments_html(adjustments, tr)}</body></html>
 """
+
+
+def _adjustments_html(adjustments: pl.DataFrame | None, tr) -> str:  # type: ignore[no-untyped-def]
+    """The claim adjustments section of the HTML statement (empty without any)."""
+    head, *body = adjustment_rows(adjustments, tr)
+    if not body:
+        return ""
+    table = pl.DataFrame(body, schema=head, orient="row")
+    _ = tr
+    return (f"<h2>{html.escape(_('Claim adjustments'))}</h2>\n<p class=\"note\">"
+            f"{html.escape(_(ADJUSTMENTS_NOTE))}</p>\n{_table_html(table, {head[2]})}\n")
 
 
 _ID_SAFE = frozenset(string.ascii_letters + string.digits + "_.")

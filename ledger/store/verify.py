@@ -52,7 +52,7 @@ from ledger.store.posting import (
     manifest_hash,
     sha256_text,
 )
-from ledger.store.read import chain_head, frame
+from ledger.store.read import RUN_CACHE, cached, chain_head, frame
 from ledger.store.verify_payouts import event_money, event_sequences, payouts_match_statements
 
 
@@ -139,23 +139,17 @@ def check_balances(session: Session) -> list[Violation]:
     return _cap("balances", msgs, bad.height)
 
 
-_CACHE = "ledger.verify.statements"
-
-
 def _statements(session: Session) -> pl.DataFrame:
-    """Every statement line; read once per :func:`verify` run (kept in ``session.info``)."""
-    cached = session.info.get(_CACHE)
-    if cached is not None:
-        return cached
+    """Every statement line; read once per :func:`verify` run."""
     st = M.Statement
-    return frame(session, select(st.batch_id, st.creator_id, st.share, st.exact_minor,
-                                 st.allocated_minor, st.carried_in_minor, st.paid_minor,
-                                 st.carried_out_minor, st.eligible, st.reason),
-                 {S.BATCH_ID: pl.String(), S.CREATOR_ID: pl.String(), S.SHARE: pl.Float64(),
-                  S.EXACT_MINOR: pl.Float64(), S.ALLOCATED_MINOR: pl.Int64(),
-                  S.CARRIED_IN_MINOR: pl.Int64(), S.PAID_MINOR: pl.Int64(),
-                  S.CARRIED_OUT_MINOR: pl.Int64(), S.ELIGIBLE: pl.Boolean(),
-                  S.REASON: pl.String()})
+    return cached(session, "statements", lambda s: frame(
+        s, select(st.batch_id, st.creator_id, st.share, st.exact_minor, st.allocated_minor,
+                  st.carried_in_minor, st.paid_minor, st.carried_out_minor, st.eligible,
+                  st.reason),
+        {S.BATCH_ID: pl.String(), S.CREATOR_ID: pl.String(), S.SHARE: pl.Float64(),
+         S.EXACT_MINOR: pl.Float64(), S.ALLOCATED_MINOR: pl.Int64(),
+         S.CARRIED_IN_MINOR: pl.Int64(), S.PAID_MINOR: pl.Int64(),
+         S.CARRIED_OUT_MINOR: pl.Int64(), S.ELIGIBLE: pl.Boolean(), S.REASON: pl.String()}))
 
 
 def _credits(session: Session) -> pl.DataFrame:
@@ -560,12 +554,12 @@ def verify(session: Session, *, recompute: Recompute | None = None,
     """Run every check in :data:`CHECKS` (and the recomputation, if given); with
     ``expect_head``, also that this earlier published head is still in the chain."""
     report = VerifyReport()
-    session.info[_CACHE] = _statements(session)
+    session.info[RUN_CACHE] = {}  # what several checks read is read once
     try:
         for check in CHECKS:
             report.violations += check(session)
     finally:
-        session.info.pop(_CACHE, None)
+        session.info.pop(RUN_CACHE, None)
     if expect_head is not None:
         report.violations += check_head(session, expect_head)
     report.counts["transactions"] = int(session.execute(

@@ -19,6 +19,9 @@ triggers or the unique indexes:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +30,7 @@ from contract import schema as S
 from ledger.store import models as M
 from ledger.store.payout_states import DISBURSED_CODE, MOVES, OPENING, allowed, payout_id_expr
 from ledger.store.posting import PAYABLE_PREFIX, TRANSIT_CODE
-from ledger.store.read import frame
+from ledger.store.read import cached, frame
 
 LIMIT = 20
 
@@ -35,24 +38,38 @@ Found = tuple[list[str], int]
 
 
 def _payouts(session: Session) -> pl.DataFrame:
-    p = M.Payout
-    return frame(session, select(p.payout_id, p.batch_id, p.creator_id, p.amount_minor,
-                                 p.currency),
-                 {"payout_id": pl.String(), S.BATCH_ID: pl.String(), S.CREATOR_ID: pl.String(),
-                  S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: pl.String()})
+    """Every payout, with ``superseded`` (its batch is superseded) when true, else null."""
+    p, b = M.Payout, M.Batch
+    return cached(session, "payouts", lambda s: frame(
+        s, select(p.payout_id, p.batch_id, p.creator_id, p.amount_minor, p.currency),
+        {"payout_id": pl.String(), S.BATCH_ID: pl.String(), S.CREATOR_ID: pl.String(),
+         S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: pl.String()}).join(
+        frame(s, select(b.supersedes_id).where(b.supersedes_id.is_not(None)),
+              {S.BATCH_ID: pl.String()}).with_columns(pl.lit(True).alias("superseded")),
+        on=S.BATCH_ID, how="left"))
 
 
 def _events(session: Session) -> pl.DataFrame:
     e = M.PayoutEvent
-    return frame(session, select(e.payout_id, e.seq, e.state, e.reason, e.transaction_id),
-                 {"payout_id": pl.String(), "seq": pl.Int64(), "state": pl.String(),
-                  "reason": pl.String(), "transaction_id": pl.Int64()})
+    return cached(session, "payout_events", lambda s: frame(
+        s, select(e.payout_id, e.seq, e.state, e.reason, e.transaction_id),
+        {"payout_id": pl.String(), "seq": pl.Int64(), "state": pl.String(),
+         "reason": pl.String(), "transaction_id": pl.Int64()}))
 
 
-def _superseded(session: Session) -> pl.DataFrame:
-    b = M.Batch
-    return frame(session, select(b.supersedes_id).where(b.supersedes_id.is_not(None)),
-                 {S.BATCH_ID: pl.String()}).with_columns(pl.lit(True).alias("superseded"))
+def _report(df: pl.DataFrame, problems: list[tuple[pl.Expr, str]], cols: list[str],
+            render: Callable[[str, tuple[Any, ...]], str], order: list[str]) -> Found:
+    """Messages for each (condition, text) of ``problems`` over ``df``: every condition is
+    counted in one pass, and only one that holds somewhere lists its first rows (``cols``,
+    sorted by ``order``), rendered by ``render(text, row)``. A sound ledger costs one pass."""
+    counts = df.select([cond.sum().alias(str(i)) for i, (cond, _) in enumerate(problems)]
+                       ).row(0) if df.height else (0,) * len(problems)
+    msgs: list[str] = []
+    for (cond, text), n in zip(problems, counts):
+        if n:
+            rows = df.filter(cond).sort(order).head(LIMIT).select(cols).iter_rows()
+            msgs += [render(text, row) for row in rows]  # at most LIMIT rows
+    return msgs, sum(int(n or 0) for n in counts)
 
 
 def payouts_match_statements(session: Session, statements: pl.DataFrame) -> Found:
@@ -63,8 +80,8 @@ def payouts_match_statements(session: Session, statements: pl.DataFrame) -> Foun
     want = statements.filter(pl.col(S.PAID_MINOR) > 0).join(cur, on=S.BATCH_ID).select(
         S.BATCH_ID, S.CREATOR_ID, S.PAID_MINOR, "batch_currency",
         payout_id_expr(pl.col(S.BATCH_ID), pl.col(S.CREATOR_ID)).alias("want_id"))
-    cmp = want.join(_payouts(session), on=[S.BATCH_ID, S.CREATOR_ID], how="full",
-                    coalesce=True)
+    cmp = want.join(_payouts(session).drop("superseded"), on=[S.BATCH_ID, S.CREATOR_ID],
+                    how="full", coalesce=True)
     bad = cmp.filter(pl.col("payout_id").is_null() | pl.col("want_id").is_null()
                      | (pl.col("payout_id") != pl.col("want_id"))
                      | (pl.col(S.AMOUNT_MINOR) != pl.col(S.PAID_MINOR))
@@ -82,7 +99,7 @@ def event_sequences(session: Session) -> Found:
     """seq 1..n per payout, opening pending or held, then allowed transitions only;
     superseded batches' payouts closed canceled (superseded) from pending or held."""
     events = _events(session).sort("payout_id", "seq")
-    payouts = _payouts(session).join(_superseded(session), on=S.BATCH_ID, how="left")
+    payouts = _payouts(session)
     ev = events.join(payouts.select("payout_id", "superseded"), on="payout_id", how="left")
     ev = ev.with_columns(
         pl.col("state").shift(1).over("payout_id").alias("from_state"),
@@ -101,13 +118,11 @@ def event_sequences(session: Session) -> Found:
          "is {state} but its batch is superseded (only pending or held, then canceled)"),
         (~pl.col("superseded") & close, "is canceled as superseded but its batch stands"),
     ]
-    msgs, total = [], 0
-    for cond, text in problems:
-        bad = ev.filter(cond)
-        total += bad.height
-        msgs += [f"payout {pid} event {seq}: " + text.format(state=s, from_state=f)
-                 for pid, seq, s, f in bad.head(LIMIT).select(
-                     "payout_id", "seq", "state", "from_state").iter_rows()]
+    msgs, total = _report(
+        ev, problems, ["payout_id", "seq", "state", "from_state"],
+        lambda text, r: f"payout {r[0]} event {r[1]}: " + text.format(state=r[2],
+                                                                       from_state=r[3]),
+        ["payout_id", "seq"])
     last = ev.group_by("payout_id").agg(pl.col("state").last(), pl.col("superseded").first())
     open_ = last.filter(pl.col("superseded") & (pl.col("state") != M.CANCELED))
     missing = payouts.join(events.select("payout_id").unique(), on="payout_id", how="anti")
@@ -132,8 +147,7 @@ def event_money(session: Session) -> Found:
     other event names one; no disbursement or re-credit transaction lacks its event."""
     t, e = M.Transaction, M.Entry
     settle = (M.DISBURSEMENT, M.RECREDIT)
-    payouts = _payouts(session).join(_superseded(session), on=S.BATCH_ID, how="left")
-    ev = _events(session).join(payouts, on="payout_id", how="left")
+    ev = _events(session).join(_payouts(session), on="payout_id", how="left")
     moves = pl.DataFrame([(s, k, c, d) for s, (k, c, d) in MOVES.items()],
                          schema=["state", "want_kind", "credit", "debit"], orient="row")
     ev = ev.join(moves, on="state", how="left").with_columns(
@@ -153,13 +167,11 @@ def event_money(session: Session) -> Found:
             | (pl.col("tx_batch") != pl.col(S.BATCH_ID))),
          "names transaction {tx}, which is not a {want} of its batch"),
     ]
-    msgs, total = [], 0
-    for cond, text in problems:
-        bad = ev.filter(cond).sort("payout_id", "seq")
-        total += bad.height
-        msgs += [f"payout {pid} event {seq} ({s}): " + text.format(tx=tx, want=w)
-                 for pid, seq, s, tx, w in bad.head(LIMIT).select(
-                     "payout_id", "seq", "state", "transaction_id", "want_kind").iter_rows()]
+    msgs, total = _report(
+        ev, problems, ["payout_id", "seq", "state", "transaction_id", "want_kind"],
+        lambda text, r: f"payout {r[0]} event {r[1]} ({r[2]}): " + text.format(tx=r[3],
+                                                                                want=r[4]),
+        ["payout_id", "seq"])
     orphans = txs.filter(pl.col("kind").is_in(settle)).join(named.select("transaction_id"), on="transaction_id", how="anti")
     msgs += [f"transaction {tx} ({k}) is explained by no payout event"
              for tx, k in orphans.sort("transaction_id").head(LIMIT).select(

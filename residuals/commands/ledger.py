@@ -107,20 +107,21 @@ def statement(
     check_output_dir("--out", out)
     paths = _statement_paths(out, creator, period, fmt)
     refuse_overwrite([("--out", p) for p in paths], ledger_inputs(db))
-    name, lines, clips = _statement_rows(db, creator, period)
+    name, lines, clips, adjusted = _statement_rows(db, creator, period)
     if fmt == "pdf":
         from ledger.store.statement_pdf import statement_pdf
 
         with atomic_output(paths[0]) as tmp:
-            tmp.write_bytes(statement_pdf(creator, name, lines, clips, lang))
+            tmp.write_bytes(statement_pdf(creator, name, lines, clips, lang, adjusted))
     else:
         from ledger.store.statements import statement_html
 
         with atomic_output(paths[0]) as t0, atomic_output(paths[1]) as t1, \
                 atomic_output(paths[2]) as t2:
-            spreadsheet_safe(statement_csv_table(creator, name, lines)).write_csv(t0)
+            spreadsheet_safe(statement_csv_table(creator, name, lines, adjusted)).write_csv(t0)
             spreadsheet_safe(clip_table(clips)).write_csv(t1)
-            t2.write_text(statement_html(creator, name, lines, clips, lang), encoding="utf-8")
+            t2.write_text(statement_html(creator, name, lines, clips, lang, adjusted),
+                          encoding="utf-8")
     for p in paths:
         typer.echo(f"wrote {p}")
 
@@ -134,10 +135,14 @@ def _statement_paths(out: Path, creator: str, period: str | None, fmt: str) -> l
 
 
 def _statement_rows(db: str | None, creator: str, period: str | None):  # type: ignore[no-untyped-def]
-    """(display name, statement lines, clip rows) of a creator, refusing an unknown one."""
+    """(display name, statement lines, clip rows, applied claim adjustments) of a creator
+    (of one period), refusing an unknown one."""
+    import polars as pl
     from sqlalchemy import select
 
+    from contract import schema as S
     from ledger.store import models as M
+    from ledger.store.claims import creator_adjustments
     from ledger.store.engine import read_session
     from ledger.store.read import creator_clip_earnings, creator_statement
 
@@ -149,11 +154,14 @@ def _statement_rows(db: str | None, creator: str, period: str | None):  # type: 
             raise ResidualsError(f"--creator {creator!r}: no such creator in the ledger")
         lines = creator_statement(s, creator, period)
         clips = creator_clip_earnings(s, creator, period)
+        adjusted = creator_adjustments(s, creator)
     engine.dispose()
+    if period is not None:
+        adjusted = adjusted.filter(pl.col(S.PERIOD) == period)
     if lines.height == 0:
         raise ResidualsError(f"--creator {creator!r}: no statement lines"
                              + (f" for period {period!r}" if period else ""))
-    return name, lines, clips
+    return name, lines, clips, adjusted
 
 
 def register(app: typer.Typer) -> None:

@@ -85,12 +85,9 @@ def revoke(
     db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
 ) -> None:
     """End every dashboard session of a user (they must log in again)."""
-    from sqlalchemy.orm import Session
-
     from dashboard.auth import revoke_user_sessions
 
-    with Session(_engine(db)) as session, session.begin():
-        n = revoke_user_sessions(session, username.strip())
+    n = _change(db, revoke_user_sessions, username)
     typer.echo(f"ended {n} session(s) of {username.strip()!r}")
 
 

@@ -1,4 +1,4 @@
-"""``residuals users reset-password|unlock|remove``: what each changes, what it must not,
+"""``residuals users reset-password|unlock|remove|revoke``: what each changes, what it must not,
 hostile names, unknown users, and the races with logins and live sessions on SQLite and
 PostgreSQL."""
 
@@ -131,7 +131,7 @@ def test_remove_deletes_the_user_and_its_sessions_and_keeps_the_audit(db_url):
     assert all(_who(db_url, t) is None for t in tokens)
 
 
-@pytest.mark.parametrize("command", ["reset-password", "unlock", "remove"])
+@pytest.mark.parametrize("command", ["reset-password", "unlock", "remove", "revoke"])
 def test_an_unknown_user_is_one_line_and_changes_nothing(db_url, command):
     _add(db_url, "ada")
     token = _open(db_url, "ada")

@@ -19,9 +19,23 @@ def post(engine: Engine, period: str, amounts: dict[str, int], *, min_payout: in
     """Post a batch paying ``amounts`` (carried under ``min_payout``); its batch id."""
     with write_session(engine) as s, s.begin():
         out = post_batch(s, request(list(amounts), period=period, pool=sum(amounts.values()),
-                                    tag=tag), allocator(amounts, min_payout=min_payout),
+                                    tag=tag), fitted(amounts, min_payout=min_payout),
                          supersede=supersede)
     return out.batch_id
+
+
+def fitted(amounts: dict[str, int], *, min_payout: int = 1):  # type: ignore[no-untyped-def]
+    """:func:`allocator` of ``amounts`` for the pool the batch allocates: when pool-funded
+    claim adjustments leave less than ``sum(amounts)``, the shortfall is taken from the
+    creators in order (so the lines always sum to the pool)."""
+    def run(carried: pl.DataFrame, pool_minor: int | None = None):  # type: ignore[no-untyped-def]
+        short = 0 if pool_minor is None else sum(amounts.values()) - pool_minor
+        left = {}
+        for creator, amount in amounts.items():  # a handful of test creators
+            take = min(amount, short)
+            left[creator], short = amount - take, short - take
+        return allocator(left, min_payout=min_payout)(carried)
+    return run
 
 
 def complete(engine: Engine, *creators: str) -> None:

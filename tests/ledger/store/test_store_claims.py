@@ -9,6 +9,10 @@ raw SQL are reported.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
+import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -24,9 +28,11 @@ from ledger.store import models as M
 from ledger.store import open_store, read_session, write_session
 from ledger.store.posting import BatchLines, post_batch
 from ledger.store.verify import verify
+from tests.conftest import need
 from tests.ledger.store.kit import request
 
 CREATORS = ["alice", "bob", "carol"]
+_names = itertools.count()
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
@@ -293,23 +299,43 @@ def _conserves(db_url: str, case) -> None:  # type: ignore[no-untyped-def]
         engine.dispose()
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None,
-          max_examples=max(20, _examples() // 10))
-@given(case=claim_plans())
-def test_money_is_conserved_with_adjustments(db_url: str, case, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    if db_url.startswith("sqlite"):
-        db_url = f"sqlite:///{tmp_path_factory.mktemp('prop') / 'ledger.db'}"
-    else:  # a fresh PostgreSQL database per example
-        from tests.ledger.store.conftest import _counter  # noqa: PLC0415
-        import os
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_ledger(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """(backend, make): ``make()`` returns the URL of a new, migrated, empty ledger: a copy
+    of a migrated SQLite file, or a PostgreSQL database made from a migrated template (so
+    an example costs no migration)."""
+    if request.param == "sqlite":
+        template = tmp_path / "template.db"
+        open_store(f"sqlite:///{template}").dispose()
 
-        name = f"prop{os.getpid()}_{next(_counter)}"
-        base = db_url.rsplit("/", 1)[0]
-        from ledger.store.engine import make_engine  # noqa: PLC0415
+        def make() -> str:
+            path = tmp_path / f"ledger{next(_names)}.db"
+            shutil.copyfile(template, path)
+            return f"sqlite:///{path}"
+        return request.param, make
+    server = request.getfixturevalue("pg_server")
+    need(server is not None, "PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    template = f"claims_tmpl{os.getpid()}_{next(_names)}"
+    server.admin(f"CREATE DATABASE {template}")
+    open_store(server.url(template)).dispose()
 
-        e = make_engine(db_url)
-        with e.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        e.dispose()
-        db_url = f"{base}/{name}"
-    _conserves(db_url, case)
+    def make_pg() -> str:
+        name = f"claims{os.getpid()}_{next(_names)}"
+        server.admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+        return server.url(name)
+    return request.param, make_pg
+
+
+def test_money_is_conserved_with_adjustments(fresh_ledger) -> None:  # type: ignore[no-untyped-def]
+    """SQLite runs the profile's examples (1,000 in CI); PostgreSQL a tenth of them: an
+    example there creates a database, and that the two backends keep identical ledgers is
+    the stateful test's job (tests/ledger/store/test_payouts_stateful.py)."""
+    backend, make = fresh_ledger
+    n = _examples() if backend == "sqlite" else max(10, _examples() // 10)
+
+    @settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=claim_plans())
+    def run(case) -> None:  # type: ignore[no-untyped-def]
+        _conserves(make(), case)
+
+    run()
