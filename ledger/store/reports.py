@@ -184,7 +184,8 @@ def import_report(session: Session, path: Path, *, sample: int = 20) -> Reconcil
     transaction (see the module rule)."""
     report = read_report(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    lines = reconcile(report, current_states(session), _reached(session))
+    states = current_states(session)
+    lines = reconcile(report, states, _reached(session))
     result = Reconciliation(digest, {c: 0 for c in CATEGORIES})
     for cat, n in lines.group_by("category").len().iter_rows():
         result.counts[cat] = int(n)
@@ -199,5 +200,19 @@ def import_report(session: Session, path: Path, *, sample: int = 20) -> Reconcil
             "payout_id", pl.col("status").alias("state"), pl.lit(None, pl.String)
             .alias("reason"), "provider_reference", "failure_code", "occurred_at",
             pl.lit(f"import:{digest}").alias("source"))
-        apply_events(session, step.select(EVENT_COLUMNS), checked=True)
+        apply_events(session, step.select(EVENT_COLUMNS), checked=True, known=states)
+        states = _advanced(states, step)
     return result
+
+
+def _advanced(states: pl.DataFrame, step: pl.DataFrame) -> pl.DataFrame:
+    """``states`` (:func:`~ledger.store.payout_states.current_states`) after the events of
+    ``step`` (``payout_id``, ``state``, ``reason``) were applied: one more event each."""
+    moved = step.select("payout_id", pl.col("state").alias("new_state"),
+                        pl.col("reason").alias("new_reason"), pl.lit(True).alias("moved"))
+    hit = pl.col("moved").fill_null(False)
+    return states.join(moved, on="payout_id", how="left").with_columns(
+        pl.when(hit).then(pl.col("seq") + 1).otherwise(pl.col("seq")).alias("seq"),
+        pl.when(hit).then(pl.col("new_state")).otherwise(pl.col("state")).alias("state"),
+        pl.when(hit).then(pl.col("new_reason")).otherwise(pl.col("reason")).alias("reason"),
+    ).select(states.columns)

@@ -266,7 +266,7 @@ def test_migration_gives_existing_batches_their_payouts(db_url: str) -> None:
     a standing batch (submitted) and of a superseded one (canceled), and verify is OK."""
     from alembic import command
 
-    from ledger.store.engine import _alembic_config, upgrade
+    from ledger.store.engine import _alembic_config, head_revision, upgrade
 
     engine = open_store(db_url)
     b1 = post(engine, "P1", {"alice": 5000, "bob": 4000})
@@ -275,7 +275,7 @@ def test_migration_gives_existing_batches_their_payouts(db_url: str) -> None:
         command.downgrade(_alembic_config(conn), "0007")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM batches")).scalar_one() == 2
-    assert upgrade(engine) == ("0007", "0008")
+    assert upgrade(engine) == ("0007", head_revision())
     assert states(engine, b1) == {"alice": "canceled", "bob": "canceled"}
     assert states(engine, b2) == {"alice": "submitted", "bob": "submitted"}
     assert violations(engine) == set()
