@@ -123,6 +123,20 @@ def test_many_balanced_seals_in_one_statement(engine: Engine) -> None:
     assert count(engine, "transaction_seals") == 4
 
 
+@pytest.mark.parametrize("tx", [
+    "INSERT INTO transactions (id, kind, batch_id, memo) VALUES (9001, 'allocation', "
+    "'nobatch', 'raw')",
+    "INSERT INTO transactions (id, kind, batch_id, reverses_id, memo) SELECT 9001, "
+    "'reversal', batch_id, 424242, 'raw' FROM batches"])
+def test_transaction_references_are_enforced(engine: Engine, tx: str) -> None:
+    """A balanced, sealed transaction naming a missing batch or reversing a missing
+    transaction is refused (nothing else is wrong with it)."""
+    fund, alice = accounts(engine)
+    refused(engine, tx, entry(fund, -100), entry(alice, 100),
+            "INSERT INTO transaction_seals (transaction_id) VALUES (9001)")
+    assert count(engine, "transactions") == 2
+
+
 def test_seal_of_a_transaction_without_entries_refused(engine: Engine) -> None:
     assert "sum to zero" in refused(engine, new_tx(), "INSERT INTO transaction_seals "
                                     "(transaction_id) VALUES (9001)")

@@ -7,19 +7,21 @@ Create Date: 2026-12-03
 Why: a batch of a million creators opens half a million payouts, and a provider
 report of a million lines posts a million small transactions, each sealed and
 each with its event. On PostgreSQL every one of those rows paid for checks
-made one row at a time: the foreign keys of ``payouts`` (batch, creator) and
-``payout_events`` (payout, transaction), and the balance check of
+made one row at a time: the foreign keys of ``transactions`` (batch, reversed
+transaction), ``transaction_seals`` (transaction), ``payouts`` (batch, creator)
+and ``payout_events`` (payout, transaction), and the balance check of
 ``transaction_seals`` (a PL/pgSQL trigger per seal, two index scans each).
 Together they cost more than writing the rows.
 
 What changes (PostgreSQL only; SQLite keeps its row triggers and foreign keys):
 
-- the four foreign keys become one statement-level trigger per table that joins
-  the statement's new rows (its transition table) against the referenced
+- those seven foreign keys become one statement-level trigger per table that
+  joins the statement's new rows (its transition table) against the referenced
   table once, as revision 0003 did for the other bulk tables. The referenced
   rows are never deleted or re-keyed: ``batches``, ``transactions`` and
   ``payouts`` refuse UPDATE, DELETE and TRUNCATE, and ``creators`` refuses a
-  delete or a change of id (0003);
+  delete or a change of id (0003). The deferred key that makes every
+  transaction sealed by COMMIT (``fk_transactions_sealed``) stays as it is;
 - the seal check runs once per statement over all the seals it inserts: every
   sealed transaction must have at least two entries and sum to zero per
   currency, exactly the rule of the row trigger it replaces (0001), with the
@@ -43,6 +45,11 @@ UNBALANCED = "ledger: transaction entries do not sum to zero per currency (or fe
 
 # table -> [(foreign key name, column, referenced table, referenced column)]
 REFERENCES = {
+    "transactions": [
+        ("fk_transactions_batch_id_batches", "batch_id", "batches", "batch_id"),
+        ("fk_transactions_reverses_id_transactions", "reverses_id", "transactions", "id")],
+    "transaction_seals": [("fk_transaction_seals_transaction_id_transactions",
+                           "transaction_id", "transactions", "id")],
     "payouts": [("fk_payouts_batch_id_batches", "batch_id", "batches", "batch_id"),
                 ("fk_payouts_creator_id_creators", "creator_id", "creators", "creator_id")],
     "payout_events": [
