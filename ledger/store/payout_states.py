@@ -134,6 +134,28 @@ def current_states(session: Session, *, batch_id: str | None = None,
     return frame(session, stmt.order_by(p.batch_id, p.creator_id), STATE_SCHEMA)
 
 
+def payout_history(session: Session) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every payout (``payout_id``, ``batch_id``, ``creator_id``, ``amount_minor``,
+    ``currency``) and every event (``payout_id``, ``seq``, ``state``, ``reason``), each
+    read in one scan, for :func:`latest_states` (no join planned on the server)."""
+    p, e = M.Payout, M.PayoutEvent
+    payouts = frame(session, select(p.payout_id, p.batch_id, p.creator_id, p.amount_minor,
+                                    p.currency),
+                    {k: STATE_SCHEMA[k] for k in ("payout_id", S.BATCH_ID, S.CREATOR_ID,
+                                                  S.AMOUNT_MINOR, S.CURRENCY)})
+    events = frame(session, select(e.payout_id, e.seq, e.state, e.reason),
+                   {k: STATE_SCHEMA[k] for k in ("payout_id", "seq", "state", "reason")})
+    return payouts, events
+
+
+def latest_states(payouts: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """:func:`current_states` of every payout from :func:`payout_history`'s frames: each
+    payout with its event of the highest ``seq``. Pure."""
+    last = events.filter(pl.col("seq") == pl.col("seq").max().over("payout_id"))
+    return payouts.join(last, on="payout_id", how="inner").select(list(STATE_SCHEMA)).sort(
+        S.BATCH_ID, S.CREATOR_ID)
+
+
 def profile_holds(session: Session, creator_ids: pl.Series) -> pl.DataFrame:
     """``creator_id``, ``reason``: the hold reasons (comma-separated, in the order of
     :data:`~ledger.store.models.HOLD_REASONS`) of each creator whose current profile

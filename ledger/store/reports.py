@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session
 from contract import schema as S
 from contract.errors import ResidualsError, first_line
 from ledger.store import models as M
-from ledger.store.payout_states import EVENT_COLUMNS, allowed, apply_events, current_states
+from ledger.store.payout_states import (
+    EVENT_COLUMNS,
+    allowed,
+    apply_events,
+    latest_states,
+    payout_history,
+)
 
 REPORT_COLUMNS = ("payout_id", "status", "provider_reference", "failure_code", "amount_minor",
                   "currency", "occurred_at")
@@ -169,23 +175,14 @@ class Reconciliation:
         return self.counts.get("matched", 0)
 
 
-def _reached(session: Session) -> pl.DataFrame:
-    from sqlalchemy import select
-
-    from ledger.store.read import frame
-
-    e = M.PayoutEvent
-    return frame(session, select(e.payout_id, e.state).distinct(),
-                 {"payout_id": pl.String(), "state": pl.String()})
-
-
 def import_report(session: Session, path: Path, *, sample: int = 20) -> Reconciliation:
     """Read, reconcile and apply the report at ``path`` in the caller's write-locked
     transaction (see the module rule)."""
     report = read_report(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    states = current_states(session)
-    lines = reconcile(report, states, _reached(session))
+    payouts, events = payout_history(session)
+    states = latest_states(payouts, events)
+    lines = reconcile(report, states, events.select("payout_id", "state"))
     result = Reconciliation(digest, {c: 0 for c in CATEGORIES})
     for cat, n in lines.group_by("category").len().iter_rows():
         result.counts[cat] = int(n)
