@@ -129,8 +129,6 @@ def plain_copy(engine, batch_id: str, n: int) -> float:  # noqa: ANN001
     beforehand. The rows are balanced pairs on the fund and the first payable account of
     a new transaction; only the write is timed.
     """
-    import io
-
     import polars as pl
     from sqlalchemy.orm import Session
 
@@ -149,26 +147,35 @@ def plain_copy(engine, batch_id: str, n: int) -> float:  # noqa: ANN001
             pl.when(even).then(fund).otherwise(pay).cast(pl.Int64).alias("account_id"),
             pl.when(even).then(-1).otherwise(1).cast(pl.Int64).alias("amount_minor"),
             pl.lit("USD").alias("currency"))
-        cols = "transaction_id, account_id, amount_minor, currency"
-        conn = s.connection()
-        dbapi = conn.connection.driver_connection
-        if conn.dialect.name == "postgresql":
-            buf = io.BytesIO()
-            rows.write_csv(buf, include_header=False)
-            data = buf.getvalue()
-            t0 = time.perf_counter()
-            with dbapi.cursor() as cur, cur.copy(f"COPY entries ({cols}) FROM STDIN "
-                                                 "WITH (FORMAT csv)") as copy:
-                copy.write(data)
-        else:
-            tuples = rows.rows()
-            t0 = time.perf_counter()
-            cur = dbapi.cursor()
-            cur.executemany(f"INSERT INTO entries ({cols}) VALUES (?, ?, ?, ?)", tuples)
-            cur.close()
-        elapsed = time.perf_counter() - t0
+        elapsed = _timed_write(s.connection(), "entries", rows)
         s.rollback()
     return elapsed
+
+
+def _timed_write(conn, table: str, rows) -> float:  # noqa: ANN001
+    """Seconds to write ``rows`` into ``table`` the plainest bulk way, inside the caller's
+    transaction: PostgreSQL one ``COPY ... FROM STDIN`` of CSV rendered beforehand, SQLite
+    one ``executemany`` of tuples built beforehand. Only the write is timed."""
+    import io
+
+    dbapi = conn.connection.driver_connection
+    cols = ", ".join(rows.columns)
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        rows.write_csv(buf, include_header=False)
+        data = buf.getvalue()
+        t0 = time.perf_counter()
+        with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN "
+                                             "WITH (FORMAT csv)") as copy:
+            copy.write(data)
+        return time.perf_counter() - t0
+    tuples = rows.rows()
+    marks = ", ".join("?" for _ in rows.columns)
+    t0 = time.perf_counter()
+    cur = dbapi.cursor()
+    cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuples)
+    cur.close()
+    return time.perf_counter() - t0
 
 
 def report_child(url: str, n: int) -> dict[str, float]:
@@ -239,8 +246,6 @@ def report_child(url: str, n: int) -> dict[str, float]:
 def _copy_events(engine, report) -> float:  # noqa: ANN001
     """Seconds to COPY one ``payout_events`` row per report line (rendered beforehand),
     rolled back: the plainest bulk write of what an import records."""
-    import io
-
     import polars as pl
     from sqlalchemy.orm import Session
 
@@ -249,25 +254,7 @@ def _copy_events(engine, report) -> float:  # noqa: ANN001
                          "failure_code", "occurred_at", pl.lit("copy baseline").alias("source"))
     with Session(engine) as s:
         s.begin()
-        conn = s.connection()
-        dbapi = conn.connection.driver_connection
-        cols = ", ".join(rows.columns)
-        if conn.dialect.name == "postgresql":
-            buf = io.BytesIO()
-            rows.write_csv(buf, include_header=False)
-            data = buf.getvalue()
-            t0 = time.perf_counter()
-            with dbapi.cursor() as cur, cur.copy(f"COPY payout_events ({cols}) FROM STDIN "
-                                                 "WITH (FORMAT csv)") as copy:
-                copy.write(data)
-        else:
-            tuples = rows.rows()
-            t0 = time.perf_counter()
-            cur = dbapi.cursor()
-            cur.executemany(f"INSERT INTO payout_events ({cols}) VALUES "
-                            f"({', '.join('?' for _ in rows.columns)})", tuples)
-            cur.close()
-        elapsed = time.perf_counter() - t0
+        elapsed = _timed_write(s.connection(), "payout_events", rows)
         s.rollback()
     return elapsed
 
