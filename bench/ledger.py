@@ -17,7 +17,12 @@ extrapolated, which the output says. Prints entries/s, the ratio, peak RSS
 (``resource.getrusage``: the whole child, Python and imports included) and
 the verify time. Nothing is asserted.
 
-    .venv/bin/python bench/ledger.py [--sizes 100000 1000000] [--backends sqlite postgresql]
+    .venv/bin/python bench/ledger.py [--sizes 100000 1000000] [--report-sizes 100000 1000000]
+        [--backends sqlite postgresql]
+
+A second table times the import of a provider status report (see
+:func:`report_child`) against a plain ``COPY`` of as many payout events, in the same
+child.
 
 PostgreSQL runs on a throwaway cluster started like the test fixture's
 (``initdb`` into a temporary directory, ``fsync=off`` as in the tests, so the
@@ -124,8 +129,6 @@ def plain_copy(engine, batch_id: str, n: int) -> float:  # noqa: ANN001
     beforehand. The rows are balanced pairs on the fund and the first payable account of
     a new transaction; only the write is timed.
     """
-    import io
-
     import polars as pl
     from sqlalchemy.orm import Session
 
@@ -144,24 +147,114 @@ def plain_copy(engine, batch_id: str, n: int) -> float:  # noqa: ANN001
             pl.when(even).then(fund).otherwise(pay).cast(pl.Int64).alias("account_id"),
             pl.when(even).then(-1).otherwise(1).cast(pl.Int64).alias("amount_minor"),
             pl.lit("USD").alias("currency"))
-        cols = "transaction_id, account_id, amount_minor, currency"
-        conn = s.connection()
-        dbapi = conn.connection.driver_connection
-        if conn.dialect.name == "postgresql":
-            buf = io.BytesIO()
-            rows.write_csv(buf, include_header=False)
-            data = buf.getvalue()
-            t0 = time.perf_counter()
-            with dbapi.cursor() as cur, cur.copy(f"COPY entries ({cols}) FROM STDIN "
-                                                 "WITH (FORMAT csv)") as copy:
-                copy.write(data)
-        else:
-            tuples = rows.rows()
-            t0 = time.perf_counter()
-            cur = dbapi.cursor()
-            cur.executemany(f"INSERT INTO entries ({cols}) VALUES (?, ?, ?, ?)", tuples)
-            cur.close()
-        elapsed = time.perf_counter() - t0
+        elapsed = _timed_write(s.connection(), "entries", rows)
+        s.rollback()
+    return elapsed
+
+
+def _timed_write(conn, table: str, rows) -> float:  # noqa: ANN001
+    """Seconds to write ``rows`` into ``table`` the plainest bulk way, inside the caller's
+    transaction: PostgreSQL one ``COPY ... FROM STDIN`` of CSV rendered beforehand, SQLite
+    one ``executemany`` of tuples built beforehand. Only the write is timed."""
+    import io
+
+    dbapi = conn.connection.driver_connection
+    cols = ", ".join(rows.columns)
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        rows.write_csv(buf, include_header=False)
+        data = buf.getvalue()
+        t0 = time.perf_counter()
+        with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN "
+                                             "WITH (FORMAT csv)") as copy:
+            copy.write(data)
+        return time.perf_counter() - t0
+    tuples = rows.rows()
+    marks = ", ".join("?" for _ in rows.columns)
+    t0 = time.perf_counter()
+    cur = dbapi.cursor()
+    cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuples)
+    cur.close()
+    return time.perf_counter() - t0
+
+
+def report_child(url: str, n: int) -> dict[str, float]:
+    """Import a provider status report of ``n`` lines, against a plain COPY of as many events.
+
+    Setup (not timed): ``n`` creators with a payout method and an accepted tax form,
+    one batch paying each of them (``n`` payouts), every payout marked ``submitted``
+    (as an export does). The report (90% ``paid``, 10% ``failed``, in shuffled
+    order) is written to a CSV file; its import is timed from reading the file to
+    the commit (:func:`ledger.store.reports.import_report`: reconciliation, one
+    event and one sealed transaction per line). The baseline, measured before the
+    import in the same child, is one ``COPY`` of ``n`` ``payout_events`` rows
+    rendered beforehand, rolled back.
+    """
+    import polars as pl
+
+    from contract import schema as S
+    from ledger.store import models as M
+    from ledger.store.bulk import insert_frame
+    from ledger.store.engine import open_store, write_session
+    from ledger.store.payout_states import apply_events, current_states, event_frame
+    from ledger.store.posting import BatchLines, BatchRequest, post_batch
+    from ledger.store.reports import import_report
+
+    engine = open_store(url)
+    ids = ("c" + pl.Series(S.CREATOR_ID, range(n)).cast(pl.String).str.zfill(8))
+    creators = pl.DataFrame({S.CREATOR_ID: ids, S.DISPLAY_NAME: "Creator " + ids})
+    req = BatchRequest(period="bench", currency="USD", pool_minor=100 * n, policy_name="bench",
+                       policy_text="bench", input_hashes={"n": str(n)}, creators=creators)
+
+    def allocator(carried: pl.DataFrame, pool_minor: int | None = None) -> BatchLines:
+        return BatchLines(creators.select(
+            S.CREATOR_ID, pl.lit(1.0 / n).alias(S.SHARE), pl.lit(100.0).alias(S.EXACT_MINOR),
+            pl.lit(100, pl.Int64).alias(S.ALLOCATED_MINOR),
+            pl.lit(0, pl.Int64).alias(S.CARRIED_IN_MINOR),
+            pl.lit(100, pl.Int64).alias(S.PAID_MINOR),
+            pl.lit(0, pl.Int64).alias(S.CARRIED_OUT_MINOR),
+            pl.lit(True).alias(S.ELIGIBLE), pl.lit(None, pl.String).alias(S.REASON)), 0)
+
+    with write_session(engine) as s, s.begin():
+        insert_frame(s, M.CreatorProfile.__tablename__, creators.select(
+            S.CREATOR_ID, ("tok-" + pl.col(S.CREATOR_ID)).alias("payout_method"),
+            pl.lit("US").alias("country"), pl.lit("accepted").alias("tax_form")))
+        post_batch(s, req, allocator)
+    with write_session(engine) as s, s.begin():
+        ids_ = current_states(s)["payout_id"]
+        apply_events(s, event_frame(ids_.to_list(), M.SUBMITTED, source="bench"))
+    i = pl.int_range(pl.len())
+    report = pl.DataFrame({"payout_id": ids_}).sample(fraction=1.0, shuffle=True, seed=7).select(
+        "payout_id", pl.when(i % 10 == 9).then(pl.lit("failed")).otherwise(pl.lit("paid"))
+        .alias("status"), ("ref-" + i.cast(pl.String)).alias("provider_reference"),
+        pl.when(i % 10 == 9).then(pl.lit("account_closed")).otherwise(pl.lit(""))
+        .alias("failure_code"), pl.lit(100, pl.Int64).alias("amount_minor"),
+        pl.lit("USD").alias("currency"), pl.lit("2026-11-15T10:00:00Z").alias("occurred_at"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.csv"
+        report.write_csv(path)
+        copy_s = _copy_events(engine, report)
+        t0 = time.perf_counter()
+        with write_session(engine) as s, s.begin():
+            result = import_report(s, path)
+        import_s = time.perf_counter() - t0
+    assert result.counts["matched"] == n, result.counts
+    engine.dispose()
+    return {"lines": n, "import_s": import_s, "rate": n / import_s, "copy_rate": n / copy_s}
+
+
+def _copy_events(engine, report) -> float:  # noqa: ANN001
+    """Seconds to COPY one ``payout_events`` row per report line (rendered beforehand),
+    rolled back: the plainest bulk write of what an import records."""
+    import polars as pl
+    from sqlalchemy.orm import Session
+
+    rows = report.select("payout_id", pl.lit(99, pl.Int64).alias("seq"),
+                         pl.col("status").alias("state"), "provider_reference",
+                         "failure_code", "occurred_at", pl.lit("copy baseline").alias("source"))
+    with Session(engine) as s:
+        s.begin()
+        elapsed = _timed_write(s.connection(), "payout_events", rows)
         s.rollback()
     return elapsed
 
@@ -172,51 +265,79 @@ def start_pg():  # type: ignore[no-untyped-def]
     return _start()
 
 
+POSTING_HEADER = (
+    "| backend | creators | entries posted | whole batch s | entries/s (whole batch) | "
+    "entries/s (entry writes) | plain bulk write entries/s (same table, same run) | "
+    "whole batch / plain | ORM row-by-row entries/s (on N rows, extrapolated) | "
+    "speed-up vs ORM (whole batch) | peak RSS MB (at start) | verify s (entries) |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+REPORT_HEADER = (
+    "| backend | report lines | import s | lines/s (import) | plain COPY of as many "
+    "payout events rows/s (same run) | import / plain |\n|---|---:|---:|---:|---:|---:|")
+
+
+def _posting_row(backend: str, n: int, r: dict) -> str:  # type: ignore[type-arg]
+    return (f"| {backend} | {n:,} | {r['entries']:,} | {r['post_s']:.1f} | "
+            f"{r['rate']:,.0f} | {r['entries_rate']:,.0f} | "
+            f"{r['copy_rate']:,.0f} | {r['rate'] / r['copy_rate']:.2f} | "
+            f"{r['orm_rate']:,.0f} (on {r['orm_rows']:,}) | "
+            f"{r['rate'] / r['orm_rate']:.1f}x | {r['rss_peak_mb']:,.0f} "
+            f"({r['rss_start_mb']:,.0f}) | {r['verify_s']:.1f} "
+            f"({r['verify_entries']:,}) |")
+
+
+def _report_row(backend: str, n: int, r: dict) -> str:  # type: ignore[type-arg]
+    return (f"| {backend} | {n:,} | {r['import_s']:.1f} | {r['rate']:,.0f} | "
+            f"{r['copy_rate']:,.0f} | {r['rate'] / r['copy_rate']:.2f} |")
+
+
+def _run_cases(kind: str, sizes: list[int], backends: list[str], server, orm: int) -> None:  # noqa: ANN001
+    print(POSTING_HEADER if kind == "posting" else REPORT_HEADER, flush=True)
+    for backend in backends:
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                if backend == "sqlite":
+                    url = f"sqlite:///{tmp}/bench.db"
+                else:
+                    name = f"bench_{kind}_{n}"
+                    server.admin(f"DROP DATABASE IF EXISTS {name}")
+                    server.admin(f"CREATE DATABASE {name}")
+                    url = server.url(name)
+                res = subprocess.run([sys.executable, __file__, "--child", kind, url, str(n),
+                                      str(orm)], capture_output=True, text=True, cwd=ROOT)
+                if res.returncode != 0:
+                    print(f"| {backend} | {n:,} | failed: {res.stderr.strip()[-300:]} |")
+                    continue
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                row = _posting_row if kind == "posting" else _report_row
+                print(row(backend, n, r), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    ap.add_argument("--report-sizes", type=int, nargs="*", default=[100_000, 1_000_000],
+                    help="lines of the status reports imported (none: skip the imports)")
     ap.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     ap.add_argument("--orm-rows", type=int, default=100_000)
-    ap.add_argument("--child", nargs=3, metavar=("URL", "N", "ORM_ROWS"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=4, metavar=("KIND", "URL", "N", "ORM_ROWS"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        url, n, orm = args.child
-        print(json.dumps(child(url, int(n), int(orm))))
+        kind, url, n, orm = args.child
+        out = child(url, int(n), int(orm)) if kind == "posting" else report_child(url, int(n))
+        print(json.dumps(out))
         return
 
     print(f"# bench/ledger.py — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
-    print("| backend | creators | entries posted | whole batch s | entries/s (whole batch) | "
-          "entries/s (entry writes) | plain bulk write entries/s (same table, same run) | "
-          "whole batch / plain | ORM row-by-row entries/s (on N rows, extrapolated) | "
-          "speed-up vs ORM (whole batch) | peak RSS MB (at start) | verify s (entries) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     server, stop = (start_pg() if "postgresql" in args.backends else (None, None))
     try:
-        for backend in args.backends:
-            for n in args.sizes:
-                with tempfile.TemporaryDirectory() as tmp:
-                    if backend == "sqlite":
-                        url = f"sqlite:///{tmp}/bench.db"
-                    else:
-                        name = f"bench_{n}"
-                        server.admin(f"DROP DATABASE IF EXISTS {name}")
-                        server.admin(f"CREATE DATABASE {name}")
-                        url = server.url(name)
-                    res = subprocess.run([sys.executable, __file__, "--child", url, str(n),
-                                          str(args.orm_rows)], capture_output=True, text=True,
-                                         cwd=ROOT)
-                    if res.returncode != 0:
-                        print(f"| {backend} | {n:,} | failed: {res.stderr.strip()[-300:]} |")
-                        continue
-                    r = json.loads(res.stdout.strip().splitlines()[-1])
-                    print(f"| {backend} | {n:,} | {r['entries']:,} | {r['post_s']:.1f} | "
-                          f"{r['rate']:,.0f} | {r['entries_rate']:,.0f} | "
-                          f"{r['copy_rate']:,.0f} | {r['rate'] / r['copy_rate']:.2f} | "
-                          f"{r['orm_rate']:,.0f} (on {r['orm_rows']:,}) | "
-                          f"{r['rate'] / r['orm_rate']:.1f}x | {r['rss_peak_mb']:,.0f} "
-                          f"({r['rss_start_mb']:,.0f}) | {r['verify_s']:.1f} "
-                          f"({r['verify_entries']:,}) |", flush=True)
+        if args.sizes:
+            _run_cases("posting", args.sizes, args.backends, server, args.orm_rows)
+        if args.report_sizes:
+            print()
+            _run_cases("report", args.report_sizes, args.backends, server, args.orm_rows)
     finally:
         if stop is not None:
             stop()

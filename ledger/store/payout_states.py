@@ -134,6 +134,28 @@ def current_states(session: Session, *, batch_id: str | None = None,
     return frame(session, stmt.order_by(p.batch_id, p.creator_id), STATE_SCHEMA)
 
 
+def payout_history(session: Session) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every payout (``payout_id``, ``batch_id``, ``creator_id``, ``amount_minor``,
+    ``currency``) and every event (``payout_id``, ``seq``, ``state``, ``reason``), each
+    read in one scan, for :func:`latest_states` (no join planned on the server)."""
+    p, e = M.Payout, M.PayoutEvent
+    payouts = frame(session, select(p.payout_id, p.batch_id, p.creator_id, p.amount_minor,
+                                    p.currency),
+                    {k: STATE_SCHEMA[k] for k in ("payout_id", S.BATCH_ID, S.CREATOR_ID,
+                                                  S.AMOUNT_MINOR, S.CURRENCY)})
+    events = frame(session, select(e.payout_id, e.seq, e.state, e.reason),
+                   {k: STATE_SCHEMA[k] for k in ("payout_id", "seq", "state", "reason")})
+    return payouts, events
+
+
+def latest_states(payouts: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """:func:`current_states` of every payout from :func:`payout_history`'s frames: each
+    payout with its event of the highest ``seq``. Pure."""
+    last = events.filter(pl.col("seq") == pl.col("seq").max().over("payout_id"))
+    return payouts.join(last, on="payout_id", how="inner").select(list(STATE_SCHEMA)).sort(
+        S.BATCH_ID, S.CREATOR_ID)
+
+
 def profile_holds(session: Session, creator_ids: pl.Series) -> pl.DataFrame:
     """``creator_id``, ``reason``: the hold reasons (comma-separated, in the order of
     :data:`~ledger.store.models.HOLD_REASONS`) of each creator whose current profile
@@ -177,7 +199,9 @@ def open_payouts(session: Session, batch_id: str, lines: pl.DataFrame, currency:
         "payout_id", pl.lit(1, pl.Int64).alias("seq"),
         pl.when(pl.col("reason").is_null()).then(pl.lit(M.PENDING)).otherwise(pl.lit(M.HELD))
         .alias("state"), "reason", pl.lit("batch").alias("source"))
-    insert_frame(session, M.PayoutEvent.__tablename__, events)
+    # in payout_id order: consecutive rows update neighbouring pages of the indexes on
+    # payout_id (in creator order they would touch a random page per row)
+    insert_frame(session, M.PayoutEvent.__tablename__, events.sort("payout_id"))
     return rows.height
 
 
@@ -221,6 +245,16 @@ def _next_transaction_ids(session: Session, n: int) -> list[int]:
     return list(range(base + 1, base + 1 + n))
 
 
+def _payables_of(session: Session, creators: pl.Series) -> pl.DataFrame:
+    """``creator_id``, ``payable``: the payable account of each of ``creators``; every
+    payable account when they are many (one scan, no list of parameters)."""
+    a = M.Account
+    stmt = select(a.creator_id, a.id).where(a.kind == M.CREATOR_PAYABLE)
+    if creators.len() <= 1000:
+        stmt = stmt.where(a.creator_id.in_(creators.unique().to_list()))
+    return frame(session, stmt, {S.CREATOR_ID: pl.String(), "payable": pl.Int64()})
+
+
 def _post_moves(session: Session, moves: pl.DataFrame) -> pl.DataFrame:
     """Post one transaction per row of ``moves`` (``payout_id``, ``state``, ``batch_id``,
     ``creator_id``, ``amount_minor``, ``currency``); returns ``payout_id`` ->
@@ -228,7 +262,8 @@ def _post_moves(session: Session, moves: pl.DataFrame) -> pl.DataFrame:
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
     ids = _next_transaction_ids(session, moves.height)
-    moves = moves.with_columns(pl.Series("transaction_id", ids, dtype=pl.Int64))
+    moves = moves.sort("payout_id").with_columns(pl.Series("transaction_id", ids,
+                                                           dtype=pl.Int64))
     kinds = pl.DataFrame([(s, k, c, d) for s, (k, c, d) in MOVES.items()],
                          schema=["state", "kind", "credit", "debit"], orient="row")
     moves = moves.join(kinds, on="state", how="left")
@@ -241,11 +276,7 @@ def _post_moves(session: Session, moves: pl.DataFrame) -> pl.DataFrame:
                              "(SELECT max(id) FROM transactions))")
     fixed = {code: _fixed_account(session, code, kind) for code, kind in
              ((TRANSIT_CODE, M.PAYOUTS_IN_TRANSIT), (DISBURSED_CODE, M.DISBURSED))}
-    a = M.Account
-    payables = frame(session, select(a.creator_id, a.id).where(
-        a.kind == M.CREATOR_PAYABLE, a.creator_id.in_(moves[S.CREATOR_ID].unique().to_list())),
-        {S.CREATOR_ID: pl.String(), "payable": pl.Int64()})
-    moves = moves.join(payables, on=S.CREATOR_ID, how="left")
+    moves = moves.join(_payables_of(session, moves[S.CREATOR_ID]), on=S.CREATOR_ID, how="left")
 
     def account(col: str) -> pl.Expr:
         return (pl.when(pl.col(col) == PAYABLE_PREFIX).then(pl.col("payable"))
@@ -265,12 +296,15 @@ def _post_moves(session: Session, moves: pl.DataFrame) -> pl.DataFrame:
     return moves.select("payout_id", "transaction_id")
 
 
-def apply_events(session: Session, events: pl.DataFrame, *, checked: bool = False) -> int:
+def apply_events(session: Session, events: pl.DataFrame, *, checked: bool = False,
+                 known: pl.DataFrame | None = None) -> int:
     """Record one state change per payout (:data:`EVENT_COLUMNS`; ``occurred_at`` a UTC
     datetime or null) and post the money each moves; returns how many.
 
     Each change is checked against the payout's current state unless the caller
-    has done so set-based (``checked``). Runs in the caller's write-locked
+    has done so set-based (``checked``). ``known``: the current states
+    (:func:`current_states`) of at least these payouts, when the caller has them
+    already; read from the ledger otherwise. Runs in the caller's write-locked
     transaction.
 
     Raises
@@ -283,8 +317,9 @@ def apply_events(session: Session, events: pl.DataFrame, *, checked: bool = Fals
     dup = events.filter(pl.col("payout_id").is_duplicated())
     if dup.height:
         raise ResidualsError(f"events: payout {dup['payout_id'][0]} appears twice")
-    known = current_states(session) if events.height > 1000 else _states_of(
-        session, events["payout_id"].to_list())
+    if known is None:
+        known = current_states(session) if events.height > 1000 else _states_of(
+            session, events["payout_id"].to_list())
     rows = events.join(known.rename({"state": "from_state", "reason": "from_reason"}),
                        on="payout_id", how="left")
     missing = rows.filter(pl.col("seq").is_null())
@@ -305,7 +340,7 @@ def apply_events(session: Session, events: pl.DataFrame, *, checked: bool = Fals
         "provider_reference", "failure_code",
         pl.Series("occurred_at", _timestamps(rows["occurred_at"], pg)), "source",
         "transaction_id")
-    insert_frame(session, M.PayoutEvent.__tablename__, out)
+    insert_frame(session, M.PayoutEvent.__tablename__, out.sort("payout_id"))
     return out.height
 
 

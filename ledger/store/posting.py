@@ -263,6 +263,7 @@ def ensure_creators(session: Session, creators: pl.DataFrame) -> pl.DataFrame:
     """Insert unknown creators and their payable accounts; returns ``creator_id`` ->
     ``account_id`` of every payable account (as a frame)."""
     known = frame(session, select(M.Creator.creator_id), {S.CREATOR_ID: pl.String()})
+    creators = creators.sort(S.CREATOR_ID)  # key order: each index takes rows page by page
     new = creators.select(S.CREATOR_ID, S.DISPLAY_NAME).join(known, on=S.CREATOR_ID, how="anti")
     insert_frame(session, M.Creator.__tablename__, new)
     payables = _payables(session)
@@ -659,12 +660,14 @@ def post_money(session: Session, plan_: BatchPlan, request: BatchRequest, lines:
 def write_statements(session: Session, batch_id: str, lines: pl.DataFrame,
                      clip_credits: pl.DataFrame | None) -> None:
     """Insert the batch's statement lines and its clip credits."""
+    # in key order (creator; clip): each index takes its rows page by page
     insert_frame(session, M.Statement.__tablename__,
-                 lines.with_columns(pl.lit(batch_id).alias("batch_id")))
+                 lines.with_columns(pl.lit(batch_id).alias("batch_id")).sort(S.CREATOR_ID))
     credits = _credits(clip_credits)
     if credits.height:
         insert_frame(session, M.BatchClipCredit.__tablename__,
-                     credits.select(pl.lit(batch_id).alias("batch_id"), *CREDIT_COLUMNS))
+                     credits.select(pl.lit(batch_id).alias("batch_id"), *CREDIT_COLUMNS)
+                     .sort(S.CLIP_ID, S.CREATOR_ID))
 
 
 def post_batch(

@@ -9,6 +9,7 @@ unless asked otherwise.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -28,12 +29,19 @@ FETCH_ROWS = 100_000
 def frame(session: Session, stmt: Select[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Run ``stmt`` and return its rows as a frame with ``schema`` (in select order).
 
-    When every column is a string, integer or float, rows come straight from
-    the DB-API cursor in chunks of :data:`FETCH_ROWS` (no per-row SQLAlchemy
-    processing, 3x faster; at most one chunk of Python tuples alive); other
-    types go through SQLAlchemy's result processing.
+    On PostgreSQL, when every column is a string or an integer, the rows come as
+    one ``COPY (stmt) TO STDOUT`` in CSV parsed by polars (no Python object per
+    row: :func:`_copy_frame`). Otherwise, when every column is a string,
+    integer or float, rows come straight from the DB-API cursor in chunks of
+    :data:`FETCH_ROWS` (no per-row SQLAlchemy processing, 3x faster; at most
+    one chunk of Python tuples alive); other types go through SQLAlchemy's
+    result processing.
     """
-    result = session.connection().execute(stmt)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql" and all(isinstance(t, _COPIED)
+                                                 for t in schema.values()):
+        return _copy_frame(conn, stmt, schema)
+    result = conn.execute(stmt)
     if not all(isinstance(t, _PLAIN) for t in schema.values()):
         rows: Sequence[Any] = result.all()
         return pl.DataFrame(rows if rows else None, schema=schema, orient="row")
@@ -63,6 +71,26 @@ def cached(session: Session, key: str, load: Callable[[Session], pl.DataFrame]
     if key not in store:
         store[key] = load(session)
     return store[key]
+
+
+_COPIED = (pl.String, pl.Int64)
+
+
+def _copy_frame(conn: Any, stmt: Select[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """:func:`frame` on PostgreSQL through ``COPY ... TO STDOUT (FORMAT csv, FORCE_QUOTE *)``:
+    every non-null value is quoted, a null is an unquoted empty field, so the empty
+    string and null stay apart; the parameters are bound by psycopg."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    buf = io.BytesIO()
+    with conn.connection.driver_connection.cursor() as cur:
+        with cur.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE *)",
+                      dict(compiled.params)) as copy:
+            for block in copy:
+                buf.write(block)
+    if buf.tell() == 0:
+        return pl.DataFrame(schema=schema)
+    buf.seek(0)
+    return pl.read_csv(buf, has_header=False, schema=dict(schema))
 
 
 def _superseded_ids() -> Any:

@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session
 from contract import schema as S
 from contract.errors import ResidualsError, first_line
 from ledger.store import models as M
-from ledger.store.payout_states import EVENT_COLUMNS, allowed, apply_events, current_states
+from ledger.store.payout_states import (
+    EVENT_COLUMNS,
+    allowed,
+    apply_events,
+    latest_states,
+    payout_history,
+)
 
 REPORT_COLUMNS = ("payout_id", "status", "provider_reference", "failure_code", "amount_minor",
                   "currency", "occurred_at")
@@ -169,22 +175,14 @@ class Reconciliation:
         return self.counts.get("matched", 0)
 
 
-def _reached(session: Session) -> pl.DataFrame:
-    from sqlalchemy import select
-
-    from ledger.store.read import frame
-
-    e = M.PayoutEvent
-    return frame(session, select(e.payout_id, e.state).distinct(),
-                 {"payout_id": pl.String(), "state": pl.String()})
-
-
 def import_report(session: Session, path: Path, *, sample: int = 20) -> Reconciliation:
     """Read, reconcile and apply the report at ``path`` in the caller's write-locked
     transaction (see the module rule)."""
     report = read_report(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    lines = reconcile(report, current_states(session), _reached(session))
+    payouts, events = payout_history(session)
+    states = latest_states(payouts, events)
+    lines = reconcile(report, states, events.select("payout_id", "state"))
     result = Reconciliation(digest, {c: 0 for c in CATEGORIES})
     for cat, n in lines.group_by("category").len().iter_rows():
         result.counts[cat] = int(n)
@@ -199,5 +197,19 @@ def import_report(session: Session, path: Path, *, sample: int = 20) -> Reconcil
             "payout_id", pl.col("status").alias("state"), pl.lit(None, pl.String)
             .alias("reason"), "provider_reference", "failure_code", "occurred_at",
             pl.lit(f"import:{digest}").alias("source"))
-        apply_events(session, step.select(EVENT_COLUMNS), checked=True)
+        apply_events(session, step.select(EVENT_COLUMNS), checked=True, known=states)
+        states = _advanced(states, step)
     return result
+
+
+def _advanced(states: pl.DataFrame, step: pl.DataFrame) -> pl.DataFrame:
+    """``states`` (:func:`~ledger.store.payout_states.current_states`) after the events of
+    ``step`` (``payout_id``, ``state``, ``reason``) were applied: one more event each."""
+    moved = step.select("payout_id", pl.col("state").alias("new_state"),
+                        pl.col("reason").alias("new_reason"), pl.lit(True).alias("moved"))
+    hit = pl.col("moved").fill_null(False)
+    return states.join(moved, on="payout_id", how="left").with_columns(
+        pl.when(hit).then(pl.col("seq") + 1).otherwise(pl.col("seq")).alias("seq"),
+        pl.when(hit).then(pl.col("new_state")).otherwise(pl.col("state")).alias("state"),
+        pl.when(hit).then(pl.col("new_reason")).otherwise(pl.col("reason")).alias("reason"),
+    ).select(states.columns)

@@ -4,6 +4,7 @@ Each test runs on SQLite and PostgreSQL (``db_url``)."""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -278,4 +279,51 @@ def test_migration_gives_existing_batches_their_payouts(db_url: str) -> None:
     assert upgrade(engine) == ("0007", head_revision())
     assert states(engine, b1) == {"alice": "canceled", "bob": "canceled"}
     assert states(engine, b2) == {"alice": "submitted", "bob": "submitted"}
+    assert violations(engine) == set()
+
+
+def test_latest_states_equal_the_current_states_query(engine: Engine) -> None:
+    """The import's one-scan reading of every payout's state (:func:`latest_states` over
+    :func:`payout_history`) equals :func:`current_states`' query, after holds, releases,
+    a supersede, settled and re-credited payouts."""
+    from ledger.store.payout_states import current_states, latest_states, payout_history
+
+    complete(engine, "alice", "bob")
+    b1 = post(engine, "P1", {"alice": 5000, "bob": 4000, "carol": 3000})
+    post(engine, "P1", {"alice": 3000, "bob": 6000, "carol": 2000}, supersede=True,
+         tag="inputs-b")
+    b3 = post(engine, "P2", {"alice": 5000, "bob": 4000, "carol": 3000})
+    for who, path in (("alice", ["submitted", "paid", "returned"]),
+                      ("bob", ["submitted", "failed"])):
+        for state in path:
+            move(engine, payout_of(engine, b3, who), state)
+    complete(engine, "carol")
+    with read_session(engine) as s:
+        want = current_states(s)
+        got = latest_states(*payout_history(s))
+    assert want.height == 9 and set(want["state"]) >= {"canceled", "returned", "failed"}
+    assert got.to_dicts() == want.to_dicts()
+    assert states(engine, b1) == {"alice": "canceled", "bob": "canceled", "carol": "canceled"}
+
+
+def test_import_rounds_keep_the_states_they_pass_on_exact(engine: Engine) -> None:
+    """An import reads the states once and advances them itself between rounds
+    (``reports._advanced``); after each round they equal a fresh :func:`current_states`."""
+    from ledger.store.payout_states import apply_events, current_states, event_frame
+    from ledger.store.reports import _advanced
+
+    complete(engine, *CREATORS)
+    b1 = post(engine, "P1", {"alice": 5000, "bob": 4000, "carol": 3000})
+    ids = {c: payout_of(engine, b1, c) for c in CREATORS}
+    rounds = [[("alice", "submitted"), ("bob", "submitted"), ("carol", "held")],
+              [("alice", "paid"), ("bob", "failed"), ("carol", "pending")],
+              [("alice", "returned")]]
+    with write_session(engine) as s, s.begin():
+        states_ = current_states(s)
+        for step in rounds:
+            events = pl.concat([event_frame([ids[c]], st, source="test", reason=f"r-{st}")
+                                for c, st in step])
+            apply_events(s, events, known=states_)
+            states_ = _advanced(states_, events)
+            assert states_.to_dicts() == current_states(s).to_dicts()
     assert violations(engine) == set()

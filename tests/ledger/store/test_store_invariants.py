@@ -94,6 +94,54 @@ def test_single_entry_transaction_refused(engine: Engine) -> None:
                                     "INSERT INTO transaction_seals (transaction_id) VALUES (9001)")
 
 
+def two_tx(engine: Engine, second: int) -> list[str]:
+    """Transactions 9001 (balanced) and 9002 (its entries summing to ``second``)."""
+    fund, alice = accounts(engine)
+    return [new_tx(), new_tx().replace("9001", "9002"), entry(fund, -100), entry(alice, 100),
+            entry(fund, -100, tx=9002), entry(alice, 100 + second, tx=9002)]
+
+
+@pytest.mark.parametrize("second", [1, -100])
+def test_one_bad_seal_among_many_refuses_them_all(engine: Engine, second: int) -> None:
+    """Seals inserted by one statement are checked together: one unbalanced
+    transaction (or one left with a single entry) refuses the statement."""
+    sql = two_tx(engine, second)
+    if second == -100:  # 9002: one entry of -100 only
+        sql = sql[:-1]
+    msg = refused(engine, *sql, "INSERT INTO transaction_seals (transaction_id) "
+                  "VALUES (9001), (9002)")
+    assert "sum to zero" in msg
+    assert count(engine, "transaction_seals") == 2
+
+
+def test_many_balanced_seals_in_one_statement(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for stmt in two_tx(engine, 0):
+            conn.execute(text(stmt))
+        conn.execute(text("INSERT INTO transaction_seals (transaction_id) "
+                          "VALUES (9001), (9002)"))
+    assert count(engine, "transaction_seals") == 4
+
+
+@pytest.mark.parametrize("tx", [
+    "INSERT INTO transactions (id, kind, batch_id, memo) VALUES (9001, 'allocation', "
+    "'nobatch', 'raw')",
+    "INSERT INTO transactions (id, kind, batch_id, reverses_id, memo) SELECT 9001, "
+    "'reversal', batch_id, 424242, 'raw' FROM batches"])
+def test_transaction_references_are_enforced(engine: Engine, tx: str) -> None:
+    """A balanced, sealed transaction naming a missing batch or reversing a missing
+    transaction is refused (nothing else is wrong with it)."""
+    fund, alice = accounts(engine)
+    refused(engine, tx, entry(fund, -100), entry(alice, 100),
+            "INSERT INTO transaction_seals (transaction_id) VALUES (9001)")
+    assert count(engine, "transactions") == 2
+
+
+def test_seal_of_a_transaction_without_entries_refused(engine: Engine) -> None:
+    assert "sum to zero" in refused(engine, new_tx(), "INSERT INTO transaction_seals "
+                                    "(transaction_id) VALUES (9001)")
+
+
 def test_unsealed_transaction_cannot_commit(engine: Engine) -> None:
     fund, alice = accounts(engine)
     # balanced, but never sealed: the deferred key fails at COMMIT
@@ -129,6 +177,14 @@ def test_entry_needs_an_existing_account_and_transaction(engine: Engine) -> None
     "INSERT INTO accounts (code, kind, creator_id) VALUES ('payable/ghost', 'creator_payable', "
     "'ghost')",
     "INSERT INTO balances (account_id, currency, balance_minor) VALUES (987654, 'USD', 1)",
+    "INSERT INTO payouts (payout_id, batch_id, creator_id, amount_minor, currency) "
+    "SELECT 'po_ghost', batch_id, 'ghost', 1, 'USD' FROM batches",
+    "INSERT INTO payouts (payout_id, batch_id, creator_id, amount_minor, currency) "
+    "VALUES ('po_nobatch', 'nobatch', 'alice', 1, 'USD')",
+    "INSERT INTO payout_events (payout_id, seq, state, source) VALUES ('po_none', 1, "
+    "'pending', 'raw')",
+    "INSERT INTO payout_events (payout_id, seq, state, source, transaction_id) "
+    "SELECT payout_id, 9, 'canceled', 'raw', 424242 FROM payouts",
     "DELETE FROM creators WHERE creator_id = 'alice'",
     "UPDATE creators SET creator_id = 'alicia' WHERE creator_id = 'alice'",
 ])

@@ -29,9 +29,9 @@ BYTES_PER_CREATOR = 1024
 @pytest.mark.timeout(600)
 def test_large_batch_memory_is_bounded(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'big.db'}"
-    res = subprocess.run([sys.executable, str(ROOT / "bench" / "ledger.py"), "--child", url,
-                          str(CREATORS), "2000"], capture_output=True, text=True, cwd=ROOT,
-                         check=True)
+    res = subprocess.run([sys.executable, str(ROOT / "bench" / "ledger.py"), "--child",
+                          "posting", url, str(CREATORS), "2000"], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
     r = json.loads(res.stdout.strip().splitlines()[-1])
     assert r["entries"] == CREATORS + 1 + CREATORS // 2 + 1
     growth = (r["rss_peak_mb"] - r["rss_start_mb"]) * 2**20
