@@ -23,6 +23,7 @@ from dashboard.data.session import creator_id
 from dashboard.data.store import cached_reader, engine, first_line
 from ledger.policy import Policy
 from ledger.store import read
+from ledger.store.claims import creator_adjustments
 from ledger.store.profiles import Profile as PayoutProfile
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ TOP_MATCHES_SHOWN = 3
 _statement = cached_reader(read.creator_statement)
 _clip_earnings = cached_reader(read.creator_clip_earnings)
 _profile = cached_reader(read.creator_profile)
+_adjustments = cached_reader(creator_adjustments)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,8 @@ def my_statement_csv() -> bytes:
     from ledger.store.statements import statement_csv_table
 
     me = my_profile()
-    table = statement_csv_table(me.creator_id, me.display_name, my_statement())
+    table = statement_csv_table(me.creator_id, me.display_name, my_statement(),
+                                _adjustments(me.creator_id))
     return spreadsheet_safe(table).write_csv().encode("utf-8")
 
 
@@ -207,7 +210,8 @@ def statement_pdf_of(session: Session, creator: str, language: str) -> bytes:
 
     name, _balance, _currency = read.creator_profile(session, creator)
     return statement_pdf(creator, name, read.creator_statement(session, creator),
-                         read.creator_clip_earnings(session, creator), language)
+                         read.creator_clip_earnings(session, creator), language,
+                         adjustments=creator_adjustments(session, creator))
 
 
 _statement_pdf = cached_reader(statement_pdf_of)
@@ -253,7 +257,8 @@ def statement_html_of(session: Session, creator: str, language: str = "en") -> s
 
     name, _balance, _currency = read.creator_profile(session, creator)
     return statement_html(creator, name, read.creator_statement(session, creator),
-                          read.creator_clip_earnings(session, creator), language)
+                          read.creator_clip_earnings(session, creator), language,
+                          adjustments=creator_adjustments(session, creator))
 
 
 _statement_html = cached_reader(statement_html_of)

@@ -105,3 +105,21 @@ def test_one_period_shows_only_its_own_adjustments(  # type: ignore[no-untyped-d
     _statement(capsys, db, tmp_path / "p", CREATOR, "--period", "2026-10")
     page = (tmp_path / "p" / f"statement-{CREATOR}-2026-10.html").read_text(encoding="utf-8")
     assert "Claim adjustments" not in page
+
+
+def test_dashboard_statements_carry_the_claims_the_cli_prints(  # type: ignore[no-untyped-def]
+        capsys, db: str, tmp_path: Path) -> None:
+    """My share's downloads (HTML, PDF) come from the same readers as the CLI's, with
+    the applied claims; a creator without one gets no claims section."""
+    from dashboard.data.creator import statement_html_of, statement_pdf_of
+    from ledger.store import open_store, read_session
+
+    engine = open_store(db)
+    with read_session(engine) as s:
+        html = statement_html_of(s, CREATOR, "en")
+        pdf = pdf_text(statement_pdf_of(s, CREATOR, "en"))
+        other = statement_html_of(s, OTHER, "en")
+    engine.dispose()
+    for text in (html, pdf):
+        assert "Claim adjustments" in text and "paid by the platform" in text
+    assert "Claim adjustments" not in other
