@@ -94,6 +94,8 @@ def child(url: str, n: int, orm_rows: int) -> dict[str, float]:
     entries_total = report.counts["entries"]
 
     copy_s = plain_copy(engine, out.batch_id, out.entries)
+    floor_s = (floor_write(engine, {t: "true" for t in BATCH_TABLES})
+               if engine.dialect.name == "postgresql" else float("nan"))
 
     # Baseline: the plain ORM way, one Entry object per row, on a subset.
     with Session(engine) as s, s.begin():
@@ -116,7 +118,7 @@ def child(url: str, n: int, orm_rows: int) -> dict[str, float]:
     engine.dispose()
     return {"creators": n, "entries": out.entries, "post_s": post_s,
             "rate": out.entries / post_s, "entries_rate": out.entries / out.entries_seconds,
-            "copy_rate": out.entries / copy_s, "orm_rate": orm_n / orm_s, "orm_rows": orm_n,
+            "copy_rate": out.entries / copy_s, "floor_s": floor_s, "orm_rate": orm_n / orm_s, "orm_rows": orm_n,
             "rss_start_mb": rss0, "rss_peak_mb": rss_post, "verify_s": verify_s,
             "verify_entries": entries_total}
 
@@ -150,6 +152,49 @@ def plain_copy(engine, batch_id: str, n: int) -> float:  # noqa: ANN001
         elapsed = _timed_write(s.connection(), "entries", rows)
         s.rollback()
     return elapsed
+
+
+BATCH_TABLES = ("creators", "accounts", "transactions", "transaction_seals", "entries",
+                "statements", "batch_clip_credits", "payouts", "payout_events", "balances")
+"""The tables a batch posted into a fresh ledger writes (all their rows are the batch's)."""
+
+
+def floor_write(engine, where: dict[str, str]) -> float:  # noqa: ANN001
+    """Seconds to write the rows a step wrote once more, into bare tables: PostgreSQL only.
+
+    For each table ``t`` of ``where`` (table -> SQL condition picking the step's rows),
+    the rows are read back beforehand (``COPY (SELECT ...) TO STDOUT``, not timed) and
+    written with one ``COPY ... FROM STDIN`` into a new logged table with the same
+    columns and the same primary key, and nothing else: no other index, no unique or
+    check constraint, no trigger. The sum of those writes, rolled back, is the floor of
+    what any code writing these rows on this server can do; nothing the ledger checks
+    is in it.
+    """
+    from sqlalchemy.orm import Session
+
+    total = 0.0
+    with Session(engine) as s:
+        s.begin()
+        dbapi = s.connection().connection.driver_connection
+        with dbapi.cursor() as cur:
+            for table, cond in where.items():
+                data = bytearray()
+                with cur.copy(f"COPY (SELECT * FROM {table} WHERE {cond}) TO STDOUT") as out:
+                    for block in out:
+                        data += block
+                cur.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+                    "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass "
+                    "AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)", (table,))
+                keys = ", ".join(r[0] for r in cur.fetchall())
+                cur.execute(f"CREATE TABLE floor_{table} (LIKE {table})")
+                cur.execute(f"ALTER TABLE floor_{table} ADD PRIMARY KEY ({keys})")
+                t0 = time.perf_counter()
+                with cur.copy(f"COPY floor_{table} FROM STDIN") as copy:
+                    copy.write(bytes(data))
+                total += time.perf_counter() - t0
+        s.rollback()
+    return total
 
 
 def _timed_write(conn, table: str, rows) -> float:  # noqa: ANN001
@@ -234,13 +279,31 @@ def report_child(url: str, n: int) -> dict[str, float]:
         path = Path(tmp) / "report.csv"
         report.write_csv(path)
         copy_s = _copy_events(engine, report)
+        before = _last_ids(engine)
         t0 = time.perf_counter()
         with write_session(engine) as s, s.begin():
             result = import_report(s, path)
         import_s = time.perf_counter() - t0
     assert result.counts["matched"] == n, result.counts
+    floor_s = float("nan")
+    if engine.dialect.name == "postgresql":  # the rows the import wrote, once more, bare
+        floor_s = floor_write(engine, {
+            "transactions": f"id > {before['transactions']}",
+            "transaction_seals": f"transaction_id > {before['transactions']}",
+            "entries": f"id > {before['entries']}",
+            "payout_events": f"id > {before['payout_events']}"})
     engine.dispose()
-    return {"lines": n, "import_s": import_s, "rate": n / import_s, "copy_rate": n / copy_s}
+    return {"lines": n, "import_s": import_s, "rate": n / import_s, "copy_rate": n / copy_s,
+            "floor_s": floor_s}
+
+
+def _last_ids(engine) -> dict[str, int]:  # noqa: ANN001
+    """The largest id of ``transactions``, ``entries`` and ``payout_events`` (0 if empty)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return {t: int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one())
+                for t in ("transactions", "entries", "payout_events")}
 
 
 def _copy_events(engine, report) -> float:  # noqa: ANN001
@@ -259,27 +322,31 @@ def _copy_events(engine, report) -> float:  # noqa: ANN001
     return elapsed
 
 
-def start_pg():  # type: ignore[no-untyped-def]
+def start_pg(settings: list[str]):  # type: ignore[no-untyped-def]
+    """A throwaway cluster as the tests start it, with ``name=value`` settings on top."""
     from tests.ledger.store.conftest import start_pg as _start
 
-    return _start()
+    return _start(dict(item.split("=", 1) for item in settings))
 
 
 POSTING_HEADER = (
     "| backend | creators | entries posted | whole batch s | entries/s (whole batch) | "
     "entries/s (entry writes) | plain bulk write entries/s (same table, same run) | "
-    "whole batch / plain | ORM row-by-row entries/s (on N rows, extrapolated) | "
+    "whole batch / plain | floor s (same rows, bare tables) | floor entries/s | "
+    "ORM row-by-row entries/s (on N rows, extrapolated) | "
     "speed-up vs ORM (whole batch) | peak RSS MB (at start) | verify s (entries) |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 REPORT_HEADER = (
     "| backend | report lines | import s | lines/s (import) | plain COPY of as many "
-    "payout events rows/s (same run) | import / plain |\n|---|---:|---:|---:|---:|---:|")
+    "payout events rows/s (same run) | import / plain | floor s (same rows, bare tables) | "
+    "floor lines/s |\n|---|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def _posting_row(backend: str, n: int, r: dict) -> str:  # type: ignore[type-arg]
     return (f"| {backend} | {n:,} | {r['entries']:,} | {r['post_s']:.1f} | "
             f"{r['rate']:,.0f} | {r['entries_rate']:,.0f} | "
             f"{r['copy_rate']:,.0f} | {r['rate'] / r['copy_rate']:.2f} | "
+            f"{_floor(r['floor_s'], r['entries'])} | "
             f"{r['orm_rate']:,.0f} (on {r['orm_rows']:,}) | "
             f"{r['rate'] / r['orm_rate']:.1f}x | {r['rss_peak_mb']:,.0f} "
             f"({r['rss_start_mb']:,.0f}) | {r['verify_s']:.1f} "
@@ -288,7 +355,15 @@ def _posting_row(backend: str, n: int, r: dict) -> str:  # type: ignore[type-arg
 
 def _report_row(backend: str, n: int, r: dict) -> str:  # type: ignore[type-arg]
     return (f"| {backend} | {n:,} | {r['import_s']:.1f} | {r['rate']:,.0f} | "
-            f"{r['copy_rate']:,.0f} | {r['rate'] / r['copy_rate']:.2f} |")
+            f"{r['copy_rate']:,.0f} | {r['rate'] / r['copy_rate']:.2f} | "
+            f"{_floor(r['floor_s'], n)} |")
+
+
+def _floor(seconds: float, count: int) -> str:
+    """``floor s | floor rate`` cells; a dash on SQLite, where no floor is measured."""
+    if seconds != seconds:  # NaN: not measured
+        return "- | -"
+    return f"{seconds:.1f} | {count / seconds:,.0f}"
 
 
 def _run_cases(kind: str, sizes: list[int], backends: list[str], server, orm: int) -> None:  # noqa: ANN001
@@ -320,6 +395,9 @@ def main() -> None:
                     help="lines of the status reports imported (none: skip the imports)")
     ap.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     ap.add_argument("--orm-rows", type=int, default=100_000)
+    ap.add_argument("--pg-settings", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="PostgreSQL server settings on top of the tests' (e.g. "
+                         "shared_buffers=2GB max_wal_size=16GB)")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "URL", "N", "ORM_ROWS"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -331,7 +409,12 @@ def main() -> None:
 
     print(f"# bench/ledger.py — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
-    server, stop = (start_pg() if "postgresql" in args.backends else (None, None))
+    if any("=" not in item for item in args.pg_settings):
+        ap.error("--pg-settings: expected NAME=VALUE items")
+    if args.pg_settings:
+        print(f"# PostgreSQL settings on top of the tests': {' '.join(args.pg_settings)}")
+    server, stop = (start_pg(args.pg_settings) if "postgresql" in args.backends
+                    else (None, None))
     try:
         if args.sizes:
             _run_cases("posting", args.sizes, args.backends, server, args.orm_rows)

@@ -20,7 +20,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +74,11 @@ class PgServer:
             conn.execute(sql)  # type: ignore[arg-type]
 
 
-def start_pg() -> tuple[PgServer, object]:
-    """Start a cluster; returns the server and a zero-argument stop function."""
+def start_pg(settings: Mapping[str, str] | None = None) -> tuple[PgServer, object]:
+    """Start a cluster; returns the server and a zero-argument stop function.
+
+    ``settings`` are server settings (``-c name=value``) beyond the test defaults.
+    """
     bindir = _pg_bin()
     assert bindir is not None
     user = _run_as()
@@ -95,7 +98,8 @@ def start_pg() -> tuple[PgServer, object]:
                     "--auth=trust", "-E", "UTF8", "--no-sync"],
                    check=True, capture_output=True, env=env)
     opts = (f"-k {root} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off "
-            "-c max_connections=100 -c shared_buffers=128MB")
+            "-c max_connections=100 -c shared_buffers=128MB"
+            + "".join(f" -c {k}={v}" for k, v in (settings or {}).items()))
     subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts,
                     "-l", str(root / "log"), "-w", "-t", "60", "start"],
                    check=True, capture_output=True, env=env)
