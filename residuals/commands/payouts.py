@@ -14,12 +14,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from residuals.commands._files import flag_names, ledger_inputs, refuse_overwrite
+from residuals.commands._files import DbOpt, flag_names, ledger_inputs, refuse_overwrite
 
 payouts_app = typer.Typer(help="Export payouts to a provider, import its status reports.",
                           no_args_is_help=True)
 
-DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
 FLAGS = {"batch": "--batch", "fmt": "--format", "out": "--out", "report": "--report",
          "state": "--state"}
 
@@ -30,7 +29,7 @@ def export(
                                        "digits) or period.")],
     fmt: Annotated[str, typer.Option("--format", help="csv, paypal or stripe.")],
     out: Annotated[Path, typer.Option("--out", help="File to write (never replaced).")],
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
 ) -> None:
     """Write a batch's pending payouts for a provider and mark them submitted."""
     from ledger.money import format_minor
@@ -49,7 +48,7 @@ def import_(
     report: Annotated[Path, typer.Option("--report", help="Provider status report (CSV: "
                                          "payout_id, status, provider_reference, failure_code, "
                                          "amount_minor, currency, occurred_at).")],
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
 ) -> None:
     """Reconcile a provider status report with the ledger and apply what matches."""
     from residuals.workflows.disbursement import import_report
@@ -70,7 +69,7 @@ def list_(
         "--batch", help="Only this batch (id or period).")] = None,
     state: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--state", help="Only payouts in this state.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
 ) -> None:
     """List payouts with their current state."""
     from ledger.money import format_minor
