@@ -1,4 +1,5 @@
-"""Payouts (admin): each batch's payouts per state, exports to a provider, status reports.
+"""Payouts (admin): each batch's payouts per state, exports to a provider (and any past
+export's file again), status reports.
 
 Exports and imports go through the same workflows as ``residuals payouts
 export|import``; a bad report shows one line naming the file, line and column.
@@ -29,6 +30,7 @@ EXPORT_KEY, REPORT_KEY = "payouts_export_file", "payouts_report_result"
 SERVER_ERROR = "an error on the server (logged); nothing was applied"
 LOG = logging.getLogger("residuals.dashboard")
 EXPORT_ERROR, REPORT_ERROR = "payouts_export_error", "payouts_report_error"
+AGAIN_KEY, AGAIN_ERROR = "payouts_again_files", "payouts_again_error"
 
 session.require(ADMIN)
 st.title("Payouts")
@@ -100,8 +102,51 @@ def export_section(summary: pl.DataFrame) -> None:
                    f"({money(e.total_minor, e.currency)}); they are now submitted. "
                    f"{e.held:,} held payouts were not exported.")
         st.download_button(f"Download {made.file_name}", made.data, file_name=made.file_name,
-                           mime="application/jsonl" if made.file_name.endswith("jsonl")
-                           else "text/csv", key="payouts_export_download")
+                           mime=_mime(made.file_name), key="payouts_export_download")
+
+
+def _mime(file_name: str) -> str:
+    return "application/jsonl" if file_name.endswith("jsonl") else "text/csv"
+
+
+def _again(sha256: str) -> None:
+    """A past export's button callback: render its file again for download."""
+    st.session_state.pop(AGAIN_ERROR, None)
+    try:
+        st.session_state.setdefault(AGAIN_KEY, {})[sha256] = payouts.export_again(sha256)
+    except ResidualsError as exc:
+        st.session_state[AGAIN_ERROR] = first_line(exc)
+    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
+        LOG.exception("rendering a past export again failed")
+        st.session_state[AGAIN_ERROR] = "an error on the server (logged)"
+
+
+def past_exports_section() -> None:
+    """Every past export, newest first, each with a button for its file again."""
+    st.subheader("Past exports")
+    done = payouts.past_exports()
+    if done.height == 0:
+        st.info("Nothing has been exported yet.")
+        return
+    st.caption("A lost export file, again: rendered from the ledger and checked against the "
+               "sha256 recorded when it was exported (nothing is recorded now).")
+    ready = st.session_state.get(AGAIN_KEY, {})
+    for r in done.iter_rows(named=True):  # display: one line per export
+        sha = r["sha256"]
+        line, action = st.columns([3, 1], vertical_alignment="center")
+        line.text(f"{r[S.PERIOD]} · {r['payouts']:,} payouts · "
+                  f"{money(r[S.AMOUNT_MINOR], r[S.CURRENCY])} · "
+                  f"{r['exported_at']:%Y-%m-%d %H:%M:%S} · sha256 {sha[:16]}…")
+        again = ready.get(sha)
+        if again is None:
+            action.button("Get the file again", key=f"payouts_again_{sha}", on_click=_again,
+                          args=(sha,))
+        else:
+            action.download_button(f"Download {again.file_name}", again.data,
+                                   file_name=again.file_name, mime=_mime(again.file_name),
+                                   key=f"payouts_again_download_{sha}")
+    if AGAIN_ERROR in st.session_state:
+        st.error(f"Not rendered again: {plain(st.session_state[AGAIN_ERROR])}")
 
 
 def _import() -> None:
@@ -169,4 +214,5 @@ if summary.height == 0:
 overview(summary)
 export_section(summary)
 import_section()
+past_exports_section()
 batch_section(summary)

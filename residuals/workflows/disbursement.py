@@ -7,7 +7,9 @@ flags, no printing. Errors name parameters (``batch='x': ...``); the commands
 translate them to flags. An export records each exported payout ``submitted``
 and writes its file atomically *before* the commit, removing it if the commit
 fails: a file on disk whose payouts are not submitted can only follow a crash
-between the two, and the next export refuses to overwrite it.
+between the two, and the next export refuses to overwrite it. The ``submitted``
+events name the file's sha256 (``export:<sha256>``), from which
+:func:`export_again` renders the same file again, byte for byte.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from contract import schema as S
 from contract.errors import ResidualsError
 
 FORMATS = ("csv", "paypal", "stripe")
+SUFFIXES = {"csv": "csv", "paypal": "csv", "stripe": "jsonl"}
+"""The file name suffix of each format's export."""
+EXPORT_SOURCE = "export:"
+"""Prefix of the ``source`` of an export's ``submitted`` events; the file's sha256 follows."""
 PAYPAL_MAX_ROWS = 5000
 """PayPal Payouts Web accepts at most 5,000 payments per file."""
 
@@ -145,7 +151,7 @@ def export_payouts(db: str | None, batch: str, fmt: str, out: Path) -> Exported:
             _check_exportable(rows, held, batch, fmt)
             data = render(rows, fmt, b)
             apply_events(s, event_frame(rows["payout_id"].to_list(), "submitted",
-                                        source=f"export:{hashlib.sha256(data).hexdigest()}"))
+                                        source=EXPORT_SOURCE + hashlib.sha256(data).hexdigest()))
             with atomic_output(out) as tmp:
                 tmp.write_bytes(data)
             written = True
@@ -169,6 +175,128 @@ def _check_exportable(rows: pl.DataFrame, held: int, batch: str, fmt: str) -> No
     if fmt == "paypal" and rows.height > PAYPAL_MAX_ROWS:
         raise ResidualsError(f"fmt='paypal': {rows.height} payouts, PayPal Payouts accepts at "
                              f"most {PAYPAL_MAX_ROWS:,} per file")
+
+
+EXPORTS_SCHEMA = {"sha256": pl.String(), S.BATCH_ID: pl.String(), "payouts": pl.Int64(),
+                  S.AMOUNT_MINOR: pl.Int64(), "exported_at": pl.Datetime("us")}
+
+
+def past_exports(db: str | None) -> pl.DataFrame:
+    """Every export recorded in the ledger, newest first: ``sha256`` of its file,
+    ``batch_id``, ``period``, ``payouts``, ``amount_minor`` (their total), ``currency``,
+    ``exported_at``."""
+    from sqlalchemy import BigInteger, cast, func, select
+
+    from ledger.store import models as M
+    from ledger.store.engine import read_session
+    from ledger.store.read import batches, frame
+    from residuals.workflows.store import require_ledger
+
+    pe, p = M.PayoutEvent, M.Payout
+    stmt = (select(func.substr(pe.source, len(EXPORT_SOURCE) + 1), p.batch_id, func.count(),
+                   cast(func.sum(p.amount_minor), BigInteger), func.min(pe.recorded_at))
+            .join(p, p.payout_id == pe.payout_id)
+            .where(pe.state == "submitted", pe.source.startswith(EXPORT_SOURCE))
+            .group_by(pe.source, p.batch_id))
+    engine = require_ledger(db)
+    try:
+        with read_session(engine) as s:
+            found = frame(s, stmt, EXPORTS_SCHEMA).join(
+                batches(s).select(S.BATCH_ID, S.PERIOD, S.CURRENCY), on=S.BATCH_ID)
+    finally:
+        engine.dispose()
+    return found.sort("exported_at", "sha256", descending=True).select(
+        "sha256", S.BATCH_ID, S.PERIOD, "payouts", S.AMOUNT_MINOR, S.CURRENCY, "exported_at")
+
+
+@dataclass(frozen=True)
+class ExportAgain:
+    """An earlier export rendered again: its format and bytes (sha256 as recorded)."""
+
+    sha256: str
+    batch_id: str
+    period: str
+    fmt: str
+    data: bytes
+    payouts: int
+
+    @property
+    def file_name(self) -> str:
+        """``payouts-<period>-<format>.<suffix>``, as the dashboard names an export."""
+        return f"payouts-{self.period}-{self.fmt}.{SUFFIXES[self.fmt]}"
+
+
+def _export_rows(session: Any, source: str) -> pl.DataFrame:
+    """The payouts of one export (``source`` of their ``submitted`` events) with their
+    creator's payout method and country as they were when it was recorded."""
+    from sqlalchemy import func, select
+
+    from ledger.store import models as M
+    from ledger.store.read import frame
+
+    pe, p, cp = M.PayoutEvent, M.Payout, M.CreatorProfile
+    exported = select(pe.payout_id).where(pe.source == source, pe.state == "submitted")
+    at = select(func.min(pe.recorded_at)).where(pe.source == source).scalar_subquery()
+    newest = select(func.max(cp.id)).where(cp.recorded_at <= at).group_by(cp.creator_id)
+    text = pl.String()
+    rows = frame(session, select(p.payout_id, p.batch_id, p.creator_id, p.amount_minor,
+                                 p.currency).where(p.payout_id.in_(exported)),
+                 {"payout_id": text, S.BATCH_ID: text, S.CREATOR_ID: text,
+                  S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: text})
+    profiles = frame(session, select(cp.creator_id, cp.payout_method, cp.country)
+                     .where(cp.id.in_(newest)),
+                     {S.CREATOR_ID: text, "payout_method": text, "country": text})
+    return rows.join(profiles, on=S.CREATOR_ID, how="left").sort("payout_id")
+
+
+def export_again(db: str | None, sha256: str) -> ExportAgain:
+    """The file of an earlier export, rendered again from the ledger: the payouts its
+    ``submitted`` events name, in the format whose bytes have the recorded sha256.
+
+    ``sha256`` is the file's sha256 in hex, or 12 or more of its first digits.
+
+    Raises
+    ------
+    ResidualsError
+        No export (or more than one) has this sha256, or no format renders the
+        recorded file again (e.g. a creator's profile changed in the very second of
+        the export).
+    """
+    import hashlib
+
+    from sqlalchemy import select
+
+    from ledger.store import models as M
+    from ledger.store.engine import read_session
+    from residuals.workflows.store import require_ledger
+
+    want = sha256.strip().lower()
+    if not 12 <= len(want) <= 64 or any(c not in "0123456789abcdef" for c in want):
+        raise ResidualsError(f"sha256={sha256!r}: expected 12 to 64 hex digits of an "
+                             "export's sha256")
+    engine = require_ledger(db)
+    try:
+        with read_session(engine) as s:
+            pe = M.PayoutEvent
+            sources = s.execute(select(pe.source).distinct().where(
+                pe.state == "submitted", pe.source.startswith(EXPORT_SOURCE + want,
+                                                              autoescape=True))).scalars().all()
+            if len(sources) != 1:
+                what = "no export has" if not sources else "more than one export has"
+                raise ResidualsError(f"sha256={sha256!r}: {what} this sha256 (see "
+                                     "past exports)")
+            rows = _export_rows(s, sources[0])
+            batch = s.get(M.Batch, rows[S.BATCH_ID][0])
+    finally:
+        engine.dispose()
+    full = sources[0][len(EXPORT_SOURCE):]
+    for fmt in FORMATS:
+        data = render(rows, fmt, batch)
+        if hashlib.sha256(data).hexdigest() == full:
+            return ExportAgain(full, batch.batch_id, batch.period, fmt, data, rows.height)
+    raise ResidualsError(f"sha256={sha256!r}: the export's {rows.height} payouts render in no "
+                         "format to this sha256 (a payout method or country recorded at the "
+                         "same time as the export?)")
 
 
 def import_report(db: str | None, report: Path) -> Any:
