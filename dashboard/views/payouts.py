@@ -8,6 +8,8 @@ export|import``; a bad report shows one line naming the file, line and column.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -62,18 +64,27 @@ def overview(summary: pl.DataFrame) -> None:
             S.SEQ: "#", S.PERIOD: "Period", S.SUPERSEDED: "Superseded"})
 
 
+def _guarded(error_key: str, what: str, call: Callable[[], Any]) -> Any:
+    """``call()``, or None with its error's one line under ``error_key`` (an unexpected
+    error: one sentence on the page, the detail in the log)."""
+    try:
+        return call()
+    except ResidualsError as exc:
+        st.session_state[error_key] = first_line(exc)
+    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
+        LOG.exception("%s failed", what)
+        st.session_state[error_key] = SERVER_ERROR
+    return None
+
+
 def _export() -> None:
     """The export form's callback: runs before the page draws, so it shows the new states."""
     st.session_state.pop(EXPORT_ERROR, None)
-    try:
-        st.session_state[EXPORT_KEY] = payouts.export(st.session_state["payouts_export_batch"],
-                                                      st.session_state["payouts_export_format"])
-    except ResidualsError as exc:
-        st.session_state.pop(EXPORT_KEY, None)
-        st.session_state[EXPORT_ERROR] = first_line(exc)
-    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
-        LOG.exception("a payout export failed")
-        st.session_state[EXPORT_ERROR] = SERVER_ERROR
+    st.session_state.pop(EXPORT_KEY, None)
+    made = _guarded(EXPORT_ERROR, "a payout export", lambda: payouts.export(
+        st.session_state["payouts_export_batch"], st.session_state["payouts_export_format"]))
+    if made is not None:
+        st.session_state[EXPORT_KEY] = made
 
 
 def export_section(summary: pl.DataFrame) -> None:
@@ -112,13 +123,10 @@ def _mime(file_name: str) -> str:
 def _again(sha256: str) -> None:
     """A past export's button callback: render its file again for download."""
     st.session_state.pop(AGAIN_ERROR, None)
-    try:
-        st.session_state.setdefault(AGAIN_KEY, {})[sha256] = payouts.export_again(sha256)
-    except ResidualsError as exc:
-        st.session_state[AGAIN_ERROR] = first_line(exc)
-    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
-        LOG.exception("rendering a past export again failed")
-        st.session_state[AGAIN_ERROR] = "an error on the server (logged)"
+    again = _guarded(AGAIN_ERROR, "rendering a past export again",
+                     lambda: payouts.export_again(sha256))
+    if again is not None:
+        st.session_state.setdefault(AGAIN_KEY, {})[sha256] = again
 
 
 def past_exports_section() -> None:
@@ -157,14 +165,10 @@ def _import() -> None:
     if upload is None:
         st.session_state[REPORT_ERROR] = "choose a report file first"
         return
-    try:
-        st.session_state[REPORT_KEY] = (upload.name, payouts.import_report(
-            upload.name, upload.getvalue()))
-    except ResidualsError as exc:
-        st.session_state[REPORT_ERROR] = first_line(exc)
-    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
-        LOG.exception("a status report import failed")
-        st.session_state[REPORT_ERROR] = SERVER_ERROR
+    result = _guarded(REPORT_ERROR, "a status report import",
+                      lambda: payouts.import_report(upload.name, upload.getvalue()))
+    if result is not None:
+        st.session_state[REPORT_KEY] = (upload.name, result)
 
 
 def import_section() -> None:

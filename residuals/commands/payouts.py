@@ -20,6 +20,7 @@ payouts_app = typer.Typer(help="Export payouts to a provider (and an export's fi
                           "import its status reports.",
                           no_args_is_help=True)
 
+OutOpt = Annotated[Path, typer.Option("--out", help="File to write (never replaced).")]
 FLAGS = {"batch": "--batch", "fmt": "--format", "out": "--out", "report": "--report",
          "state": "--state", "sha256": "SHA256"}
 
@@ -29,7 +30,7 @@ def export(
     batch: Annotated[str, typer.Option("--batch", help="Batch id (or 12+ of its first hex "
                                        "digits) or period.")],
     fmt: Annotated[str, typer.Option("--format", help="csv, paypal or stripe.")],
-    out: Annotated[Path, typer.Option("--out", help="File to write (never replaced).")],
+    out: OutOpt,
     db: DbOpt = None,
 ) -> None:
     """Write a batch's pending payouts for a provider and mark them submitted."""
@@ -63,7 +64,7 @@ def export_again(
     sha256: Annotated[str, typer.Argument(
         metavar="SHA256", help="The export file's sha256 (or 12+ of its first hex digits), "
         "as `payouts exports` lists it.")],
-    out: Annotated[Path, typer.Option("--out", help="File to write (never replaced).")],
+    out: OutOpt,
     db: DbOpt = None,
 ) -> None:
     """Write an earlier export's file again, byte for byte (nothing is recorded)."""
