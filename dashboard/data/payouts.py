@@ -86,15 +86,14 @@ class ExportFile:
 def export(batch_id: str, fmt: str) -> ExportFile:
     """Export the batch's pending payouts in ``fmt`` (csv, paypal, stripe) and record them
     ``submitted`` (admin only); the file's bytes are returned for download."""
-    from residuals.workflows.disbursement import SUFFIXES, export_payouts
+    from residuals.workflows.disbursement import export_file_name, export_payouts
 
     _admin()
-    suffix = SUFFIXES.get(fmt, "csv")  # an unknown format is refused by the workflow
     with tempfile.TemporaryDirectory(prefix="residuals-export-") as tmp:
-        out = Path(tmp) / f"payouts.{suffix}"
+        out = Path(tmp) / "payouts"  # an unknown format is refused by the workflow
         done = export_payouts(config.db_url(), batch_id, fmt, out)
         data = out.read_bytes()
-    return ExportFile(done, data, f"payouts-{done.period}-{fmt}.{suffix}")
+    return ExportFile(done, data, export_file_name(done.period, fmt))
 
 
 def past_exports() -> pl.DataFrame:

@@ -222,8 +222,13 @@ class ExportAgain:
 
     @property
     def file_name(self) -> str:
-        """``payouts-<period>-<format>.<suffix>``, as the dashboard names an export."""
-        return f"payouts-{self.period}-{self.fmt}.{SUFFIXES[self.fmt]}"
+        """The file's name for a download (:func:`export_file_name`)."""
+        return export_file_name(self.period, self.fmt)
+
+
+def export_file_name(period: str, fmt: str) -> str:
+    """``payouts-<period>-<format>.<suffix>``: an export's file name for a download."""
+    return f"payouts-{period}-{fmt}.{SUFFIXES[fmt]}"
 
 
 def _export_rows(session: Any, source: str) -> pl.DataFrame:

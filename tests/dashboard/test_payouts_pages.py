@@ -150,12 +150,14 @@ def test_past_exports_are_listed_and_their_files_come_again(payouts_db, demo_db,
     admin.switch_page("views/payouts.py").run()
     assert not admin.exception
     lines = [t.value for t in admin.text]
-    for data in files.values():
+    names = {"page": "payouts-2026-10-stripe.jsonl", "cli": "payouts-2026-10-paypal.csv"}
+    for how, data in files.items():
         sha = hashlib.sha256(data).hexdigest()
         assert sum(f"sha256 {sha[:16]}" in line for line in lines) == 1
         admin.button(key=f"payouts_again_{sha}").click().run()
         assert not admin.exception and "payouts_again_error" not in admin.session_state
-        assert admin.session_state["payouts_again_files"][sha].data == data
+        again = admin.session_state["payouts_again_files"][sha]
+        assert again.data == data and again.file_name == names[how]
     assert "Past exports" in texts(admin)
 
 
