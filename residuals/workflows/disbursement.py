@@ -15,6 +15,7 @@ events name the file's sha256 (``export:<sha256>``), from which
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,10 +232,12 @@ def export_file_name(period: str, fmt: str) -> str:
     return f"payouts-{period}-{fmt}.{SUFFIXES[fmt]}"
 
 
-def _export_rows(session: Any, source: str) -> pl.DataFrame:
-    """The payouts of one export (``source`` of their ``submitted`` events) with their
-    creator's payout method and country as they were when it was recorded."""
-    from sqlalchemy import func, select
+def _export_rows(session: Any, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The payouts of one export (``source`` of their ``submitted`` events), and their
+    creators' profile rows recorded no later than it, by ``id``, with ``same``: 1 for a
+    row recorded in the same clock tick as the export (before or after it: a clock that
+    counts seconds cannot say), else 0."""
+    from sqlalchemy import case, func, select
 
     from ledger.store import models as M
     from ledger.store.read import frame
@@ -242,16 +245,30 @@ def _export_rows(session: Any, source: str) -> pl.DataFrame:
     pe, p, cp = M.PayoutEvent, M.Payout, M.CreatorProfile
     exported = select(pe.payout_id).where(pe.source == source, pe.state == "submitted")
     at = select(func.min(pe.recorded_at)).where(pe.source == source).scalar_subquery()
-    newest = select(func.max(cp.id)).where(cp.recorded_at <= at).group_by(cp.creator_id)
     text = pl.String()
     rows = frame(session, select(p.payout_id, p.batch_id, p.creator_id, p.amount_minor,
                                  p.currency).where(p.payout_id.in_(exported)),
                  {"payout_id": text, S.BATCH_ID: text, S.CREATOR_ID: text,
                   S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: text})
-    profiles = frame(session, select(cp.creator_id, cp.payout_method, cp.country)
-                     .where(cp.id.in_(newest)),
-                     {S.CREATOR_ID: text, "payout_method": text, "country": text})
-    return rows.join(profiles, on=S.CREATOR_ID, how="left").sort("payout_id")
+    creators = select(p.creator_id).where(p.payout_id.in_(exported))
+    profiles = frame(session, select(cp.id, cp.creator_id, cp.payout_method, cp.country,
+                                     case((cp.recorded_at == at, 1), else_=0))
+                     .where(cp.recorded_at <= at, cp.creator_id.in_(creators)).order_by(cp.id),
+                     {"id": pl.Int64(), S.CREATOR_ID: text, "payout_method": text,
+                      "country": text, "same": pl.Int64()})
+    return rows, profiles
+
+
+def _as_exported(rows: pl.DataFrame, profiles: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """``rows`` with each creator's payout method and country as the export may have
+    read them: the newest profile recorded before it, or at its clock tick up to each
+    possible point (the rows of that tick are in commit order, by ``id``), latest first."""
+    same = profiles.filter(pl.col("same") == 1)["id"].to_list()
+    for cut in [*reversed(same), None]:  # a tick's few rows; None: none of them
+        seen = profiles.filter((pl.col("same") == 0) | (pl.col("id") <= (cut or 0)))
+        newest = seen.group_by(S.CREATOR_ID).agg(pl.all().sort_by("id").last())
+        yield rows.join(newest.select(S.CREATOR_ID, "payout_method", "country"),
+                        on=S.CREATOR_ID, how="left").sort("payout_id")
 
 
 def export_again(db: str | None, sha256: str) -> ExportAgain:
@@ -264,8 +281,7 @@ def export_again(db: str | None, sha256: str) -> ExportAgain:
     ------
     ResidualsError
         No export (or more than one) has this sha256, or no format renders the
-        recorded file again (e.g. a creator's profile changed in the very second of
-        the export).
+        recorded file again (the profiles it read are not in the ledger as they were).
     """
     import hashlib
 
@@ -290,18 +306,19 @@ def export_again(db: str | None, sha256: str) -> ExportAgain:
                 what = "no export has" if not sources else "more than one export has"
                 raise ResidualsError(f"sha256={sha256!r}: {what} this sha256 (see "
                                      "past exports)")
-            rows = _export_rows(s, sources[0])
-            batch = s.get(M.Batch, rows[S.BATCH_ID][0])
+            payouts, profiles = _export_rows(s, sources[0])
+            batch = s.get(M.Batch, payouts[S.BATCH_ID][0])
     finally:
         engine.dispose()
     full = sources[0][len(EXPORT_SOURCE):]
-    for fmt in FORMATS:
-        data = render(rows, fmt, batch)
-        if hashlib.sha256(data).hexdigest() == full:
-            return ExportAgain(full, batch.batch_id, batch.period, fmt, data, rows.height)
-    raise ResidualsError(f"sha256={sha256!r}: the export's {rows.height} payouts render in no "
-                         "format to this sha256 (a payout method or country recorded at the "
-                         "same time as the export?)")
+    for rows in _as_exported(payouts, profiles):
+        for fmt in FORMATS:
+            data = render(rows, fmt, batch)
+            if hashlib.sha256(data).hexdigest() == full:
+                return ExportAgain(full, batch.batch_id, batch.period, fmt, data, rows.height)
+    raise ResidualsError(f"sha256={sha256!r}: the export's {payouts.height} payouts render in "
+                         "no format to this sha256 (its creators' profiles as the ledger has "
+                         "them do not give this file)")
 
 
 def import_report(db: str | None, report: Path) -> Any:

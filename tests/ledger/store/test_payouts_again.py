@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from contract.errors import ResidualsError
 from ledger.store import models as M
@@ -61,6 +61,21 @@ def test_export_again_is_the_same_file(capsys, ledger, tmp_path: Path, fmt: str)
     assert again.read_bytes() == first.read_bytes()
     assert f"wrote the {fmt} export {sha[:16]}" in out
     assert export_again(db, sha.upper()).fmt == fmt
+
+
+def test_a_profile_recorded_at_the_same_time_after_the_export(capsys, ledger,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    """A clock that counts seconds (SQLite) cannot order a profile change recorded in the
+    export's second: the export is rendered both with and without it."""
+    db, engine = ledger
+    first = tmp_path / "first"
+    sha = export(capsys, db, "csv", first)
+    with write_session(engine) as s, s.begin():
+        s.execute(text("INSERT INTO creator_profiles (creator_id, payout_method, country, "
+                       "tax_form, recorded_at) SELECT 'alice', 'same-second@example.com', "
+                       "'US', 'accepted', min(recorded_at) FROM payout_events "
+                       "WHERE source = :s"), {"s": f"export:{sha}"})
+    assert export_again(db, sha).data == first.read_bytes()
 
 
 def test_every_export_of_a_batch_is_listed_and_rendered_again(capsys, ledger,  # type: ignore[no-untyped-def]
