@@ -9,24 +9,15 @@ weights), near 0 when the credited clips point elsewhere, and exactly 0 for a
 generation with no credit. It is one number per generation, written in the
 ``confidence`` column of the attributions table (every row of a generation
 carries it) and labelled by :func:`confidence_label` with the thresholds
-:data:`STRONG` and :data:`WEAK`, defined here once for the statements, the
-dashboard and the policy rule that discounts weak attributions.
+:data:`~contract.resemblance.STRONG` and :data:`~contract.resemblance.WEAK` of
+:mod:`contract.resemblance`, their one home.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Confidence from which a generation "resembles strongly" its credited clips
-#: (their mix has cosine >= 0.894 to it). Provisional, like every default.
-STRONG: float = 0.8
-#: Confidence from which it "resembles weakly" (cosine >= 0.707); below, it
-#: resembles its credited clips too little for the credit to be more than a guess.
-WEAK: float = 0.5
-
-LABEL_STRONG = "resembles strongly"
-LABEL_WEAK = "resembles weakly"
-LABEL_NONE = "no clear resemblance"
+from contract.resemblance import LABEL_NONE, LABEL_STRONG, LABEL_WEAK, STRONG, WEAK
 
 
 def confidence(gen: np.ndarray, cand: np.ndarray, pos: np.ndarray,
@@ -60,8 +51,9 @@ def confidence(gen: np.ndarray, cand: np.ndarray, pos: np.ndarray,
 
 
 def confidence_label(x: float) -> str:
-    """``"resembles strongly"`` (>= :data:`STRONG`), ``"resembles weakly"``
-    (>= :data:`WEAK`) or ``"no clear resemblance"``; raises on a value outside [0, 1]."""
+    """``"resembles strongly"`` (>= :data:`~contract.resemblance.STRONG`),
+    ``"resembles weakly"`` (>= :data:`~contract.resemblance.WEAK`) or ``"no clear
+    resemblance"``; raises on a value outside [0, 1]."""
     value = float(x)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"x={x!r}: expected a confidence in [0, 1]")

@@ -1,4 +1,5 @@
-"""Payouts as the admin sees them: states per batch, exports to a provider, status reports.
+"""Payouts as the admin sees them: states per batch, exports to a provider (and their
+files again), status reports.
 
 Rule: every function refuses (:class:`~dashboard.data.session.NotAllowed`) anyone
 but an admin, whatever page calls it. Exports and imports run the same workflow
@@ -85,15 +86,32 @@ class ExportFile:
 def export(batch_id: str, fmt: str) -> ExportFile:
     """Export the batch's pending payouts in ``fmt`` (csv, paypal, stripe) and record them
     ``submitted`` (admin only); the file's bytes are returned for download."""
-    from residuals.workflows.disbursement import export_payouts
+    from residuals.workflows.disbursement import export_file_name, export_payouts
 
     _admin()
-    suffix = "jsonl" if fmt == "stripe" else "csv"
     with tempfile.TemporaryDirectory(prefix="residuals-export-") as tmp:
-        out = Path(tmp) / f"payouts.{suffix}"
+        out = Path(tmp) / "payouts"  # an unknown format is refused by the workflow
         done = export_payouts(config.db_url(), batch_id, fmt, out)
         data = out.read_bytes()
-    return ExportFile(done, data, f"payouts-{done.period}-{fmt}.{suffix}")
+    return ExportFile(done, data, export_file_name(done.period, fmt))
+
+
+def past_exports() -> pl.DataFrame:
+    """Every export recorded in the ledger, newest first (admin only; columns of
+    :func:`residuals.workflows.disbursement.past_exports`)."""
+    from residuals.workflows.disbursement import past_exports as recorded
+
+    _admin()
+    return recorded(config.db_url())
+
+
+def export_again(sha256: str) -> Any:
+    """An earlier export's file rendered again, byte for byte (admin only); a
+    :class:`residuals.workflows.disbursement.ExportAgain`. Nothing is recorded."""
+    from residuals.workflows.disbursement import export_again as rendered
+
+    _admin()
+    return rendered(config.db_url(), sha256)
 
 
 def import_report(file_name: str, data: bytes) -> Any:

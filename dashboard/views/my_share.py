@@ -17,9 +17,9 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from attribution.confidence import STRONG, WEAK
 from contract import schema as S
 from contract.errors import ResidualsError
+from contract.resemblance import STRONG, WEAK
 from dashboard import charts, claim_forms, explain, language
 from dashboard.auth import CREATOR
 from dashboard.data import creator, session, store

@@ -1,4 +1,5 @@
-"""Payouts (admin): each batch's payouts per state, exports to a provider, status reports.
+"""Payouts (admin): each batch's payouts per state, exports to a provider (and any past
+export's file again), status reports.
 
 Exports and imports go through the same workflows as ``residuals payouts
 export|import``; a bad report shows one line naming the file, line and column.
@@ -7,6 +8,8 @@ export|import``; a bad report shows one line naming the file, line and column.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -29,6 +32,7 @@ EXPORT_KEY, REPORT_KEY = "payouts_export_file", "payouts_report_result"
 SERVER_ERROR = "an error on the server (logged); nothing was applied"
 LOG = logging.getLogger("residuals.dashboard")
 EXPORT_ERROR, REPORT_ERROR = "payouts_export_error", "payouts_report_error"
+AGAIN_KEY, AGAIN_ERROR = "payouts_again_files", "payouts_again_error"
 
 session.require(ADMIN)
 st.title("Payouts")
@@ -60,18 +64,27 @@ def overview(summary: pl.DataFrame) -> None:
             S.SEQ: "#", S.PERIOD: "Period", S.SUPERSEDED: "Superseded"})
 
 
+def _guarded(error_key: str, what: str, call: Callable[[], Any]) -> Any:
+    """``call()``, or None with its error's one line under ``error_key`` (an unexpected
+    error: one sentence on the page, the detail in the log)."""
+    try:
+        return call()
+    except ResidualsError as exc:
+        st.session_state[error_key] = first_line(exc)
+    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
+        LOG.exception("%s failed", what)
+        st.session_state[error_key] = SERVER_ERROR
+    return None
+
+
 def _export() -> None:
     """The export form's callback: runs before the page draws, so it shows the new states."""
     st.session_state.pop(EXPORT_ERROR, None)
-    try:
-        st.session_state[EXPORT_KEY] = payouts.export(st.session_state["payouts_export_batch"],
-                                                      st.session_state["payouts_export_format"])
-    except ResidualsError as exc:
-        st.session_state.pop(EXPORT_KEY, None)
-        st.session_state[EXPORT_ERROR] = first_line(exc)
-    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
-        LOG.exception("a payout export failed")
-        st.session_state[EXPORT_ERROR] = SERVER_ERROR
+    st.session_state.pop(EXPORT_KEY, None)
+    made = _guarded(EXPORT_ERROR, "a payout export", lambda: payouts.export(
+        st.session_state["payouts_export_batch"], st.session_state["payouts_export_format"]))
+    if made is not None:
+        st.session_state[EXPORT_KEY] = made
 
 
 def export_section(summary: pl.DataFrame) -> None:
@@ -100,8 +113,48 @@ def export_section(summary: pl.DataFrame) -> None:
                    f"({money(e.total_minor, e.currency)}); they are now submitted. "
                    f"{e.held:,} held payouts were not exported.")
         st.download_button(f"Download {made.file_name}", made.data, file_name=made.file_name,
-                           mime="application/jsonl" if made.file_name.endswith("jsonl")
-                           else "text/csv", key="payouts_export_download")
+                           mime=_mime(made.file_name), key="payouts_export_download")
+
+
+def _mime(file_name: str) -> str:
+    return "application/jsonl" if file_name.endswith("jsonl") else "text/csv"
+
+
+def _again(sha256: str) -> None:
+    """A past export's button callback: render its file again for download."""
+    st.session_state.pop(AGAIN_ERROR, None)
+    again = _guarded(AGAIN_ERROR, "rendering a past export again",
+                     lambda: payouts.export_again(sha256))
+    if again is not None:
+        st.session_state.setdefault(AGAIN_KEY, {})[sha256] = again
+
+
+def past_exports_section() -> None:
+    """Every past export, newest first, each with a button for its file again."""
+    st.subheader("Past exports")
+    done = payouts.past_exports()
+    if done.height == 0:
+        st.info("Nothing has been exported yet.")
+        return
+    st.caption("A lost export file, again: rendered from the ledger and checked against the "
+               "sha256 recorded when it was exported (nothing is recorded now).")
+    ready = st.session_state.get(AGAIN_KEY, {})
+    for r in done.iter_rows(named=True):  # display: one line per export
+        sha = r["sha256"]
+        line, action = st.columns([3, 1], vertical_alignment="center")
+        line.text(f"{r[S.PERIOD]} · {r['payouts']:,} payouts · "
+                  f"{money(r[S.AMOUNT_MINOR], r[S.CURRENCY])} · "
+                  f"{r['exported_at']:%Y-%m-%d %H:%M:%S} · sha256 {sha[:16]}…")
+        again = ready.get(sha)
+        if again is None:
+            action.button("Get the file again", key=f"payouts_again_{sha}", on_click=_again,
+                          args=(sha,))
+        else:
+            action.download_button(f"Download {again.file_name}", again.data,
+                                   file_name=again.file_name, mime=_mime(again.file_name),
+                                   key=f"payouts_again_download_{sha}")
+    if AGAIN_ERROR in st.session_state:
+        st.error(f"Not rendered again: {plain(st.session_state[AGAIN_ERROR])}")
 
 
 def _import() -> None:
@@ -112,14 +165,10 @@ def _import() -> None:
     if upload is None:
         st.session_state[REPORT_ERROR] = "choose a report file first"
         return
-    try:
-        st.session_state[REPORT_KEY] = (upload.name, payouts.import_report(
-            upload.name, upload.getvalue()))
-    except ResidualsError as exc:
-        st.session_state[REPORT_ERROR] = first_line(exc)
-    except Exception:  # noqa: BLE001 - one sentence on the page, the detail in the log
-        LOG.exception("a status report import failed")
-        st.session_state[REPORT_ERROR] = SERVER_ERROR
+    result = _guarded(REPORT_ERROR, "a status report import",
+                      lambda: payouts.import_report(upload.name, upload.getvalue()))
+    if result is not None:
+        st.session_state[REPORT_KEY] = (upload.name, result)
 
 
 def import_section() -> None:
@@ -169,4 +218,5 @@ if summary.height == 0:
 overview(summary)
 export_section(summary)
 import_section()
+past_exports_section()
 batch_section(summary)

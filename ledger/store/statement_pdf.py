@@ -22,8 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from attribution.confidence import STRONG, WEAK
 from contract import schema as S
+from contract.resemblance import STRONG, WEAK
 from ledger.i18n import Tr
 from ledger.store.statements import (
     ADJUSTMENTS_NOTE,

@@ -17,8 +17,8 @@ import string
 
 import polars as pl
 
-from attribution.confidence import LABEL_NONE, LABEL_STRONG, LABEL_WEAK, STRONG, WEAK
 from contract import schema as S
+from contract.resemblance import LABEL_NONE, LABEL_STRONG, LABEL_WEAK, STRONG, WEAK
 from ledger.i18n import N_
 from ledger.money import exponent
 
@@ -60,13 +60,13 @@ def statement_table(lines: pl.DataFrame) -> pl.DataFrame:
 RESEMBLANCE = "resemblance"
 RESEMBLANCE_WORDS = (N_("resembles strongly"), N_("resembles weakly"),
                      N_("no clear resemblance"))
-"""The labels of :func:`attribution.confidence.confidence_label`, marked for translation."""
+"""The labels of :mod:`contract.resemblance`, marked for translation."""
 
 
 def resemblance(col: str = S.CONFIDENCE, labels: tuple[str, str, str] = (
         LABEL_STRONG, LABEL_WEAK, LABEL_NONE)) -> pl.Expr:
-    """A confidence column in words, by :func:`attribution.confidence.confidence_label`'s
-    thresholds (:data:`~attribution.confidence.STRONG`, :data:`~attribution.confidence.WEAK`);
+    """A confidence column in words, by the thresholds of :mod:`contract.resemblance`
+    (:data:`~contract.resemblance.STRONG`, :data:`~contract.resemblance.WEAK`);
     null where the confidence is null (attributions without a confidence column).
     ``labels`` are the (strong, weak, none) words, translated by the caller."""
     strong, weak, none = labels

@@ -15,6 +15,9 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 from contract.errors import ResidualsError
 
@@ -68,6 +71,11 @@ def ledger_inputs(url: str | None) -> list[Named]:
         return []
     return [("--db", Path(f"{path}{suffix}")) for suffix in ("", "-wal", "-shm")]
 
+
+DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
+
+DbOpt = Annotated[Optional[str], typer.Option("--db", help=DB_HELP)]  # noqa: UP045
+"""The ``--db`` option every ledger command takes (``db: DbOpt = None``)."""
 
 LEDGER_FLAGS = {"url": "--db"}
 """The ledger's parameter every command spells ``--db`` (translated by ``residuals.cli``)."""

@@ -21,7 +21,7 @@ import typer
 
 from attribution.candidates import DEFAULT_DEPTH, DEFAULT_K
 from contract.errors import ResidualsError
-from residuals.commands._files import (check_output_dir, data_inputs, flag_names,
+from residuals.commands._files import (DbOpt, check_output_dir, data_inputs, flag_names,
                                        ledger_inputs, refuse_overwrite)
 
 batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
@@ -30,9 +30,6 @@ batch_app = typer.Typer(help="Post payout batches to the ledger of record.",
 #: Parameters of :mod:`residuals.workflows.payout` and the flags that set them.
 POOL_FLAGS = {"pool": "--pool", "pool_minor": "--pool", "currency": "--currency", "k": "--k",
               "depth": "--depth", "supersede": "--supersede"}
-
-DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
-
 
 def check_period(period: str) -> str:
     """A period is a short label of letters, digits, ``.``, ``_``, ``-`` (e.g. ``2026-10``)."""
@@ -53,7 +50,7 @@ def run(
         "--pool", help="Pool in major units, e.g. 25000.00 [default: the policy's pool].")] = None,
     currency: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--currency", help="ISO 4217 code of --pool [default: the policy's].")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
     supersede: Annotated[bool, typer.Option(
         "--supersede", help="Replace the period's batch: reverse it and post this one.")] = False,
     out: Annotated[Path, typer.Option(
@@ -119,7 +116,7 @@ def _summary(console: Any, outcome: Any, path: Path | None, lines: int | None) -
 
 @batch_app.command("list")
 def list_(
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
 ) -> None:
     """List the batches in chain order with their payouts per state."""
     from ledger.money import format_minor
@@ -141,7 +138,7 @@ def list_(
 def show(
     batch: Annotated[str, typer.Argument(help="Batch id (or 12+ of its first hex digits) "
                                          "or period.")],
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
 ) -> None:
     """Show one batch: its chain position, money and each payout's state."""
     from ledger.money import format_minor

@@ -16,8 +16,7 @@ import typer
 
 from contract import schema as S
 from contract.errors import ResidualsError
-from residuals.commands._files import flag_names
-from residuals.commands.batch import DB_HELP
+from residuals.commands._files import DbOpt, flag_names
 
 claims_app = typer.Typer(help="Creators' claims: open, list, show with evidence, resolve.",
                          no_args_is_help=True)
@@ -25,7 +24,6 @@ FLAGS = {"creator_id": "--creator", "kind": "--kind", "period": "--period",
          "generation_id": "--generation", "clip_id": "--clip", "text": "--text",
          "expiry_days": "--expiry-days", "amount": "--amount", "funding": "--funding",
          "reason": "--reason", "state": "--state", "claim_id": "ID", "actor": "--actor"}
-DbOpt = Annotated[Optional[str], typer.Option("--db", help=DB_HELP)]  # noqa: UP045
 
 
 def shown(value: object) -> str:

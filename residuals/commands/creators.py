@@ -12,11 +12,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from residuals.commands._files import flag_names
+from residuals.commands._files import DbOpt, flag_names
 
 creators_app = typer.Typer(help="Creator payout profiles.", no_args_is_help=True)
 
-DB_HELP = "Ledger database URL [default: $RESIDUALS_DB or sqlite:///data/demo.db]."
 FLAGS = {"creator_id": "CREATOR", "payout_method": "--payout-method", "country": "--country",
          "tax_form": "--tax-form"}
 
@@ -31,7 +30,7 @@ def set_(
         "--country", help="ISO 3166-1 alpha-2 country code.")] = None,
     tax_form: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--tax-form", help="missing, submitted or accepted.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
 ) -> None:
     """Set a creator's payout profile (unset fields keep their value)."""
     from residuals.workflows.disbursement import set_creator_profile

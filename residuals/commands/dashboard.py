@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from contract.errors import ResidualsError
+from residuals.commands._files import DbOpt
 
 
 def _check_port(host: str, port: int) -> None:
@@ -85,7 +86,7 @@ def _open_browser_when_up(url: str) -> None:
 
 
 def dashboard(
-    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
+    db: DbOpt = None,
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     data: Path = typer.Option(

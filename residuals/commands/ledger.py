@@ -17,8 +17,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from contract.errors import ResidualsError
-from residuals.commands._files import check_output_dir, ledger_inputs, refuse_overwrite
-from residuals.commands.batch import DB_HELP
+from residuals.commands._files import DbOpt, check_output_dir, ledger_inputs, refuse_overwrite
 from residuals.workflows.store import require_ledger
 
 ledger_app = typer.Typer(help="Check the ledger of record.", no_args_is_help=True)
@@ -27,7 +26,7 @@ db_app = typer.Typer(help="Manage the ledger database schema.", no_args_is_help=
 
 @ledger_app.command("verify")
 def verify_cmd(
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
     recompute: Annotated[bool, typer.Option(
         "--recompute/--no-recompute",
         help="Recompute each batch's payouts from its manifest's inputs where present.")] = True,
@@ -65,7 +64,7 @@ def print_verified(result: Any) -> None:
 
 @db_app.command("upgrade")
 def upgrade_cmd(
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
 ) -> None:
     """Create the ledger schema or apply pending migrations."""
     from ledger.store.engine import make_engine, safe_url, upgrade
@@ -87,7 +86,7 @@ def statement(
     creator: Annotated[str, typer.Option("--creator", help="creator_id.")],
     period: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--period", help="Only this period [default: every period].")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help=DB_HELP)] = None,  # noqa: UP045
+    db: DbOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Directory to write into.")] = Path("."),
     fmt: Annotated[str, typer.Option(
         "--format", help="csv: lines and clips CSV and a readable HTML page; pdf: one PDF.")

@@ -16,6 +16,7 @@ import sys
 import typer
 
 from contract.errors import ResidualsError
+from residuals.commands._files import DbOpt
 
 users_app = typer.Typer(help="Dashboard logins (admin, economist, creator).", no_args_is_help=True)
 
@@ -45,7 +46,7 @@ def add(
     creator: str = typer.Option(None, "--creator", help="The creator_id a creator user sees."),
     password: str = typer.Option(
         None, "--password", help="Password (default: one line from stdin, or a hidden prompt)."),
-    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
+    db: DbOpt = None,
 ) -> None:
     """Add a dashboard user with a hashed password."""
     from sqlalchemy.orm import Session
@@ -63,7 +64,7 @@ def add(
 
 @users_app.command("list")
 def list_users(
-    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
+    db: DbOpt = None,
 ) -> None:
     """List dashboard users and their roles (never their passwords)."""
     from sqlalchemy import select
@@ -82,16 +83,13 @@ def list_users(
 @users_app.command("revoke")
 def revoke(
     username: str = typer.Argument(..., help="Login name whose sessions end."),
-    db: str = typer.Option(None, "--db", help="Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."),
+    db: DbOpt = None,
 ) -> None:
     """End every dashboard session of a user (they must log in again)."""
     from dashboard.auth import revoke_user_sessions
 
     n = _change(db, revoke_user_sessions, username)
     typer.echo(f"ended {n} session(s) of {username.strip()!r}")
-
-
-DB_HELP = "Ledger database URL (default $RESIDUALS_DB, else sqlite:///data/demo.db)."
 
 
 def _change(db: str | None, change, *args):  # noqa: ANN001, ANN202 - a dashboard.auth function
@@ -111,7 +109,7 @@ def reset_password(
     username: str = typer.Argument(..., help="Login name."),
     password: str = typer.Option(
         None, "--password", help="New password (default: one line from stdin, or a hidden prompt)."),
-    db: str = typer.Option(None, "--db", help=DB_HELP),
+    db: DbOpt = None,
 ) -> None:
     """Set a new password and end every session of the user."""
     from dashboard.auth import reset_password as reset
@@ -126,7 +124,7 @@ def unlock(
     username: str = typer.Argument(..., help="Login name."),
     source: str = typer.Option(None, "--source", help="Only this source address "
                                "(default: every address)."),
-    db: str = typer.Option(None, "--db", help=DB_HELP),
+    db: DbOpt = None,
 ) -> None:
     """Forget the user's recent failed logins, so no address has to wait."""
     from dashboard.auth import unlock_user
@@ -138,7 +136,7 @@ def unlock(
 @users_app.command("remove")
 def remove(
     username: str = typer.Argument(..., help="Login name."),
-    db: str = typer.Option(None, "--db", help=DB_HELP),
+    db: DbOpt = None,
 ) -> None:
     """Delete a user; their sessions stop working at once (login attempts stay as audit)."""
     from dashboard.auth import remove_user

@@ -177,7 +177,7 @@ def set_demo_profiles(db: str, creators: pl.DataFrame) -> int:
     from ledger.store import models as M
     from ledger.store.engine import open_store, write_session
     from ledger.store.payout_states import current_states, release_or_hold
-    from ledger.store.profiles import set_profile
+    from ledger.store.profiles import set_profiles
 
     engine = open_store(db)
     try:
@@ -186,9 +186,9 @@ def set_demo_profiles(db: str, creators: pl.DataFrame) -> int:
             if S.COUNTRY not in creators.columns:
                 creators = creators.with_columns(pl.lit(None, pl.String).alias(S.COUNTRY))
             todo = creators.filter(~pl.col(S.CREATOR_ID).is_in(list(known)))
-            for cid, country in todo.select(S.CREATOR_ID, S.COUNTRY).iter_rows():
-                set_profile(s, cid, payout_method=f"{cid}@example.com", country=country,
-                            tax_form="accepted")  # a fixed-size sample, once per creator
+            set_profiles(s, todo.select(
+                S.CREATOR_ID, (pl.col(S.CREATOR_ID) + "@example.com").alias("payout_method"),
+                S.COUNTRY, pl.lit("accepted").alias("tax_form")))
             held = current_states(s).filter((pl.col("state") == M.HELD)
                                              & pl.col(S.CREATOR_ID).is_in(todo[S.CREATOR_ID]))
             for cid in held[S.CREATOR_ID].unique().sort():  # only after a one-period run

@@ -7,12 +7,15 @@ flags, no printing. Errors name parameters (``batch='x': ...``); the commands
 translate them to flags. An export records each exported payout ``submitted``
 and writes its file atomically *before* the commit, removing it if the commit
 fails: a file on disk whose payouts are not submitted can only follow a crash
-between the two, and the next export refuses to overwrite it.
+between the two, and the next export refuses to overwrite it. The ``submitted``
+events name the file's sha256 (``export:<sha256>``), from which
+:func:`export_again` renders the same file again, byte for byte.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,10 @@ from contract import schema as S
 from contract.errors import ResidualsError
 
 FORMATS = ("csv", "paypal", "stripe")
+SUFFIXES = {"csv": "csv", "paypal": "csv", "stripe": "jsonl"}
+"""The file name suffix of each format's export."""
+EXPORT_SOURCE = "export:"
+"""Prefix of the ``source`` of an export's ``submitted`` events; the file's sha256 follows."""
 PAYPAL_MAX_ROWS = 5000
 """PayPal Payouts Web accepts at most 5,000 payments per file."""
 
@@ -145,7 +152,7 @@ def export_payouts(db: str | None, batch: str, fmt: str, out: Path) -> Exported:
             _check_exportable(rows, held, batch, fmt)
             data = render(rows, fmt, b)
             apply_events(s, event_frame(rows["payout_id"].to_list(), "submitted",
-                                        source=f"export:{hashlib.sha256(data).hexdigest()}"))
+                                        source=EXPORT_SOURCE + hashlib.sha256(data).hexdigest()))
             with atomic_output(out) as tmp:
                 tmp.write_bytes(data)
             written = True
@@ -169,6 +176,149 @@ def _check_exportable(rows: pl.DataFrame, held: int, batch: str, fmt: str) -> No
     if fmt == "paypal" and rows.height > PAYPAL_MAX_ROWS:
         raise ResidualsError(f"fmt='paypal': {rows.height} payouts, PayPal Payouts accepts at "
                              f"most {PAYPAL_MAX_ROWS:,} per file")
+
+
+EXPORTS_SCHEMA = {"sha256": pl.String(), S.BATCH_ID: pl.String(), "payouts": pl.Int64(),
+                  S.AMOUNT_MINOR: pl.Int64(), "exported_at": pl.Datetime("us")}
+
+
+def past_exports(db: str | None) -> pl.DataFrame:
+    """Every export recorded in the ledger, newest first: ``sha256`` of its file,
+    ``batch_id``, ``period``, ``payouts``, ``amount_minor`` (their total), ``currency``,
+    ``exported_at``."""
+    from sqlalchemy import BigInteger, cast, func, select
+
+    from ledger.store import models as M
+    from ledger.store.engine import read_session
+    from ledger.store.read import batches, frame
+    from residuals.workflows.store import require_ledger
+
+    pe, p = M.PayoutEvent, M.Payout
+    stmt = (select(func.substr(pe.source, len(EXPORT_SOURCE) + 1), p.batch_id, func.count(),
+                   cast(func.sum(p.amount_minor), BigInteger), func.min(pe.recorded_at))
+            .join(p, p.payout_id == pe.payout_id)
+            .where(pe.state == "submitted", pe.source.startswith(EXPORT_SOURCE))
+            .group_by(pe.source, p.batch_id))
+    engine = require_ledger(db)
+    try:
+        with read_session(engine) as s:
+            found = frame(s, stmt, EXPORTS_SCHEMA).join(
+                batches(s).select(S.BATCH_ID, S.PERIOD, S.CURRENCY), on=S.BATCH_ID)
+    finally:
+        engine.dispose()
+    return found.sort("exported_at", "sha256", descending=True).select(
+        "sha256", S.BATCH_ID, S.PERIOD, "payouts", S.AMOUNT_MINOR, S.CURRENCY, "exported_at")
+
+
+@dataclass(frozen=True)
+class ExportAgain:
+    """An earlier export rendered again: its format and bytes (sha256 as recorded)."""
+
+    sha256: str
+    batch_id: str
+    period: str
+    fmt: str
+    data: bytes
+    payouts: int
+
+    @property
+    def file_name(self) -> str:
+        """The file's name for a download (:func:`export_file_name`)."""
+        return export_file_name(self.period, self.fmt)
+
+
+def export_file_name(period: str, fmt: str) -> str:
+    """``payouts-<period>-<format>.<suffix>``: an export's file name for a download."""
+    return f"payouts-{period}-{fmt}.{SUFFIXES[fmt]}"
+
+
+def _export_rows(session: Any, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The payouts of one export (``source`` of their ``submitted`` events), and their
+    creators' profile rows recorded no later than it, by ``id``, with ``same``: 1 for a
+    row recorded in the same clock tick as the export (before or after it: a clock that
+    counts seconds cannot say), else 0."""
+    from sqlalchemy import case, func, select
+
+    from ledger.store import models as M
+    from ledger.store.read import frame
+
+    pe, p, cp = M.PayoutEvent, M.Payout, M.CreatorProfile
+    exported = select(pe.payout_id).where(pe.source == source, pe.state == "submitted")
+    at = select(func.min(pe.recorded_at)).where(pe.source == source).scalar_subquery()
+    text = pl.String()
+    rows = frame(session, select(p.payout_id, p.batch_id, p.creator_id, p.amount_minor,
+                                 p.currency).where(p.payout_id.in_(exported)),
+                 {"payout_id": text, S.BATCH_ID: text, S.CREATOR_ID: text,
+                  S.AMOUNT_MINOR: pl.Int64(), S.CURRENCY: text})
+    creators = select(p.creator_id).where(p.payout_id.in_(exported))
+    profiles = frame(session, select(cp.id, cp.creator_id, cp.payout_method, cp.country,
+                                     case((cp.recorded_at == at, 1), else_=0))
+                     .where(cp.recorded_at <= at, cp.creator_id.in_(creators)).order_by(cp.id),
+                     {"id": pl.Int64(), S.CREATOR_ID: text, "payout_method": text,
+                      "country": text, "same": pl.Int64()})
+    return rows, profiles
+
+
+def _as_exported(rows: pl.DataFrame, profiles: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """``rows`` with each creator's payout method and country as the export may have
+    read them: the newest profile recorded before it, or at its clock tick up to each
+    possible point (the rows of that tick are in commit order, by ``id``), latest first."""
+    same = profiles.filter(pl.col("same") == 1)["id"].to_list()
+    for cut in [*reversed(same), None]:  # a tick's few rows; None: none of them
+        seen = profiles.filter((pl.col("same") == 0) | (pl.col("id") <= (cut or 0)))
+        newest = seen.group_by(S.CREATOR_ID).agg(pl.all().sort_by("id").last())
+        yield rows.join(newest.select(S.CREATOR_ID, "payout_method", "country"),
+                        on=S.CREATOR_ID, how="left").sort("payout_id")
+
+
+def export_again(db: str | None, sha256: str) -> ExportAgain:
+    """The file of an earlier export, rendered again from the ledger: the payouts its
+    ``submitted`` events name, in the format whose bytes have the recorded sha256.
+
+    ``sha256`` is the file's sha256 in hex, or 12 or more of its first digits.
+
+    Raises
+    ------
+    ResidualsError
+        No export (or more than one) has this sha256, or no format renders the
+        recorded file again (the profiles it read are not in the ledger as they were).
+    """
+    import hashlib
+
+    from sqlalchemy import select
+
+    from ledger.store import models as M
+    from ledger.store.engine import read_session
+    from residuals.workflows.store import require_ledger
+
+    want = sha256.strip().lower()
+    if not 12 <= len(want) <= 64 or any(c not in "0123456789abcdef" for c in want):
+        raise ResidualsError(f"sha256={sha256!r}: expected 12 to 64 hex digits of an "
+                             "export's sha256")
+    engine = require_ledger(db)
+    try:
+        with read_session(engine) as s:
+            pe = M.PayoutEvent
+            sources = s.execute(select(pe.source).distinct().where(
+                pe.state == "submitted", pe.source.startswith(EXPORT_SOURCE + want,
+                                                              autoescape=True))).scalars().all()
+            if len(sources) != 1:
+                what = "no export has" if not sources else "more than one export has"
+                raise ResidualsError(f"sha256={sha256!r}: {what} this sha256 (see "
+                                     "past exports)")
+            payouts, profiles = _export_rows(s, sources[0])
+            batch = s.get(M.Batch, payouts[S.BATCH_ID][0])
+    finally:
+        engine.dispose()
+    full = sources[0][len(EXPORT_SOURCE):]
+    for rows in _as_exported(payouts, profiles):
+        for fmt in FORMATS:
+            data = render(rows, fmt, batch)
+            if hashlib.sha256(data).hexdigest() == full:
+                return ExportAgain(full, batch.batch_id, batch.period, fmt, data, rows.height)
+    raise ResidualsError(f"sha256={sha256!r}: the export's {payouts.height} payouts render in "
+                         "no format to this sha256 (its creators' profiles as the ledger has "
+                         "them do not give this file)")
 
 
 def import_report(db: str | None, report: Path) -> Any:

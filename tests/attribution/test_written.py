@@ -12,14 +12,14 @@ from hypothesis.extra import numpy as hnp
 from attribution import dask_engine, weighting
 from attribution.candidates import Candidates, written
 from attribution.catalogue import catalogue_from_frame
-from attribution.confidence import (LABEL_NONE, LABEL_STRONG, LABEL_WEAK, STRONG, WEAK,
-                                    confidence, confidence_label)
+from attribution.confidence import confidence, confidence_label
 from attribution.novelty import fit_centroids, novel
 from attribution.reference import brute_force_topk
 from attribution.scorer import KnnScorer, ParameterError
 from attribution.search import normalize
 from contract import schema as S
 from contract.io import check_attribution_weights
+from contract.resemblance import LABEL_NONE, LABEL_STRONG, LABEL_WEAK, STRONG, WEAK
 from tests.attribution.engine_data import clips_frame, gens_frame, random_emb
 
 

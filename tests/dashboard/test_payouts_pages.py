@@ -130,6 +130,37 @@ def test_admin_exports_then_imports_a_report_and_the_creator_sees_the_failure(  
     assert all(SCRIPT not in str(m.value) for m in creator.markdown)
 
 
+def test_past_exports_are_listed_and_their_files_come_again(payouts_db, demo_db,  # type: ignore[no-untyped-def]
+                                                             tmp_path) -> None:
+    """An export made on the page and one made by the command line are both listed; each
+    one's button renders its file again, byte for byte; an unknown one is one line."""
+    import hashlib
+
+    from residuals.workflows.disbursement import export_payouts, set_creator_profile
+
+    admin = as_user(demo_db, "admin")
+    admin.switch_page("views/payouts.py").run()
+    assert "Nothing has been exported yet." in texts(admin)
+    _export(admin, "stripe")
+    files = {"page": admin.session_state["payouts_export_file"].data}
+    set_creator_profile(payouts_db, demo_db.creator_a, payout_method="acct_a",
+                        tax_form="accepted")  # A's payouts become pending: a second export
+    export_payouts(payouts_db, "2026-10", "paypal", tmp_path / "cli.csv")
+    files["cli"] = (tmp_path / "cli.csv").read_bytes()
+    admin.switch_page("views/payouts.py").run()
+    assert not admin.exception
+    lines = [t.value for t in admin.text]
+    names = {"page": "payouts-2026-10-stripe.jsonl", "cli": "payouts-2026-10-paypal.csv"}
+    for how, data in files.items():
+        sha = hashlib.sha256(data).hexdigest()
+        assert sum(f"sha256 {sha[:16]}" in line for line in lines) == 1
+        admin.button(key=f"payouts_again_{sha}").click().run()
+        assert not admin.exception and "payouts_again_error" not in admin.session_state
+        again = admin.session_state["payouts_again_files"][sha]
+        assert again.data == data and again.file_name == names[how]
+    assert "Past exports" in texts(admin)
+
+
 @pytest.mark.parametrize(("data", "error"), [
     (b"\x00\xff\xfe binary \x00", "report.csv"),
     (b"payout_id,status\npo_1,paid\n", "report.csv, line 1, column provider_reference"),

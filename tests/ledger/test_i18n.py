@@ -108,7 +108,7 @@ def test_catalog_ships_as_package_data() -> None:
 
 
 def test_marked_resemblance_words_are_the_confidence_labels() -> None:
-    from attribution.confidence import LABEL_NONE, LABEL_STRONG, LABEL_WEAK
+    from contract.resemblance import LABEL_NONE, LABEL_STRONG, LABEL_WEAK
     from ledger.store.statements import RESEMBLANCE_WORDS
 
     assert RESEMBLANCE_WORDS == (LABEL_STRONG, LABEL_WEAK, LABEL_NONE)

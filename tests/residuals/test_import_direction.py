@@ -23,15 +23,6 @@ RULES = [
     ("residuals/workflows", ("typer", "residuals.commands", "residuals.cli")),
 ]
 
-#: Known exceptions, (file, module prefix): the statements label generations with the
-#: confidence thresholds of ``attribution.confidence``. They belong in ``contract`` (one
-#: home for both sides); until they move there, no other ledger file may follow.
-ALLOWED = {
-    ("ledger/store/statements.py", "attribution.confidence"),
-    ("ledger/store/statement_pdf.py", "attribution.confidence"),
-}
-
-
 def imports(path: Path) -> set[str]:
     """Every module ``path`` imports: ``a.b`` for ``import a.b`` and both ``a`` and
     ``a.b`` for ``from a import b``."""
@@ -53,10 +44,8 @@ def _reaches(module: str, prefix: str) -> bool:
 def test_no_import_against_the_direction(folder: str, forbidden: tuple[str, ...]) -> None:
     files = sorted((ROOT / folder).rglob("*.py"))
     assert files, f"{folder}: no Python files (moved?)"
-    found = sorted((name, m) for name, m in ((str(p.relative_to(ROOT)), m)
-                                             for p in files for m in imports(p))
-                   if any(_reaches(m, f) for f in forbidden)
-                   and not any(name == a and _reaches(m, pre) for a, pre in ALLOWED))
+    found = sorted((str(p.relative_to(ROOT)), m) for p in files for m in imports(p)
+                   if any(_reaches(m, f) for f in forbidden))
     assert found == []
 
 
