@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from contract import schema as S
+from dashboard.text import file_stem
 from ledger.fairness import DELTA_MINOR, METRIC
 from ledger.money import format_minor
 from ledger.policy import COMPONENTS, Policy
@@ -309,11 +310,7 @@ def with_name(text: str, name: str) -> str:
     return dump_toml(doc)
 
 
-_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 def export_file_name(name: str) -> str:
-    """A safe file name for a policy called ``name``: ``<name>.toml`` with every run of
-    other characters than letters, digits, '.', '_' and '-' made one '-'."""
-    stem = _UNSAFE_FILE_CHARS.sub("-", name).strip("-.")[:80].strip("-.")
-    return f"{stem or 'policy'}.toml"
+    """A safe file name for a policy called ``name``: ``<name>.toml``
+    (:func:`dashboard.text.file_stem`)."""
+    return f"{file_stem(name, 'policy')}.toml"

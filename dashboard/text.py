@@ -17,6 +17,17 @@ from ledger.i18n import N_
 PAGE_FAILED = N_("This page could not be shown because of an error on the server. "
                  "The error has been logged; please try again later.")
 
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_stem(name: str, fallback: str) -> str:
+    """``name`` made safe for a download's file name: every run of characters other
+    than letters, digits, '.', '_' and '-' one '-', at most 80 characters, no leading
+    or trailing '-' or '.'; ``fallback`` when nothing is left."""
+    stem = _UNSAFE_FILE_CHARS.sub("-", name).strip("-.")[:80].strip("-.")
+    return stem or fallback
+
+
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 #: Invisible, zero-width: breaks the patterns that GitHub-flavoured Markdown turns into links.
 WORD_JOINER = "\u2060"

@@ -23,7 +23,7 @@ from contract.resemblance import STRONG, WEAK
 from dashboard import charts, claim_forms, explain, language
 from dashboard.auth import CREATOR
 from dashboard.data import creator, session, store
-from dashboard.text import plain
+from dashboard.text import file_stem, plain
 from ledger.i18n import Tr
 from ledger.policy import Policy
 from ledger.store.statements import RESEMBLANCE, RESEMBLANCE_WORDS, resemblance
@@ -228,7 +228,7 @@ def statement(view: View) -> None:
     """The statement to keep: PDF, CSV and HTML, and one row per period."""
     _, tr = view.tr, view.tr
     st.subheader(_("Statement"))
-    cid = view.me.creator_id
+    cid = file_stem(view.me.creator_id, "creator")
     d1, d2, d3 = st.columns(3)
     d1.download_button(_("Download statement (PDF)"), creator.my_statement_pdf(tr.language),
                        file_name=f"statement-{cid}-{tr.language}.pdf", mime="application/pdf",

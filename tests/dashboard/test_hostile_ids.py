@@ -78,3 +78,14 @@ def test_a_hostile_creator_id_is_text_in_the_payout_sections(hostile: str) -> No
 def shows(markdown: str) -> str:
     """The text a Markdown source shows (escapes resolved, invisible word joiners gone)."""
     return rendered(markdown).replace(WORD_JOINER, "")
+
+
+@pytest.mark.parametrize("cid", list(HOSTILE_IDS.values()), ids=list(HOSTILE_IDS))
+def test_statement_file_names_of_hostile_ids_are_safe(cid: str) -> None:
+    """My share names its statement downloads ``statement-<file_stem(id)>...``: letters,
+    digits, '.', '_' and '-' only, whatever the id holds."""
+    from dashboard.text import file_stem
+
+    stem = file_stem(cid, "creator")
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", stem), stem
+    assert not stem.endswith(("-", "."))
