@@ -26,6 +26,7 @@ LOG = logging.getLogger("residuals.dashboard")
 
 user = session.current_user()
 role = user.role if user is not None else None
+language.restore(user.language if user is not None else None)
 _ = language.selector()
 
 

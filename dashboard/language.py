@@ -4,7 +4,8 @@ and per user.
 Rule: the choice lives in this browser session's state and in the ``lang``
 query parameter (so a refresh or a bookmarked link keeps it); a logged-in
 user's choice is also stored with their login (``dashboard_users.language``)
-and adopted at their next login, unless the address names a language. Any
+and adopted when they log in and when a browser session starts with their
+login already held (a reload, a new tab), unless the address names a language. Any
 other value than a language of :data:`ledger.i18n.LANGUAGES` is ignored
 (English). It changes words and formats only, never who sees what.
 """
@@ -46,6 +47,13 @@ def adopt(language: str) -> None:
     names a language; the sidebar box cannot change during the run that drew it."""
     if language in LANGUAGES and _from_url() is None:
         st.session_state[_ADOPT] = language
+
+
+def restore(stored: str | None) -> None:
+    """At the first run of a browser session that already holds a login (its cookie):
+    adopt the user's ``stored`` language (:func:`adopt`); later runs keep the session's."""
+    if KEY not in st.session_state and stored is not None:
+        adopt(stored)
 
 
 def _remember() -> None:

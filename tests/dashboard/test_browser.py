@@ -219,6 +219,36 @@ def test_creator_reads_my_share_in_spanish_and_downloads_the_pdf(server, browser
         ctx.close()
 
 
+def test_stored_language_is_adopted_at_login_unless_the_address_names_one(
+        server, browser, demo_db):
+    """A creator whose stored choice is Spanish reads My share in Spanish once logged in,
+    also on a page opened afresh (a new browser session holding the login's cookie);
+    an address that says ``?lang=en`` keeps English."""
+    from dashboard.auth import set_language
+    from ledger.store import open_store, write_session
+
+    a = demo_db.creator_a
+    engine = open_store(demo_db.url)
+    with write_session(engine) as s, s.begin():
+        set_language(s, a, "es")
+    engine.dispose()
+    for query, heading in (("", "Mi parte · "), ("?lang=en", "My share · ")):
+        ctx, page = _page(browser)
+        try:
+            _open(page, server + "/login", "Log in")  # (the login page speaks English)
+            page.get_by_label("Username").fill(a)
+            page.get_by_label("Password", exact=True).fill(demo_db.logins[a][0])
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_function(f"() => document.cookie.includes('{COOKIE}=')")
+            _idle(page)
+            _open(page, server + "/my-share" + query, heading)
+            text = _all_text(page)
+            other = "My share · " if heading.startswith("Mi") else "Mi parte · "
+            assert other not in text, (login_query, heading)
+        finally:
+            ctx.close()
+
+
 def test_economist_moves_the_cap_and_the_comparison_updates(server, browser, demo_db):
     ctx, page = _page(browser)
     try:
