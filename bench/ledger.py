@@ -118,7 +118,8 @@ def child(url: str, n: int, orm_rows: int) -> dict[str, float]:
     engine.dispose()
     return {"creators": n, "entries": out.entries, "post_s": post_s,
             "rate": out.entries / post_s, "entries_rate": out.entries / out.entries_seconds,
-            "copy_rate": out.entries / copy_s, "floor_s": floor_s, "orm_rate": orm_n / orm_s, "orm_rows": orm_n,
+            "copy_rate": out.entries / copy_s, "floor_s": floor_s, "orm_rate": orm_n / orm_s,
+            "orm_rows": orm_n,
             "rss_start_mb": rss0, "rss_peak_mb": rss_post, "verify_s": verify_s,
             "verify_entries": entries_total}
 
