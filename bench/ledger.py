@@ -232,9 +232,9 @@ def report_child(url: str, n: int) -> dict[str, float]:
     (as an export does). The report (90% ``paid``, 10% ``failed``, in shuffled
     order) is written to a CSV file; its import is timed from reading the file to
     the commit (:func:`ledger.store.reports.import_report`: reconciliation, one
-    event and one sealed transaction per line). The baseline, measured before the
-    import in the same child, is one ``COPY`` of ``n`` ``payout_events`` rows
-    rendered beforehand, rolled back.
+    event per line, one sealed transaction per batch and status). The baseline,
+    measured before the import in the same child, is one ``COPY`` of ``n``
+    ``payout_events`` rows rendered beforehand, rolled back.
     """
     import polars as pl
 

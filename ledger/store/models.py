@@ -341,7 +341,8 @@ class PayoutEvent(Base):
 
     ``transaction_id`` names the ledger transaction that moved its money (paid,
     failed, returned and canceled do; pending, held and submitted do not; a cancel
-    because the batch was superseded does not either). ``source`` says what recorded
+    because the batch was superseded does not either): one transaction per (batch,
+    state) of an import or a transition, shared by the events it settles. ``source`` says what recorded
     it: ``batch``, ``profile``, ``export:<sha256>``, ``import:<sha256>`` of the file.
     A partial unique index allows each of submitted, paid, failed, returned and
     canceled at most once per payout: a payout is never paid twice.
@@ -368,8 +369,7 @@ class PayoutEvent(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now())
     source: Mapped[str] = mapped_column(String(80))
-    transaction_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("transactions.id"), unique=True)
+    transaction_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("transactions.id"))
 
 
 class CreatorProfile(Base):

@@ -2,8 +2,9 @@
 
 Rule: a payout's state changes only along :data:`TRANSITIONS` (one table, checked
 by :func:`check_transition` and, set-based, by :func:`allowed`), each change is a
-new ``payout_events`` row (append-only), and a change that moves money posts
-exactly one balanced ledger transaction in the same database transaction::
+new ``payout_events`` row (append-only), and a change that moves money names the
+balanced ledger transaction posted with it in the same database transaction, one
+per (batch, state) of the changes applied together, its legs summed per account::
 
     paid                  in transit  -amount   disbursed    +amount   (disbursement)
     failed, canceled      in transit  -amount   payable/<c>  +amount   (recredit)
@@ -256,44 +257,60 @@ def _payables_of(session: Session, creators: pl.Series) -> pl.DataFrame:
 
 
 def _post_moves(session: Session, moves: pl.DataFrame) -> pl.DataFrame:
-    """Post one transaction per row of ``moves`` (``payout_id``, ``state``, ``batch_id``,
-    ``creator_id``, ``amount_minor``, ``currency``); returns ``payout_id`` ->
-    ``transaction_id``."""
+    """Post the money of ``moves`` (``payout_id``, ``state``, ``batch_id``, ``creator_id``,
+    ``amount_minor``, ``currency``): one transaction per (batch, state) among them, whose
+    entries are the payouts' legs summed per account (a fixed account's leg once, each
+    creator's payable once); returns ``payout_id`` -> ``transaction_id``."""
     conn = session.connection()
-    pg = conn.dialect.name == "postgresql"
-    ids = _next_transaction_ids(session, moves.height)
-    moves = moves.sort("payout_id").with_columns(pl.Series("transaction_id", ids,
-                                                           dtype=pl.Int64))
+    groups = moves.select(S.BATCH_ID, "state", S.CURRENCY).unique().sort(S.BATCH_ID, "state")
+    if groups.select(S.BATCH_ID, "state").is_duplicated().any():
+        raise ResidualsError("payout moves: one batch's payouts of one state in two currencies")
     kinds = pl.DataFrame([(s, k, c, d) for s, (k, c, d) in MOVES.items()],
                          schema=["state", "kind", "credit", "debit"], orient="row")
-    moves = moves.join(kinds, on="state", how="left")
-    insert_frame(session, M.Transaction.__tablename__, moves.select(
+    groups = groups.with_columns(pl.Series("transaction_id", _next_transaction_ids(
+        session, groups.height), dtype=pl.Int64)).join(kinds, on="state", how="left")
+    counts = moves.group_by(S.BATCH_ID, "state").len()
+    insert_frame(session, M.Transaction.__tablename__, groups.join(
+        counts, on=[S.BATCH_ID, "state"]).sort("transaction_id").select(
         pl.col("transaction_id").alias("id"), "kind", S.BATCH_ID,
-        pl.concat_str(pl.lit("payout "), pl.col("payout_id"), pl.lit(" "), pl.col("state"))
-        .alias("memo")))
-    if pg:
+        pl.format("{} payout(s) {}", pl.col("len"), pl.col("state")).alias("memo")))
+    if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('transactions', 'id'), "
                              "(SELECT max(id) FROM transactions))")
-    fixed = {code: _fixed_account(session, code, kind) for code, kind in
-             ((TRANSIT_CODE, M.PAYOUTS_IN_TRANSIT), (DISBURSED_CODE, M.DISBURSED))}
-    moves = moves.join(_payables_of(session, moves[S.CREATOR_ID]), on=S.CREATOR_ID, how="left")
-
-    def account(col: str) -> pl.Expr:
-        return (pl.when(pl.col(col) == PAYABLE_PREFIX).then(pl.col("payable"))
-                .otherwise(pl.col(col).replace_strict(fixed, return_dtype=pl.Int64)))
-
-    entries = pl.concat([
-        moves.select("transaction_id", account("credit").alias("account_id"),
-                     (-pl.col(S.AMOUNT_MINOR)).alias(S.AMOUNT_MINOR), S.CURRENCY),
-        moves.select("transaction_id", account("debit").alias("account_id"),
-                     S.AMOUNT_MINOR, S.CURRENCY),
-    ]).sort("transaction_id", maintain_order=True)
+    moves = moves.join(groups.drop(S.CURRENCY), on=[S.BATCH_ID, "state"], how="left")
+    entries = _move_entries(session, moves)
     insert_frame(session, M.Entry.__tablename__, entries)
-    insert_frame(session, M.TransactionSeal.__tablename__,
-                 moves.select("transaction_id"))
+    insert_frame(session, M.TransactionSeal.__tablename__, groups.select("transaction_id"))
     _apply_balance_deltas(session, entries.select(
         "account_id", S.CURRENCY, pl.col(S.AMOUNT_MINOR).alias("delta")))
     return moves.select("payout_id", "transaction_id")
+
+
+def _move_entries(session: Session, moves: pl.DataFrame) -> pl.DataFrame:
+    """The entries of :func:`_post_moves`' transactions: each payout's two legs (its
+    amount off the ``credit`` account, onto the ``debit`` one), summed per
+    (transaction, account, currency), in transaction then account order."""
+    fixed = {code: _fixed_account(session, code, kind) for code, kind in
+             ((TRANSIT_CODE, M.PAYOUTS_IN_TRANSIT), (DISBURSED_CODE, M.DISBURSED))}
+    to_payable = moves.filter((pl.col("credit") == PAYABLE_PREFIX)
+                              | (pl.col("debit") == PAYABLE_PREFIX))
+    moves = moves.join(_payables_of(session, to_payable[S.CREATOR_ID]), on=S.CREATOR_ID,
+                       how="left")
+
+    def account(col: str) -> pl.Expr:
+        return (pl.when(pl.col(col) == PAYABLE_PREFIX).then(pl.col("payable"))
+                .otherwise(pl.col(col).replace_strict(fixed, default=None,
+                                                      return_dtype=pl.Int64)))
+
+    legs = pl.concat([
+        moves.select("transaction_id", account("credit").alias("account_id"), S.CURRENCY,
+                     (-pl.col(S.AMOUNT_MINOR)).alias(S.AMOUNT_MINOR)),
+        moves.select("transaction_id", account("debit").alias("account_id"), S.CURRENCY,
+                     S.AMOUNT_MINOR),
+    ])
+    return legs.group_by("transaction_id", "account_id", S.CURRENCY).agg(
+        pl.col(S.AMOUNT_MINOR).sum()).sort("transaction_id", "account_id").select(
+        "transaction_id", "account_id", S.AMOUNT_MINOR, S.CURRENCY)
 
 
 def apply_events(session: Session, events: pl.DataFrame, *, checked: bool = False,

@@ -12,9 +12,11 @@ triggers or the unique indexes:
   follow :data:`ledger.store.payout_states.TRANSITIONS`; a superseded batch's payouts
   never left pending or held and end ``canceled`` (reason ``superseded``);
 - each event that moves money (:data:`ledger.store.payout_states.MOVES`) names exactly
-  one transaction of its kind and batch, whose legs are the amount from and to
-  the right accounts; no other event names a transaction; no disbursement or
-  re-credit transaction is left without its event.
+  one transaction of its kind and batch; the entries of every such transaction,
+  summed per account, are exactly the legs of the events naming it (each
+  event's amount from and to the right accounts: an event naming a transaction
+  that did not move its money shows as a difference); no other event names a
+  transaction; no disbursement or re-credit transaction is left without an event.
 """
 
 from __future__ import annotations
@@ -143,8 +145,9 @@ def _accounts(session: Session) -> tuple[dict[str, int], pl.DataFrame]:
 
 
 def event_money(session: Session) -> Found:
-    """Each money event has its one transaction of the right kind, batch and legs; no
-    other event names one; no disbursement or re-credit transaction lacks its event."""
+    """Each money event names one transaction of the right kind and batch, whose legs are
+    those of its events; no other event names one; no disbursement or re-credit
+    transaction lacks an event."""
     t, e = M.Transaction, M.Entry
     settle = (M.DISBURSEMENT, M.RECREDIT)
     ev = _events(session).join(_payouts(session), on="payout_id", how="left")
@@ -172,7 +175,8 @@ def event_money(session: Session) -> Found:
         lambda text, r: f"payout {r[0]} event {r[1]} ({r[2]}): " + text.format(tx=r[3],
                                                                                 want=r[4]),
         ["payout_id", "seq"])
-    orphans = txs.filter(pl.col("kind").is_in(settle)).join(named.select("transaction_id"), on="transaction_id", how="anti")
+    orphans = txs.filter(pl.col("kind").is_in(settle)).join(
+        named.select("transaction_id"), on="transaction_id", how="anti")
     msgs += [f"transaction {tx} ({k}) is explained by no payout event"
              for tx, k in orphans.sort("transaction_id").head(LIMIT).select(
                  "transaction_id", "kind").iter_rows()]
@@ -182,7 +186,8 @@ def event_money(session: Session) -> Found:
 
 
 def _legs(session: Session, ev: pl.DataFrame) -> Found:
-    """The entries of each money event's transaction equal its two expected legs."""
+    """The entries of each settling transaction, summed per account, equal the legs of
+    the events that name it (each event its amount off one account, onto another)."""
     if ev.height == 0:
         return [], 0
     fixed, payables = _accounts(session)
@@ -198,7 +203,7 @@ def _legs(session: Session, ev: pl.DataFrame) -> Found:
                   (-pl.col(S.AMOUNT_MINOR)).alias("want")),
         ev.select("transaction_id", account("debit").alias("account_id"), S.CURRENCY,
                   pl.col(S.AMOUNT_MINOR).alias("want")),
-    ])
+    ]).group_by("transaction_id", "account_id", S.CURRENCY).agg(pl.col("want").sum())
     e, t = M.Entry, M.Transaction
     posted = frame(session, select(e.transaction_id, e.account_id, e.currency, e.amount_minor)
                    .join(t, t.id == e.transaction_id)
@@ -209,7 +214,7 @@ def _legs(session: Session, ev: pl.DataFrame) -> Found:
     cmp = want.join(posted, on=["transaction_id", "account_id", S.CURRENCY], how="full",
                     coalesce=True).with_columns(pl.col("want", "got").fill_null(0))
     bad = cmp.filter(pl.col("want") != pl.col("got")).sort("transaction_id", "account_id")
-    msgs = [f"transaction {tx}: account {acc} {cur}: entries sum to {got}, its payout event "
-            f"calls for {w}" for tx, acc, cur, w, got in bad.head(LIMIT).select(
+    msgs = [f"transaction {tx}: account {acc} {cur}: entries sum to {got}, the payout events "
+            f"naming it call for {w}" for tx, acc, cur, w, got in bad.head(LIMIT).select(
                 "transaction_id", "account_id", S.CURRENCY, "want", "got").iter_rows()]
     return msgs, bad.height

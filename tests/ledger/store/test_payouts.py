@@ -327,3 +327,82 @@ def test_import_rounds_keep_the_states_they_pass_on_exact(engine: Engine) -> Non
             states_ = _advanced(states_, events)
             assert states_.to_dicts() == current_states(s).to_dicts()
     assert violations(engine) == set()
+
+
+def _settlements(engine: Engine) -> list[tuple[str, str, list[tuple[str, int]]]]:
+    """Each disbursement or re-credit transaction: kind, memo, (account code, amount)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT t.id, t.kind, t.memo, a.code, e.amount_minor FROM transactions t "
+            "JOIN entries e ON e.transaction_id = t.id JOIN accounts a ON a.id = e.account_id "
+            "WHERE t.kind IN ('disbursement', 'recredit') ORDER BY t.id, a.code")).all()
+    out: dict[int, tuple[str, str, list[tuple[str, int]]]] = {}
+    for tx, kind, memo, code, amount in rows:
+        out.setdefault(tx, (kind, memo, []))[2].append((code, int(amount)))
+    return list(out.values())
+
+
+def _move_all(engine: Engine, moves: dict[str, str]) -> None:
+    """One :func:`apply_events` call moving each payout to its state."""
+    from ledger.store.payout_states import apply_events, event_frame
+
+    with write_session(engine) as s, s.begin():
+        apply_events(s, pl.concat([event_frame([p], st, source="test")
+                                   for p, st in moves.items()]))
+
+
+def test_one_settlement_transaction_per_batch_and_state(engine: Engine) -> None:
+    """One call settling many payouts posts one transaction per (batch, state): the
+    fixed account's leg summed once, each creator's payable once; every event names it."""
+    complete(engine, *CREATORS)
+    b1 = post(engine, "P1", {"alice": 5000, "bob": 4000, "carol": 3000})
+    ids = {c: payout_of(engine, b1, c) for c in CREATORS}
+    _move_all(engine, {p: "submitted" for p in ids.values()})
+    _move_all(engine, {ids["alice"]: "paid", ids["bob"]: "paid", ids["carol"]: "failed"})
+    assert _settlements(engine) == [  # in (batch, state) order
+        ("recredit", "1 payout(s) failed", [("payable/carol", 3000), ("transit", -3000)]),
+        ("disbursement", "2 payout(s) paid", [("disbursed", 9000), ("transit", -9000)])]
+    with engine.connect() as conn:
+        named = conn.execute(text("SELECT state, count(DISTINCT transaction_id), count(*) "
+                                  "FROM payout_events WHERE transaction_id IS NOT NULL "
+                                  "GROUP BY state ORDER BY state")).all()
+    assert [tuple(r) for r in named] == [("failed", 1, 1), ("paid", 1, 2)]
+    assert payable(engine, "carol") == 3000 and balance(engine, "disbursed") == 9000
+    assert violations(engine) == set()
+
+
+def test_verify_catches_an_event_riding_on_a_shared_settlement(engine: Engine) -> None:
+    """A forger marks a third payout paid, naming the settlement of two real ones, so
+    that no money seems to be missing: the transaction's legs no longer add up."""
+    complete(engine, *CREATORS)
+    b1 = post(engine, "P1", {"alice": 5000, "bob": 4000, "carol": 3000})
+    ids = {c: payout_of(engine, b1, c) for c in CREATORS}
+    _move_all(engine, {p: "submitted" for p in ids.values()})
+    _move_all(engine, {ids["alice"]: "paid", ids["bob"]: "paid"})
+    with engine.connect() as conn:
+        tx = conn.execute(text("SELECT transaction_id FROM payout_events WHERE payout_id = :p "
+                               "AND state = 'paid'"), {"p": ids["alice"]}).scalar_one()
+    _forge(engine, ["INSERT INTO payout_events (payout_id, seq, state, source, transaction_id) "
+                    "VALUES (:p, 3, 'paid', 'forged', :t)"], p=ids["carol"], t=tx)
+    found = violations(engine)
+    assert any(f"transaction {tx}: account" in v and "entries sum to -9000" in v
+               and "call for -12000" in v for v in found), found
+
+
+def test_downgrade_refuses_to_unshare_settlements(db_url: str) -> None:
+    """Revision 0011 allowed one event per transaction: going back to it with shared
+    settlements is refused, naming the transaction, and the ledger is left at head."""
+    from alembic import command
+
+    from ledger.store.engine import _alembic_config, current_revision, head_revision
+
+    engine = open_store(db_url)
+    complete(engine, *CREATORS)
+    b1 = post(engine, "P1", {"alice": 5000, "bob": 4000})
+    ids = {c: payout_of(engine, b1, c) for c in ("alice", "bob")}
+    _move_all(engine, {p: "canceled" for p in ids.values()})
+    with pytest.raises(RuntimeError, match="settles more than one payout event"):
+        with engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), "0011")
+    assert current_revision(engine) == head_revision()
+    assert violations(engine) == set()
